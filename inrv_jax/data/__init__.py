@@ -1,0 +1,1 @@
+"""Video files -> prepared clip datasets -> sharded training batches."""

@@ -1,0 +1,48 @@
+"""Pixel losses and latent priors (pure functions of arrays).
+
+Videos and predictions are in target space [-1, 1]; every pixel loss is a
+mean over all pixels and channels of the batch, which equals the paper's
+per-frame mean averaged over frames.
+"""
+
+import jax.numpy as jnp
+
+
+def l1(pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
+  return jnp.mean(jnp.abs(pred - target))
+
+
+def mse(pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
+  return jnp.mean(jnp.square(pred - target))
+
+
+def weighted_mse(pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
+  """Moving MNIST: w * (pred - gt)^2 with w = ((gt + 1)/2 + 1) * 2 (2 background, 4 digits)."""
+  weight = ((target + 1.0) / 2.0 + 1.0) * 2.0
+  return jnp.mean(weight * jnp.square(pred - target))
+
+
+PIXEL_LOSSES = {"l1": l1, "mse": mse, "weighted_mse": weighted_mse}
+
+
+def pixel_loss(name: str):
+  if name not in PIXEL_LOSSES:
+    raise ValueError(f"train.loss={name!r} is not one of {sorted(PIXEL_LOSSES)}")
+  return PIXEL_LOSSES[name]
+
+
+def gaussian_prior(table: jnp.ndarray) -> jnp.ndarray:
+  """The release's `-var` term: mu^2 / (2 s^2), mu = table mean, s = exp(0.5 * table std).
+
+  mu and s are scalars over the whole table (N, D), so the release's average
+  over dimensions is the term itself.
+  """
+  mu = jnp.mean(table)
+  s = jnp.exp(0.5 * jnp.std(table))
+  return jnp.square(mu) / (2.0 * jnp.square(s))
+
+
+def psnr(pred01: jnp.ndarray, target01: jnp.ndarray, axes=None) -> jnp.ndarray:
+  """PSNR in dB of images in [0, 1] (mean over `axes`, default all)."""
+  err = jnp.mean(jnp.square(pred01 - target01), axis=axes)
+  return -10.0 * jnp.log10(jnp.maximum(err, 1e-12))

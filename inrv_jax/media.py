@@ -1,0 +1,58 @@
+"""Video grids, MP4/GIF/PNG files and plots written to a workdir."""
+
+import pathlib
+
+import numpy as np
+
+from inrv_jax.data import video_io
+
+GAP = 2  # pixels of white between grid cells
+
+
+def to_uint8(videos01: np.ndarray) -> np.ndarray:
+  return np.round(np.clip(np.asarray(videos01), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def video_grid(rows: np.ndarray) -> np.ndarray:
+  """rows (R, C, T, H, W, 3) in [0, 1] -> one video (T, R*H', C*W', 3) uint8 with gaps."""
+  rows = to_uint8(rows)
+  r, c, t, h, w, _ = rows.shape
+  out = np.full((t, r * (h + GAP) - GAP, c * (w + GAP) - GAP, 3), 255, np.uint8)
+  for i in range(r):
+    for j in range(c):
+      out[:, i * (h + GAP):i * (h + GAP) + h, j * (w + GAP):j * (w + GAP) + w] = rows[i, j]
+  return out
+
+
+def frame_grid(videos: np.ndarray, num_columns: int = 8) -> np.ndarray:
+  """videos (R, T, H, W, 3) in [0, 1] -> an image: one row per video, evenly spaced frames."""
+  t = videos.shape[1]
+  columns = np.unique(np.linspace(0, t - 1, min(num_columns, t)).round().astype(int))
+  cells = np.asarray(videos)[:, columns]  # (R, C, H, W, 3)
+  return video_grid(cells[:, :, None])[0]
+
+
+def write_video_set(directory: str | pathlib.Path, name: str, grid: np.ndarray,
+                    still: np.ndarray, fps: int) -> list[pathlib.Path]:
+  """name.mp4 and name.gif of a grid video (T, H, W, 3) uint8, and name.png of `still`."""
+  directory = pathlib.Path(directory)
+  return [video_io.write_mp4(directory / f"{name}.mp4", grid, fps),
+          video_io.write_gif(directory / f"{name}.gif", grid, fps),
+          video_io.write_png(directory / f"{name}.png", still)]
+
+
+def loss_curve(path: str | pathlib.Path, steps, losses, title: str = "training loss"):
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+  ax.plot(steps, losses)
+  ax.set_xlabel("step")
+  ax.set_ylabel("loss")
+  ax.set_yscale("log")
+  ax.set_title(title)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
+  return pathlib.Path(path)

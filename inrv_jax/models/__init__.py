@@ -1,0 +1,1 @@
+"""Pure INR functions and the Flax modules that emit their weights."""

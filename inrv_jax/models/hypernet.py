@@ -1,0 +1,75 @@
+"""The Flax hypernetwork (one MLP head per INR tensor) and the latent table.
+
+Head i maps a latent z (hn_in,) to the flat values of INR tensor i, reshaped
+row-major to that tensor's (out, in) or (out,) shape. Init follows the
+authors' release: Kaiming-normal (fan_in, ReLU gain) weights, the last layer's
+weight divided by 10, PyTorch-default biases U(+-1/sqrt(fan_in)).
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from inrv_jax.models import inr as inr_lib
+
+kaiming_normal = jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal")
+
+
+def torch_bias_init(fan_in: int):
+  """PyTorch nn.Linear's default bias init, U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+  bound = 1.0 / math.sqrt(fan_in)
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+  return init
+
+
+def scaled(init, factor: float):
+  def scaled_init(key, shape, dtype=jnp.float32):
+    return init(key, shape, dtype) * factor
+  return scaled_init
+
+
+class Head(nnx.Module):
+  """hn_in -> hidden (ReLU) x hidden_layers -> out_size (linear)."""
+
+  def __init__(self, in_size: int, hidden: int, hidden_layers: int,
+               out_size: int, last_layer_scale: float, *, rngs: nnx.Rngs):
+    dims = [in_size] + [hidden] * hidden_layers + [out_size]
+    layers = []
+    for j, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
+      last = j == len(dims) - 2
+      kernel_init = scaled(kaiming_normal, last_layer_scale) if last else kaiming_normal
+      layers.append(nnx.Linear(fan_in, fan_out, kernel_init=kernel_init,
+                               bias_init=torch_bias_init(fan_in), rngs=rngs))
+    self.layers = nnx.List(layers)
+
+  def __call__(self, z: jnp.ndarray) -> jnp.ndarray:
+    """z: (B, in_size) -> (B, out_size)."""
+    for layer in self.layers[:-1]:
+      z = jax.nn.relu(layer(z))
+    return self.layers[-1](z)
+
+
+class HyperNetwork(nnx.Module):
+  """Ten heads (for the paper INR), head i emitting INR tensor i."""
+
+  def __init__(self, inr_spec: inr_lib.INRSpec, latent_dim: int, hidden: int,
+               hidden_layers: int, last_layer_scale: float, *, rngs: nnx.Rngs):
+    self.inr_spec = inr_spec
+    self.heads = nnx.List([
+        Head(latent_dim, hidden, hidden_layers, math.prod(shape),
+             last_layer_scale, rngs=rngs) for shape in inr_spec.shapes])
+
+  def __call__(self, z: jnp.ndarray) -> inr_lib.Weights:
+    """z: (B, latent_dim) -> INR tensors, each (B, *shape)."""
+    return tuple(head(z).reshape(z.shape[0], *shape)
+                 for head, shape in zip(self.heads, self.inr_spec.shapes))
+
+
+def latent_table_init(std: float):
+  def init(key, shape, dtype=jnp.float32):
+    return std * jax.random.normal(key, shape, dtype)
+  return init

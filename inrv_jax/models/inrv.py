@@ -1,0 +1,77 @@
+"""The INR-V model: a latent table (auto-decoder) feeding the hypernetwork.
+
+`latents(indices)` gives the hypernetwork inputs z of training videos and
+`inr_weights(z)` the per-video INR tensors; rendering them is a pure function
+in `inr.py`. Conditioning variants (paper Sec. 3.2) plug in between the table
+row and z: with conditioning="clip" the table rows are clip_table_dim wide and
+z = ClipConditioner(videos, row) (see conditioning.py).
+"""
+
+import ml_collections
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from inrv_jax.models import conditioning as conditioning_lib
+from inrv_jax.models import hypernet as hypernet_lib
+from inrv_jax.models import inr as inr_lib
+
+
+def inr_spec_from_config(model_config: ml_collections.ConfigDict) -> inr_lib.INRSpec:
+  inr = model_config.inr
+  return inr_lib.INRSpec(hidden=inr.hidden, hidden_layers=inr.hidden_layers,
+                         num_frequencies=inr.num_frequencies,
+                         activation=inr.activation, sine_w0=inr.sine_w0)
+
+
+class INRV(nnx.Module):
+  """Latent table (num_videos, table_dim) + hypernetwork."""
+
+  def __init__(self, model_config: ml_collections.ConfigDict, num_videos: int,
+               *, rngs: nnx.Rngs):
+    if num_videos < 1:
+      raise ValueError(f"INR-V needs at least one training video, got {num_videos}")
+    self.inr_spec = inr_spec_from_config(model_config)
+    self.conditioning = model_config.conditioning
+    if self.conditioning not in ("none", "gauss_prior", "clip"):
+      raise ValueError(
+          f"model.conditioning={self.conditioning!r} is not available; "
+          "choose 'none', 'gauss_prior' or 'clip'")
+    clip = self.conditioning == "clip"
+    table_dim = model_config.clip_table_dim if clip else model_config.hn_in
+    init = hypernet_lib.latent_table_init(model_config.latent_init_std)
+    self.latent_table = nnx.Param(init(rngs.params(), (num_videos, table_dim)))
+    self.hypernet = hypernet_lib.HyperNetwork(
+        self.inr_spec, model_config.hn_in, model_config.hn_hidden,
+        model_config.hn_hidden_layers, model_config.last_layer_scale, rngs=rngs)
+    self.conditioner = (conditioning_lib.ClipConditioner(model_config, model_config.hn_in,
+                                                         rngs=rngs) if clip else None)
+    if clip and model_config.clip_pretrained:
+      from inrv_jax.tools import convert_clip  # pylint: disable=import-outside-toplevel
+      convert_clip.load_pretrained_clip(self.conditioner.clip, model_config)
+
+  def latents(self, indices: jnp.ndarray, videos: jnp.ndarray | None = None,
+              dropout_key: jax.Array | None = None) -> jnp.ndarray:
+    """Hypernetwork inputs z for training videos: indices (B,) -> (B, hn_in).
+
+    videos (B, T, H, W, 3) in [-1, 1] and dropout_key (GRU dropout; None =
+    deterministic) are used by conditioning="clip" only, and ignored otherwise.
+    """
+    rows = self.latent_table[...][indices]
+    if self.conditioner is None:
+      return rows
+    if videos is None:
+      raise ValueError("conditioning='clip' needs the videos to compute latents")
+    return self.conditioner(videos, rows, dropout_key)
+
+  def inr_weights(self, z: jnp.ndarray) -> inr_lib.Weights:
+    """z (B, hn_in) -> INR tensors, each (B, *shape)."""
+    return self.hypernet(z)
+
+  def all_latents(self) -> jnp.ndarray:
+    """(num_videos, hn_in): the z of every training video, in dataset order."""
+    if self.conditioner is not None:
+      raise ValueError(
+          "conditioning='clip': z depends on each video's frames; use the post-merge z "
+          "recorded for each training video during training (or latents(indices, videos))")
+    return self.latent_table[...]

@@ -1,0 +1,47 @@
+"""The device mesh and shardings: batches split on `data`, parameters replicated."""
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+DATA_AXIS = "data"
+
+
+def make_mesh() -> jax.sharding.Mesh:
+  """A 1-D mesh over every device of every process, axis `data`."""
+  return jax.make_mesh((jax.device_count(),), (DATA_AXIS,),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def replicated(mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def batch_sharded(mesh) -> NamedSharding:
+  return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def check_batch_size(global_batch: int, mesh) -> None:
+  devices = mesh.devices.size
+  if global_batch % devices:
+    raise ValueError(
+        f"train.batch_size={global_batch} must be a multiple of the {devices} devices "
+        f"on the '{DATA_AXIS}' axis")
+
+
+def replicate(tree, mesh):
+  """Put every leaf of `tree` on all devices."""
+  return jax.device_put(tree, replicated(mesh))
+
+
+def global_batch(local: dict[str, np.ndarray], mesh) -> dict[str, jax.Array]:
+  """This process's slice of a batch -> global arrays sharded on `data`."""
+  sharding = batch_sharded(mesh)
+  return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local.items()}
+
+
+def process_slice(global_size: int) -> slice:
+  """The rows of a global batch that this process loads."""
+  per_process = global_size // jax.process_count()
+  start = jax.process_index() * per_process
+  return slice(start, start + per_process)

@@ -1,0 +1,1 @@
+"""What a trained latent space can do: render, sample, interpolate, invert."""

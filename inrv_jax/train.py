@@ -1,0 +1,204 @@
+"""train_and_evaluate(config, workdir): state, the jitted step, the loop, outputs.
+
+One batch's path: data/pipeline.py yields the local rows of global batch s
+(videos (B, T, H, W, 3) in [-1, 1] and their dataset indices); they become
+global arrays sharded on `data`; `train_step` looks up each video's latent,
+runs the hypernetwork, renders the INR on the clip's grid (or on a random
+subset of its pixels) and takes one Adam step on the pixel loss.
+"""
+
+import json
+import pathlib
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+import tqdm
+
+from inrv_jax import checkpoints
+from inrv_jax import evaluation
+from inrv_jax import losses
+from inrv_jax import parallel
+from inrv_jax import trained_model
+from inrv_jax.data import datasets
+from inrv_jax.data import pipeline
+from inrv_jax.models import coords as coords_lib
+from inrv_jax.models import inr as inr_lib
+from inrv_jax.models import inrv as inrv_lib
+
+
+def _say(message: str) -> None:
+  if jax.process_index() == 0:
+    print(message, flush=True)
+
+
+def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """Adam over everything trainable, no schedule, no decay, no clipping (paper)."""
+  return optax.adam(config.train.learning_rate)
+
+
+def init_state(config, num_videos: int, tx) -> tuple[nnx.GraphDef, nnx.State, dict]:
+  """(graphdef, non-trainable state, train state) for a fresh run."""
+  module = inrv_lib.INRV(config.model, num_videos, rngs=nnx.Rngs(config.seed))
+  graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+  state = {
+      "params": params,
+      "opt_state": tx.init(params),
+      "train": {
+          "step": jnp.int32(0),
+          "rng": jax.random.key_data(jax.random.key(config.seed + 1)),
+          "seen_latents": jnp.array(module.all_latents(), copy=True),  # (N, hn_in)
+      },
+  }
+  return graphdef, rest, state
+
+
+def predict_and_target(spec: inr_lib.INRSpec, weights, videos, fraction: float, key):
+  """INR outputs and the pixels they are compared with.
+
+  videos (B, T, H, W, 3). With fraction 1 the whole grid is rendered
+  ((B, T, H, W, 3) both); otherwise each video gets its own random pixels
+  ((B, P', 3) both).
+  """
+  b, t, h, w, c = videos.shape
+  if fraction >= 1.0:
+    return inr_lib.grid_apply(spec, weights, t, h, w), videos
+  num_pixels = t * h * w
+  count = max(1, int(round(fraction * num_pixels)))
+  pixels = jax.random.randint(key, (b, count), 0, num_pixels)  # (B, P')
+  grid = jnp.asarray(coords_lib.grid(t, h, w))  # (THW, 3)
+  pred = jax.vmap(lambda wt, idx: inr_lib.inr_apply(spec, wt, grid[idx]))(weights, pixels)
+  target = jnp.take_along_axis(videos.reshape(b, num_pixels, c), pixels[..., None], axis=1)
+  return pred, target
+
+
+def make_train_step(config, graphdef, tx, mesh):
+  """The jitted pure step: (rest, state, batch) -> (state, metrics)."""
+  spec = inrv_lib.inr_spec_from_config(config.model)
+  pixel_loss = losses.pixel_loss(config.train.loss)
+  fraction = config.train.pixel_fraction
+  conditioning = config.model.conditioning
+
+  def loss_fn(params, rest, batch, key):
+    module = nnx.merge(graphdef, params, rest)
+    pixel_key, dropout_key = jax.random.split(key)
+    latent_kwargs = {"dropout_key": dropout_key} if conditioning == "clip" else {}
+    z = module.latents(batch["index"], batch["video"], **latent_kwargs)  # (B, hn_in)
+    weights = module.inr_weights(z)
+    pred, target = predict_and_target(spec, weights, batch["video"], fraction, pixel_key)
+    pix = pixel_loss(pred, target)
+    loss = pix
+    if conditioning == "gauss_prior":
+      loss = loss + config.model.gauss_prior_weight * losses.gaussian_prior(
+          module.latent_table[...])
+    mse = jnp.mean(jnp.square(pred - target))
+    return loss, {"pixel_loss": pix, "psnr": 10.0 * jnp.log10(4.0 / mse), "z": z}
+
+  def step(rest, state, batch):
+    train = state["train"]
+    key = jax.random.fold_in(jax.random.wrap_key_data(train["rng"]), train["step"])
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state["params"], rest, batch, key)
+    updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+    params = optax.apply_updates(state["params"], updates)
+    seen = train["seen_latents"].at[batch["index"]].set(jax.lax.stop_gradient(aux.pop("z")))
+    new_state = {"params": params, "opt_state": opt_state,
+                 "train": {"step": train["step"] + 1, "rng": train["rng"], "seen_latents": seen}}
+    return new_state, {"loss": loss, **aux}
+
+  replicated = parallel.replicated(mesh)
+  batch_sharding = parallel.batch_sharded(mesh)
+  return jax.jit(step, in_shardings=(replicated, replicated, batch_sharding),
+                 out_shardings=(replicated, replicated), donate_argnums=1)
+
+
+class MetricWriter:
+  """metrics.jsonl lines plus TensorBoard scalars in workdir/tensorboard."""
+
+  def __init__(self, workdir: pathlib.Path):
+    from tensorboardX import SummaryWriter
+    self._jsonl = open(workdir / "metrics.jsonl", "a")
+    self._tb = SummaryWriter(str(workdir / "tensorboard")) if jax.process_index() == 0 else None
+
+  def write(self, step: int, metrics: dict) -> None:
+    if jax.process_index() != 0:
+      return
+    self._jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
+    self._jsonl.flush()
+    for name, value in metrics.items():
+      if isinstance(value, (int, float)):
+        self._tb.add_scalar(name, value, step)
+
+  def close(self):
+    self._jsonl.close()
+    if self._tb is not None:
+      self._tb.close()
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict,
+                       workdir: str | pathlib.Path) -> trained_model.TrainedModel:
+  """Train (resuming from the newest checkpoint in workdir), then write outputs."""
+  workdir = pathlib.Path(workdir).expanduser().resolve()
+  workdir.mkdir(parents=True, exist_ok=True)
+  mesh = parallel.make_mesh()
+  parallel.check_batch_size(config.train.batch_size, mesh)
+  source = datasets.load(config.data)
+  num_videos = len(source)
+  _say(f"{num_videos} training clips of {config.data.num_frames}x{config.data.height}"
+       f"x{config.data.width} frames")
+
+  tx = make_optimizer(config)
+  graphdef, rest, state = init_state(config, num_videos, tx)
+  mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
+  latest = mngr.latest_step()
+  if latest is not None:
+    state, meta = checkpoints.restore(mngr, latest, state)
+    if meta["num_videos"] != num_videos:
+      raise ValueError(f"{workdir}: checkpoint has {meta['num_videos']} videos, "
+                       f"the dataset {num_videos}; use a new --workdir")
+    _say(f"resuming {workdir} from step {latest}")
+  checkpoints.write_config(workdir, config)
+  rest = parallel.replicate(rest, mesh)
+  state = parallel.replicate(state, mesh)
+  train_step = make_train_step(config, graphdef, tx, mesh)
+
+  start = int(state["train"]["step"])
+  meta = {"num_videos": num_videos, "stage": 0}
+  writer = MetricWriter(workdir)
+  batches = pipeline.Batches(source, config.train.batch_size, config.seed, start)
+  bar = tqdm.tqdm(total=config.train.num_steps, initial=start, desc="train",
+                  disable=not config.train.progress_bar or jax.process_index() != 0)
+  tick, tick_step = time.perf_counter(), start
+  try:
+    for step in range(start, config.train.num_steps):
+      batch = parallel.global_batch(next(batches), mesh)
+      state, metrics = train_step(rest, state, batch)
+      done = step + 1
+      bar.update(1)
+      if done % config.train.log_every == 0 or done == config.train.num_steps:
+        values = {k: float(v) for k, v in metrics.items()}
+        now = time.perf_counter()
+        values["steps_per_second"] = (done - tick_step) / max(now - tick, 1e-9)
+        tick, tick_step = now, done
+        writer.write(done, values)
+        bar.set_postfix(loss=f"{values['loss']:.4f}", psnr=f"{values['psnr']:.1f}")
+      if done % config.train.checkpoint_every == 0:
+        checkpoints.save(mngr, done, state, {**meta, "step": done})
+    end = max(start, config.train.num_steps)
+    if mngr.latest_step() != end:
+      checkpoints.save(mngr, end, state, {**meta, "step": end})
+    mngr.wait_until_finished()
+  finally:
+    bar.close()
+    batches.close()
+  module = nnx.merge(graphdef, state["params"], rest)
+  model = trained_model.remember(trained_model.from_module(
+      config, module, state["train"]["seen_latents"], str(workdir), end))
+  final = evaluation.write_outputs(model, source, workdir)
+  writer.write(end, final)
+  writer.close()
+  return model

@@ -1,0 +1,144 @@
+"""LPIPS-VGG16 v0.1 in Flax vs a plain reference; weight files and frozen state."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from inrv_jax import pretrained
+from inrv_jax.models import lpips as lpips_lib
+from inrv_jax.models import vgg16 as vgg16_lib
+from inrv_jax.tools import torch_pickle
+
+
+def _torchvision_state(params):
+  """Our params -> a torchvision-style state dict (OIHW), to test the converter too."""
+  state = {}
+  for i, (kernel, bias) in zip(vgg16_lib.torchvision_conv_indices(), params):
+    state[f"features.{i}.weight"] = np.asarray(kernel).transpose(3, 2, 0, 1)
+    state[f"features.{i}.bias"] = np.asarray(bias)
+  return state
+
+
+@pytest.fixture(name="weights", scope="module")
+def fixture_weights():
+  """Random VGG16 (full widths) in torchvision layout + random lin weights."""
+  k_vgg, k_lin = jax.random.split(jax.random.key(0))
+  state = _torchvision_state(vgg16_lib.random_params(k_vgg))
+  return state, lpips_lib.random_lin_params(k_lin)
+
+
+@pytest.fixture(name="model", scope="module")
+def fixture_model(weights):
+  state, lin = weights
+  vgg = vgg16_lib.VGG16Features(vgg16_lib.vgg16_params_from_torchvision(state),
+                                precision=jax.lax.Precision.HIGHEST)
+  return lpips_lib.LPIPS(vgg, lin)
+
+
+def _torch_reference(torch, state, lin, x0, x1):
+  """LPIPS written directly with torch.nn.functional on NCHW tensors."""
+  F = torch.nn.functional
+  shift = torch.tensor(lpips_lib.SHIFT).view(1, 3, 1, 1)
+  scale = torch.tensor(lpips_lib.SCALE).view(1, 3, 1, 1)
+
+  def taps(x):
+    out, convs = [], iter(vgg16_lib.torchvision_conv_indices())
+    x = (x - shift) / scale
+    for block, depth in enumerate(vgg16_lib.BLOCK_DEPTHS):
+      if block:
+        x = F.max_pool2d(x, 2, 2)
+      for _ in range(depth):
+        i = next(convs)
+        x = F.relu(F.conv2d(x, torch.from_numpy(state[f"features.{i}.weight"]),
+                            torch.from_numpy(state[f"features.{i}.bias"]), padding=1))
+      out.append(x)
+    return out
+
+  total = 0
+  for f0, f1, w in zip(taps(x0), taps(x1), lin):
+    u0 = f0 / (f0.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+    u1 = f1 / (f1.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+    weight = torch.from_numpy(w).view(1, -1, 1, 1)
+    total = total + F.conv2d((u0 - u1) ** 2, weight).mean(dim=(2, 3))
+  return [t.permute(0, 2, 3, 1).numpy() for t in taps(x0)], total[:, 0].numpy()
+
+
+def test_matches_torch_reference(weights, model):
+  torch = pytest.importorskip("torch")
+  state, lin = weights
+  rng = np.random.default_rng(0)
+  x0, x1 = (rng.uniform(-1, 1, (2, 3, 32, 32)).astype(np.float32) for _ in range(2))
+  with torch.no_grad():
+    want_taps, want = _torch_reference(torch, state, lin, torch.from_numpy(x0),
+                                       torch.from_numpy(x1))
+  nhwc = lambda x: jnp.asarray(x.transpose(0, 2, 3, 1))
+  shift, scale = np.asarray(lpips_lib.SHIFT), np.asarray(lpips_lib.SCALE)
+  got_taps = model.vgg((nhwc(x0) - shift) / scale)
+  for got, ref, side, width in zip(got_taps, want_taps, (32, 16, 8, 4, 2),
+                                   vgg16_lib.BLOCK_WIDTHS):
+    assert got.shape == (2, side, side, width)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+  got = model(nhwc(x0), nhwc(x1))
+  assert got.shape == (2,)
+  np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+
+
+def test_identical_inputs_give_zero_and_per_frame_shape(model):
+  key_a, key_b = jax.random.split(jax.random.key(1))
+  gt = jax.random.uniform(key_a, (2, 3, 32, 32, 3), minval=-1, maxval=1)
+  pred = jax.random.uniform(key_b, (2, 3, 32, 32, 3), minval=-1, maxval=1)
+  np.testing.assert_array_equal(lpips_lib.lpips_loss_per_frame(model, gt, gt),
+                                np.zeros((2, 3)))
+  per_frame = lpips_lib.lpips_loss_per_frame(model, gt, pred)
+  assert per_frame.shape == (2, 3) and np.all(per_frame > 0)
+  np.testing.assert_allclose(per_frame[1, 2], model(gt[1, 2:3], pred[1, 2:3])[0],
+                             rtol=1e-5)
+  grad = jax.grad(lambda p: lpips_lib.lpips_loss_per_frame(model, gt, p).mean())(pred)
+  assert grad.shape == pred.shape and np.all(np.isfinite(grad))
+
+
+def test_weights_are_frozen(model):
+  assert not jax.tree.leaves(nnx.state(model, nnx.Param))
+  assert len(jax.tree.leaves(nnx.state(model))) == 2 * 13 + 5
+
+
+def test_lin_layers_from_lpips_package():
+  path = lpips_lib.packaged_lin_weights()
+  if not path:
+    pytest.skip("lpips package data not installed")
+  lin = lpips_lib.lin_params_from_state(torch_pickle.load(path))
+  assert [w.shape for w in lin] == [(c,) for c in (64, 128, 256, 512, 512)]
+  model = lpips_lib.LPIPS(
+      vgg16_lib.VGG16Features(vgg16_lib.random_params(jax.random.key(2), (4,) * 5)),
+      [w[:4] for w in lin])
+  assert model(jnp.zeros((1, 16, 16, 3)), jnp.ones((1, 16, 16, 3))).shape == (1,)
+
+
+def test_missing_weights_name_url_and_config_field(tmp_path, monkeypatch):
+  monkeypatch.setenv("INRV_CACHE_DIR", str(tmp_path))
+  for name, field in (("vgg16", "train.vgg16_weights"),
+                      ("lpips_vgg", "train.lpips_weights")):
+    with pytest.raises(pretrained.MissingWeightsError) as err:
+      pretrained.path(name, download=False)
+    assert pretrained.REGISTRY[name].url in str(err.value)
+    assert f"--config.{field}=" in str(err.value)
+  with pytest.raises(pretrained.MissingWeightsError, match="vgg16-397923af.pth"):
+    lpips_lib.load_lpips(download=False)
+
+
+def test_load_lpips_from_local_files(tmp_path, monkeypatch):
+  """load_lpips reads both files (checksums stubbed: the real VGG16 is 528 MB)."""
+  torch = pytest.importorskip("torch")
+  monkeypatch.setenv("INRV_CACHE_DIR", str(tmp_path / "empty_cache"))
+  monkeypatch.setattr(pretrained, "_verified", lambda entry, path: path)
+  state = _torchvision_state(vgg16_lib.random_params(jax.random.key(3), (4,) * 5))
+  vgg_file, lin_file = tmp_path / "vgg.pth", tmp_path / "lin.pth"
+  torch.save({k: torch.from_numpy(v) for k, v in state.items()}, vgg_file)
+  torch.save({f"lin{k}.model.1.weight": torch.ones(1, 4, 1, 1) for k in range(5)},
+             lin_file, _use_new_zipfile_serialization=False)
+  model = lpips_lib.load_lpips(str(vgg_file), str(lin_file), download=False)
+  assert [w[...].shape for w in model.lin] == [(4,)] * 5
+  np.testing.assert_array_equal(model.vgg.kernels[0][...],
+                                state["features.0.weight"].transpose(2, 3, 1, 0))
