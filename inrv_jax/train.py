@@ -169,7 +169,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   start = int(state["train"]["step"])
   meta = {"num_videos": num_videos, "stage": 0}
   writer = MetricWriter(workdir)
-  batches = pipeline.Batches(source, config.train.batch_size, config.seed, start)
+  batches = pipeline.Batches(source, config.train.batch_size, config.seed, start,
+                             workers=config.data.read_workers)
   bar = tqdm.tqdm(total=config.train.num_steps, initial=start, desc="train",
                   disable=not config.train.progress_bar or jax.process_index() != 0)
   tick, tick_step = time.perf_counter(), start

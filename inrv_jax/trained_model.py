@@ -80,14 +80,22 @@ def load(workdir: str | pathlib.Path, step: int | None = None) -> TrainedModel:
   if step is None:
     raise errors.UserError(f"{workdir}: no checkpoint in {workdir / 'checkpoints'}")
   meta = checkpoints.read_meta(mngr, step)
-  module = abstract_module(config, meta["num_videos"])
+  # Imported checkpoints (tools/import_official.py) store frozen weights (CLIP) as item "frozen".
+  frozen = meta.get("frozen_in_checkpoint", False)
+  build = config.copy_and_resolve_references()
+  build.model.clip_pretrained = build.model.clip_pretrained and not frozen
+  module = abstract_module(build, meta["num_videos"])
   graphdef, params, rest = nnx.split(module, nnx.Param, ...)
   train_like = {"step": jnp.int32(0), "rng": jnp.zeros((2,), jnp.uint32),
                 "seen_latents": jnp.zeros((meta["num_videos"], config.model.hn_in))}
-  restored, _ = checkpoints.restore(mngr, step, {"params": params, "train": train_like},
-                                    items=("params", "train"))
-  real_rest = nnx.state(inrv_lib.INRV(config.model, meta["num_videos"], rngs=nnx.Rngs(0)),
-                        nnx.Not(nnx.Param)) if jax.tree.leaves(rest) else rest
+  restored, _ = checkpoints.restore(
+      mngr, step, {"params": params, "train": train_like, "frozen": rest},
+      items=("params", "train", "frozen") if frozen else ("params", "train"))
+  if frozen:
+    real_rest = restored["frozen"]
+  else:
+    real_rest = nnx.state(inrv_lib.INRV(config.model, meta["num_videos"], rngs=nnx.Rngs(0)),
+                          nnx.Not(nnx.Param)) if jax.tree.leaves(rest) else rest
   module = nnx.merge(graphdef, restored["params"], real_rest)
   return remember(from_module(config, module, restored["train"]["seen_latents"],
                               str(workdir), step))

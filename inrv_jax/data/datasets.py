@@ -1,23 +1,53 @@
 """config.data -> a prepared, random-access source of uint8 clips.
 
-Every dataset yields records {"video": (T, H, W, 3) uint8, "index": int}, in
-a fixed order: record i trains latent row i.
+Every dataset yields records {"video": (T, H, W, 3) uint8, "index": int} (plus
+"source" and "start"), in a fixed order: record i trains latent row i. A
+dataset not yet prepared is prepared first (progress bar, resumable); raw
+files come from data.manual_dir (see docs/datasets.md).
 """
 
 import ml_collections
 
 from inrv_jax import errors
+from inrv_jax.data.builders import base
+from inrv_jax.data.builders import how2sign_faces
+from inrv_jax.data.builders import moving_mnist
+from inrv_jax.data.builders import rainbow_jelly
+from inrv_jax.data.builders import sky_timelapse
 from inrv_jax.data.builders import video_folder
 
+CLIP_BUILDERS = {
+    "how2sign_faces": how2sign_faces.How2signFaces,
+    "sky_timelapse": sky_timelapse.SkyTimelapse,
+    "rainbow_jelly": rainbow_jelly.RainbowJelly,
+}
 
-def _video_folder(data: ml_collections.ConfigDict):
-  source, _ = video_folder.prepare(
-      data.path, tuple(data.files), data.dir or video_folder.default_data_dir(),
-      data.num_frames, data.height, data.width, data.stride, tuple(data.crop))
-  return source
+
+def builder_for(data: ml_collections.ConfigDict) -> base.ClipBuilder:
+  """The TFDS builder (not yet prepared) that config.data names."""
+  data_dir = data.dir or base.default_data_dir()
+  size = (data.num_frames, data.height, data.width, data.stride)
+  if data.name == "video_folder":
+    source_dir, names = video_folder.resolve_source(data.path, tuple(data.files))
+    config = video_folder.config_for(source_dir, video_folder.list_videos(source_dir, names),
+                                     *size, tuple(data.crop))
+    return video_folder.VideoFolder(config=config, data_dir=data_dir)
+  if data.name == "moving_mnist":
+    config = moving_mnist.config_for(*size, data.generated_videos, data.generator_seed)
+    return moving_mnist.MovingMnist(config=config, data_dir=data_dir)
+  if data.name in CLIP_BUILDERS:
+    cls = CLIP_BUILDERS[data.name]
+    return cls(config=base.config_for(cls, *size), data_dir=data_dir)
+  raise errors.DataError(f"data.name={data.name!r} is not available; choose one of "
+                         f"{sorted([*CLIP_BUILDERS, 'moving_mnist', 'video_folder'])}")
 
 
-LOADERS = {"video_folder": _video_folder}
+def prepare(data: ml_collections.ConfigDict):
+  """Prepare the dataset if needed; returns (data source, builder)."""
+  builder = builder_for(data)
+  manual_dir = data.manual_dir or base.default_manual_dir(data.dir)
+  source = base.prepare(builder, manual_dir, data.prepare_workers)
+  return source, builder
 
 
 class _FirstN:
@@ -36,8 +66,5 @@ class _FirstN:
 
 
 def load(data: ml_collections.ConfigDict):
-  if data.name not in LOADERS:
-    raise errors.DataError(
-        f"data.name={data.name!r} is not available; choose one of {sorted(LOADERS)}")
-  source = LOADERS[data.name](data)
+  source, _ = prepare(data)
   return _FirstN(source, data.max_clips) if data.max_clips else source

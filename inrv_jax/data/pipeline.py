@@ -1,19 +1,30 @@
-"""grain over a TFDS data source -> per-step global batches sharded on `data`.
+"""grain over a TFDS data source -> per-step local rows of global batches.
 
 Batch s of a run is a pure function of (seed, s): grain's MapDataset gives
-random access to a shuffled, repeated stream, so resuming at step s reads
-exactly the batches an uninterrupted run would. Each process reads only its
-rows of the global batch; a background thread prefetches.
+random access to a shuffled (reshuffled every epoch), repeated stream of the
+clips, and global batch s is stream rows [s*B, (s+1)*B). The iterator's
+whole state is therefore the step, which the Orbax checkpoint already holds
+(`train.step`): resuming at step s reads exactly the batches an
+uninterrupted run would, whatever the prefetch depth or worker count.
+
+Multi-host: each process reads only its rows of every global batch
+(`parallel.process_slice`), so the global batch, and the order, do not depend
+on the number of processes; parallel.global_batch then assembles them with
+`jax.make_array_from_process_local_data`.
+
+Reading runs ahead of the train step on `threads` threads (grain
+ReadOptions), and optionally in `workers` processes (grain mp_prefetch) that
+read and convert the uint8 records to [-1, 1] float32 in parallel.
 """
 
-import queue
-import threading
-
+from absl import flags
 import grain
 import numpy as np
 
 from inrv_jax import parallel
 from inrv_jax.data import clips as clips_lib
+
+NO_END = 1 << 62  # the step stream is unbounded; train.py decides when to stop
 
 
 def _to_example(record: dict) -> dict[str, np.ndarray]:
@@ -27,49 +38,62 @@ def clip_stream(source, seed: int) -> grain.MapDataset:
           .repeat(None).map(_to_example))
 
 
+class StepBatch:
+  """step -> this process's rows of global batch `step` (picklable for worker processes)."""
+
+  def __init__(self, source, global_batch: int, seed: int, rows: slice):
+    self._source, self._seed = source, seed
+    self._global_batch, self._rows = global_batch, rows
+    self._stream = None  # built lazily, in the process that reads
+
+  def __call__(self, step: int) -> dict[str, np.ndarray]:
+    if self._stream is None:
+      self._stream = clip_stream(self._source, self._seed)
+    first = step * self._global_batch
+    examples = [self._stream[i] for i in range(first + self._rows.start, first + self._rows.stop)]
+    return {k: np.stack([e[k] for e in examples]) for k in examples[0]}  # (B_local, ...)
+
+  def __getstate__(self):
+    return {**self.__dict__, "_stream": None}
+
+
+def batch_dataset(source, global_batch: int, seed: int, start_step: int,
+                  prefetch: int = 4, threads: int = 2, workers: int = 0) -> grain.IterDataset:
+  """Batches for steps start_step, start_step + 1, ... as a grain IterDataset."""
+  make = StepBatch(source, global_batch, seed, parallel.process_slice(global_batch))
+  steps = grain.MapDataset.range(start_step, NO_END).map(make)
+  ds = steps.to_iter_dataset(grain.ReadOptions(num_threads=max(threads, 1),
+                                               prefetch_buffer_size=max(prefetch, 1)))
+  if workers > 0:
+    if not flags.FLAGS.is_parsed():  # grain's workers read absl flags (parsed already under main.py)
+      flags.FLAGS.mark_as_parsed()
+    ds = ds.mp_prefetch(grain.MultiprocessingOptions(
+        num_workers=workers, per_worker_buffer_size=max(prefetch // workers, 1)))
+  return ds
+
+
 class Batches:
-  """Local rows of global batch `step`, for steps start, start+1, ... (prefetched)."""
+  """Local rows of global batch `step`, for steps start, start+1, ... (prefetched).
+
+  next(batches) -> {"video": (B_local, T, H, W, 3) float32 in [-1, 1],
+                    "index": (B_local,) int32}; close() stops the readers.
+  """
 
   def __init__(self, source, global_batch: int, seed: int, start_step: int,
-               prefetch: int = 2):
-    self._stream = clip_stream(source, seed)
-    self._rows = parallel.process_slice(global_batch)
-    self._global_batch = global_batch
-    self._queue: queue.Queue = queue.Queue(maxsize=max(prefetch, 1))
-    self._next = start_step
-    self._stop = threading.Event()
-    self._thread = threading.Thread(target=self._fill, daemon=True)
-    self._thread.start()
+               prefetch: int = 4, threads: int = 2, workers: int = 0):
+    self._iter = iter(batch_dataset(source, global_batch, seed, start_step,
+                                    prefetch, threads, workers))
+    self.step = start_step  # the step of the next batch
 
-  def batch(self, step: int) -> dict[str, np.ndarray]:
-    first = step * self._global_batch
-    rows = range(first + self._rows.start, first + self._rows.stop)
-    examples = [self._stream[i] for i in rows]
-    return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
-
-  def _fill(self):
-    step = self._next
-    while not self._stop.is_set():
-      try:
-        item = (step, self.batch(step))
-      except Exception as err:  # surfaced to the consumer
-        item = (step, err)
-      while not self._stop.is_set():
-        try:
-          self._queue.put(item, timeout=0.1)
-          break
-        except queue.Full:
-          continue
-      step += 1
+  def __iter__(self):
+    return self
 
   def __next__(self) -> dict[str, np.ndarray]:
-    step, item = self._queue.get()
-    if isinstance(item, Exception):
-      raise item
-    assert step == self._next, (step, self._next)
-    self._next += 1
-    return item
+    batch = next(self._iter)
+    self.step += 1
+    return batch
 
   def close(self):
-    self._stop.set()
-    self._thread.join(timeout=5)
+    close = getattr(self._iter, "close", None)
+    if close is not None:
+      close()

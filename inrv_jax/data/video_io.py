@@ -15,21 +15,27 @@ class VideoReadError(errors.DataError):
   """A video file that can't be decoded; the message names the file."""
 
 
-def read_video(path: os.PathLike, max_frames: int = 0) -> np.ndarray:
-  """All frames (or the first `max_frames`) of a video as (N, H, W, 3) uint8 RGB."""
-  frames = []
+def iter_frames(path: os.PathLike):
+  """Frames of a video one at a time, each (H, W, 3) uint8 RGB (streams long videos)."""
   try:
     with av.open(str(path)) as container:
       if not container.streams.video:
         raise VideoReadError(f"{path}: no video stream")
       for frame in container.decode(video=0):
-        frames.append(frame.to_ndarray(format="rgb24"))
-        if max_frames and len(frames) >= max_frames:
-          break
+        yield frame.to_ndarray(format="rgb24")
   except VideoReadError:
     raise
   except (av.error.FFmpegError, OSError, ValueError) as err:
     raise VideoReadError(f"{path}: cannot decode ({err})") from err
+
+
+def read_video(path: os.PathLike, max_frames: int = 0) -> np.ndarray:
+  """All frames (or the first `max_frames`) of a video as (N, H, W, 3) uint8 RGB."""
+  frames = []
+  for frame in iter_frames(path):
+    frames.append(frame)
+    if max_frames and len(frames) >= max_frames:
+      break
   if not frames:
     raise VideoReadError(f"{path}: no frames could be decoded")
   return np.stack(frames)

@@ -17,7 +17,6 @@ import importlib.util
 import pathlib
 from collections.abc import Mapping, Sequence
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -28,6 +27,7 @@ from inrv_jax.models.clip_vision import FrozenParam
 
 SHIFT = (-0.030, -0.088, -0.188)  # ScalingLayer, RGB, for inputs in [-1, 1]
 SCALE = (0.458, 0.448, 0.450)
+MIN_SIDE = 16                     # 4 max-pools before relu5_3
 NORM_EPS = 1e-10                  # added to the channel norm (not inside the sqrt)
 LIN_SHA256 = "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868"
 LIN_WEIGHTS = pretrained.register(pretrained.WeightFile(
@@ -44,11 +44,10 @@ def lin_params_from_state(state: Mapping[str, np.ndarray]) -> list[np.ndarray]:
           for k in range(len(vgg16_lib.BLOCK_DEPTHS))]
 
 
-def random_lin_params(key: jax.Array,
+def random_lin_params(rng: np.random.Generator,
                       widths: Sequence[int] = vgg16_lib.BLOCK_WIDTHS) -> list[np.ndarray]:
   """Non-negative random lin weights (tests)."""
-  keys = jax.random.split(key, len(widths))
-  return [np.asarray(jax.random.uniform(k, (c,))) for k, c in zip(keys, widths)]
+  return [rng.uniform(0.0, 1.0, (c,)).astype(np.float32) for c in widths]
 
 
 def packaged_lin_weights() -> str:
@@ -71,6 +70,11 @@ def _unit_normalize(f: jnp.ndarray) -> jnp.ndarray:
   return f / (norm + NORM_EPS)
 
 
+def _scale(x: jnp.ndarray) -> jnp.ndarray:
+  """lpips' ScalingLayer: (N, H, W, 3) in [-1, 1] -> VGG input."""
+  return (x - jnp.asarray(SHIFT, x.dtype)) / jnp.asarray(SCALE, x.dtype)
+
+
 class LPIPS(nnx.Module):
   """Frozen LPIPS-VGG16 v0.1: (x0, x1) each (N, H, W, 3) in [-1, 1] -> (N,)."""
 
@@ -79,14 +83,14 @@ class LPIPS(nnx.Module):
     self.lin = nnx.List([FrozenParam(jnp.asarray(w)) for w in lin])  # (C_k,) each
 
   def __call__(self, x0: jnp.ndarray, x1: jnp.ndarray) -> jnp.ndarray:
-    shift = jnp.asarray(SHIFT, x0.dtype)
-    scale = jnp.asarray(SCALE, x0.dtype)
-    both = (jnp.concatenate([x0, x1]) - shift) / scale  # (2N, H, W, 3)
-    n = x0.shape[0]
-    total = jnp.zeros((n,), jnp.float32)
-    for tap, weight in zip(self.vgg(both), self.lin):
-      u = _unit_normalize(tap)                            # (2N, h, w, C_k)
-      sq = jnp.square(u[:n] - u[n:])                      # (N, h, w, C_k)
+    if min(x0.shape[1:3]) < MIN_SIDE:
+      raise ValueError(f"LPIPS-VGG16 needs images of at least {MIN_SIDE}x{MIN_SIDE} "
+                       f"(relu5_3 is after 4 max-pools), got {x0.shape[1:3]}")
+    total = jnp.zeros((x0.shape[0],), jnp.float32)
+    # two VGG passes, not one on concat([x0, x1]): identical inputs then give
+    # exactly 0 eagerly (under jit XLA may round the two copies differently, ~1e-15)
+    for f0, f1, weight in zip(self.vgg(_scale(x0)), self.vgg(_scale(x1)), self.lin):
+      sq = jnp.square(_unit_normalize(f0) - _unit_normalize(f1))  # (N, h, w, C_k)
       # mean over (h, w) of a 1x1 conv == 1x1 conv of the mean (both linear)
       total += jnp.mean(sq, axis=(1, 2)) @ weight[...].astype(sq.dtype)
     return total

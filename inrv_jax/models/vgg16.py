@@ -54,18 +54,16 @@ def vgg16_params_from_torchvision(state: Mapping[str, np.ndarray]) -> Params:
   return params
 
 
-def random_params(key: jax.Array, widths: Sequence[int] = BLOCK_WIDTHS,
+def random_params(rng: np.random.Generator, widths: Sequence[int] = BLOCK_WIDTHS,
                   in_channels: int = 3) -> Params:
   """He-normal kernels and small random biases (tests; widths per block)."""
-  params, fan_in_channels = [], in_channels
+  params, fan_in = [], in_channels
   for depth, width in zip(BLOCK_DEPTHS, widths):
     for _ in range(depth):
-      key, k_w, k_b = jax.random.split(key, 3)
-      std = np.sqrt(2.0 / (9 * fan_in_channels))
-      kernel = std * jax.random.normal(k_w, (3, 3, fan_in_channels, width))
-      bias = 0.1 * jax.random.normal(k_b, (width,))
-      params.append((np.asarray(kernel), np.asarray(bias)))
-      fan_in_channels = width
+      kernel = rng.normal(0.0, np.sqrt(2.0 / (9 * fan_in)), (3, 3, fan_in, width))
+      bias = rng.normal(0.0, 0.1, (width,))
+      params.append((kernel.astype(np.float32), bias.astype(np.float32)))
+      fan_in = width
   return params
 
 

@@ -2,6 +2,9 @@
 
 import numpy as np
 
+from inrv_jax import errors
+from inrv_jax.tasks import rendering
+
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
   """Spherical interpolation between a and b (both (D,)); t scalar or (n,) -> (n, D)."""
@@ -17,3 +20,41 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
 def slerp_path(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
   """`steps` evenly spaced points from a to b inclusive -> (steps, D)."""
   return slerp(a, b, np.linspace(0.0, 1.0, steps))
+
+
+def lerp_path(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+  """Straight-line path, `steps` points from a to b inclusive -> (steps, D)."""
+  t = np.linspace(0.0, 1.0, steps)[:, None]
+  return ((1.0 - t) * np.asarray(a, np.float64) + t * np.asarray(b, np.float64)).astype(np.float32)
+
+
+PATHS = {"slerp": slerp_path, "lerp": lerp_path}
+
+
+def endpoint(model, which) -> np.ndarray:
+  """A path end: an int = that training video's latent, else a latent (hn_in,)."""
+  if isinstance(which, (int, np.integer)):
+    if not -model.num_videos <= which < model.num_videos:
+      raise errors.UserError(f"video index {which} is out of range: the model has "
+                             f"{model.num_videos} training videos (0..{model.num_videos - 1})")
+    return model.latents[which]
+  z = np.asarray(which, np.float32).reshape(-1)
+  if z.shape != model.latents.shape[1:]:
+    raise errors.UserError(f"a latent must have {model.latents.shape[1]} values, got {z.shape}")
+  return z
+
+
+def interpolate(a, b, steps: int = 8, model=None, workdir=None, method: str = "slerp",
+                num_frames: int | None = None, resolution: tuple[int, int] | None = None
+                ) -> np.ndarray:
+  """Videos along the path a -> b: (steps, T, H, W, 3) float32 in [0, 1].
+
+  a, b: training video indices or latents (hn_in,), e.g. from `invert`.
+  """
+  if method not in PATHS:
+    raise errors.UserError(f"unknown interpolation {method!r}; choose one of {sorted(PATHS)}")
+  if steps < 2:
+    raise errors.UserError(f"an interpolation needs at least 2 steps, got {steps}")
+  model = rendering.model_from(model, workdir)
+  path = PATHS[method](endpoint(model, a), endpoint(model, b), steps)
+  return rendering.render(model, path, num_frames, resolution)

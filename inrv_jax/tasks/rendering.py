@@ -1,54 +1,110 @@
 """Render latents to videos at any frame count and resolution, in bounded memory.
 
-The grid is cut into tiles of whole frames (or of rows, when one frame is
-larger than the chunk) of at most `chunk_pixels` pixels; every tile has the
-same shape (the last is padded), so one compiled function serves them all.
+The grid, flattened row-major over (t, h, w), is cut into blocks of
+BLOCK_PIXELS pixels aligned on the flat index (the last block padded). One
+jitted call renders a tile of whole blocks (about `chunk_pixels` pixels) and
+runs the INR over them one block at a time (`lax.map`), so peak memory is
+set by video_batch x BLOCK_PIXELS x INR width and not by the resolution or the
+chunk size. Every pixel is computed in the same block, at the same position,
+by the same program whatever the chunk size: chunked and unchunked renders
+are equal bit for bit.
 """
 
-import functools
+import os
+import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import tqdm
 
+from inrv_jax import errors
+from inrv_jax import trained_model
 from inrv_jax.models import coords as coords_lib
 from inrv_jax.models import inr as inr_lib
 
-
-@functools.partial(jax.jit, static_argnums=0)
-def _render_tile(spec, weights, t_values, h_values, w_values):
-  """weights (B, ...) on one tile -> (B, nt, nh, W, 3) in [0, 1]."""
-  out = inr_lib.axes_apply(spec, weights, t_values, h_values, w_values)
-  return (jnp.clip(out, -1.0, 1.0) + 1.0) / 2.0
+BLOCK_PIXELS = 4096  # pixels per INR evaluation; bounds activation memory
+WORKDIR_ENV = "INRV_WORKDIR"
 
 
-def _blocks(values: np.ndarray, size: int):
-  """Consecutive blocks of `size` values, the last padded by repeating its end."""
-  for start in range(0, len(values), size):
-    block = values[start:start + size]
-    yield start, len(block), np.pad(block, (0, size - len(block)), mode="edge")
+def model_from(model=None, workdir: str | os.PathLike | None = None):
+  """The model a task uses: `model`, else load(workdir), else the last model
+  loaded or trained in this process, else load($INRV_WORKDIR)."""
+  if model is not None:
+    return model
+  if workdir is not None:
+    return trained_model.load(workdir)
+  last = trained_model.last_model()
+  if last is not None:
+    return last
+  env = os.environ.get(WORKDIR_ENV)
+  if env:
+    return trained_model.load(pathlib.Path(env))
+  raise errors.UserError(
+      "no model: pass model=inrv_jax.load(DIR) or workdir=DIR, load or train one in this "
+      f"process first, or set {WORKDIR_ENV}=DIR (a workdir trained with "
+      "python -m inrv_jax.main --config=configs/quickstart.py --workdir=DIR)")
+
+
+def _render_tile(spec, num_blocks, weights, t_values, h_values, w_values, start):
+  """Pixels [start, start + num_blocks * BLOCK_PIXELS) of the flat grid -> (B, P, 3) in [0, 1]."""
+  height, width = h_values.shape[0], w_values.shape[0]
+
+  def block(first):
+    flat = first + jnp.arange(BLOCK_PIXELS)  # indices past the end are clamped by the gather
+    coords = jnp.stack([t_values[flat // (height * width)], h_values[(flat // width) % height],
+                        w_values[flat % width]], axis=-1)  # (BLOCK, 3)
+    out = inr_lib.batched_apply(spec, weights, coords)  # (B, BLOCK, 3)
+    return (jnp.clip(out, -1.0, 1.0) + 1.0) / 2.0
+
+  firsts = start + BLOCK_PIXELS * jnp.arange(num_blocks)
+  out = jax.lax.map(block, firsts)  # (num_blocks, B, BLOCK, 3)
+  return jnp.moveaxis(out, 0, 1).reshape(out.shape[1], -1, out.shape[-1])
+
+
+_render_tile_jit = jax.jit(_render_tile, static_argnums=(0, 1))
+
+
+def _tile_blocks(chunk_pixels: int, total: int) -> int:
+  """Blocks per jitted call: about chunk_pixels pixels, at least one block."""
+  return -(-min(max(chunk_pixels, 1), total) // BLOCK_PIXELS)
+
+
+def _num_tiles(chunk_pixels: int, total: int) -> int:
+  return -(-total // (_tile_blocks(chunk_pixels, total) * BLOCK_PIXELS))
 
 
 def render_weights(spec: inr_lib.INRSpec, weights: inr_lib.Weights, num_frames: int,
-                   height: int, width: int, chunk_pixels: int = 65536) -> np.ndarray:
-  """INR tensors (B, ...) -> videos (B, T, H, W, 3) float32 in [0, 1]."""
-  rows = height if height * width <= chunk_pixels else max(1, chunk_pixels // width)
-  frames = max(1, chunk_pixels // (rows * width))
-  frames = min(frames, num_frames)
-  t_all, h_all = coords_lib.axis_values(num_frames), coords_lib.axis_values(height)
-  w_values = jnp.asarray(coords_lib.axis_values(width))
+                   height: int, width: int, chunk_pixels: int = 65536,
+                   progress: tqdm.tqdm | bool | None = None) -> np.ndarray:
+  """INR tensors (B, ...) -> videos (B, T, H, W, 3) float32 in [0, 1].
+
+  `progress`: True/False forces a bar on/off, None shows one for renders that
+  take more than a few seconds, a tqdm instance is advanced by one per tile.
+  """
+  total = num_frames * height * width
+  num_blocks = _tile_blocks(chunk_pixels, total)
+  tile = num_blocks * BLOCK_PIXELS
+  axes = [jnp.asarray(coords_lib.axis_values(n)) for n in (num_frames, height, width)]
   batch = jax.tree.leaves(weights)[0].shape[0]
-  out = np.empty((batch, num_frames, height, width, 3), np.float32)
-  for t0, nt, t_values in _blocks(t_all, frames):
-    for h0, nh, h_values in _blocks(h_all, rows):
-      tile = _render_tile(spec, weights, jnp.asarray(t_values), jnp.asarray(h_values), w_values)
-      out[:, t0:t0 + nt, h0:h0 + nh] = np.asarray(tile)[:, :nt, :nh]
-  return out
+  out = np.empty((batch, total, 3), np.float32)
+  starts = range(0, total, tile)
+  bar = progress if isinstance(progress, tqdm.tqdm) else tqdm.tqdm(
+      total=len(starts), desc=f"render {num_frames}x{height}x{width}", unit="tile",
+      delay=0 if progress else 3.0, disable=progress is False, leave=False)
+  for start in starts:
+    values = _render_tile_jit(spec, num_blocks, weights, *axes, jnp.int32(start))
+    count = min(tile, total - start)
+    out[:, start:start + count] = np.asarray(values)[:, :count]
+    bar.update(1)
+  if bar is not progress:
+    bar.close()
+  return out.reshape(batch, num_frames, height, width, 3)
 
 
 def render(model, latents, num_frames: int | None = None,
            resolution: tuple[int, int] | None = None, chunk_pixels: int | None = None,
-           video_batch: int = 4) -> np.ndarray:
+           video_batch: int = 4, progress: bool | None = None) -> np.ndarray:
   """Latents (n, hn_in) -> videos (n, T, H, W, 3) float32 in [0, 1].
 
   T and (H, W) default to the training clip size; any other grid is rendered
@@ -57,13 +113,20 @@ def render(model, latents, num_frames: int | None = None,
   data = model.config.data
   num_frames = num_frames or data.num_frames
   height, width = resolution or (data.height, data.width)
+  if min(num_frames, height, width) < 1:
+    raise errors.UserError(f"render size must be positive, got {num_frames}x{height}x{width}")
   chunk_pixels = chunk_pixels or model.config.eval.render_chunk
   latents = np.asarray(latents, np.float32)
   if latents.ndim != 2 or latents.shape[1] != model.latents.shape[1]:
-    raise ValueError(f"latents must be (n, {model.latents.shape[1]}), got {latents.shape}")
-  videos = []
-  for start in range(0, len(latents), video_batch):
-    weights = model.inr_weights(latents[start:start + video_batch])
-    videos.append(render_weights(model.inr_spec, weights, num_frames, height, width,
-                                 chunk_pixels))
-  return np.concatenate(videos)
+    raise errors.UserError(
+        f"latents must be (n, {model.latents.shape[1]}), got {latents.shape}")
+  out = np.empty((len(latents), num_frames, height, width, 3), np.float32)
+  tiles = _num_tiles(chunk_pixels, num_frames * height * width)
+  with tqdm.tqdm(total=tiles * -(-len(latents) // video_batch), unit="tile", leave=False,
+                 desc=f"render {len(latents)}x{num_frames}x{height}x{width}",
+                 delay=0 if progress else 3.0, disable=progress is False) as bar:
+    for start in range(0, len(latents), video_batch):
+      weights = model.inr_weights(latents[start:start + video_batch])
+      out[start:start + video_batch] = render_weights(
+          model.inr_spec, weights, num_frames, height, width, chunk_pixels, progress=bar)
+  return out

@@ -15,6 +15,7 @@ Both on-disk layouts are read:
     version, sys_info, the main pickle (persistent ids ('storage', type, key,
     location, numel, view_metadata)), the list of storage keys -- then for each
     key an 8-byte element count and the raw bytes.
+The even older tar format (torch < 0.1.10) is detected and refused.
 
 Tensors come back as NumPy arrays (C-contiguous copies; bfloat16 via
 ml_dtypes). Tensors that shared a storage in torch are independent arrays here.
@@ -27,6 +28,7 @@ import io
 import os
 import pickle
 import struct
+import tarfile
 import zipfile
 from typing import Any
 
@@ -308,6 +310,9 @@ def load(path: os.PathLike | str) -> Any:
   if zipfile.is_zipfile(path):
     with zipfile.ZipFile(path) as archive:
       result = _load_zip(path, archive)
+  elif tarfile.is_tarfile(path):
+    raise ValueError(f"{path}: PyTorch's tar format (files from early 2017) is not "
+                     "supported; re-save it with torch.save in a newer torch")
   else:
     with open(path, "rb") as f:
       result = _load_legacy(path, f)

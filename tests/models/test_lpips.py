@@ -11,6 +11,8 @@ from inrv_jax.models import lpips as lpips_lib
 from inrv_jax.models import vgg16 as vgg16_lib
 from inrv_jax.tools import torch_pickle
 
+WIDTHS = (8, 16, 24, 32, 32)  # narrow random VGG16: same layers, fast tests
+
 
 def _torchvision_state(params):
   """Our params -> a torchvision-style state dict (OIHW), to test the converter too."""
@@ -23,10 +25,10 @@ def _torchvision_state(params):
 
 @pytest.fixture(name="weights", scope="module")
 def fixture_weights():
-  """Random VGG16 (full widths) in torchvision layout + random lin weights."""
-  k_vgg, k_lin = jax.random.split(jax.random.key(0))
-  state = _torchvision_state(vgg16_lib.random_params(k_vgg))
-  return state, lpips_lib.random_lin_params(k_lin)
+  """Random narrow VGG16 in torchvision layout + random lin weights."""
+  rng = np.random.default_rng(0)
+  state = _torchvision_state(vgg16_lib.random_params(rng, WIDTHS))
+  return state, lpips_lib.random_lin_params(rng, WIDTHS)
 
 
 @pytest.fixture(name="model", scope="module")
@@ -51,8 +53,8 @@ def _torch_reference(torch, state, lin, x0, x1):
         x = F.max_pool2d(x, 2, 2)
       for _ in range(depth):
         i = next(convs)
-        x = F.relu(F.conv2d(x, torch.from_numpy(state[f"features.{i}.weight"]),
-                            torch.from_numpy(state[f"features.{i}.bias"]), padding=1))
+        x = F.relu(F.conv2d(x, torch.tensor(state[f"features.{i}.weight"]),
+                            torch.tensor(state[f"features.{i}.bias"]), padding=1))
       out.append(x)
     return out
 
@@ -60,7 +62,7 @@ def _torch_reference(torch, state, lin, x0, x1):
   for f0, f1, w in zip(taps(x0), taps(x1), lin):
     u0 = f0 / (f0.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
     u1 = f1 / (f1.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
-    weight = torch.from_numpy(w).view(1, -1, 1, 1)
+    weight = torch.tensor(w).view(1, -1, 1, 1)
     total = total + F.conv2d((u0 - u1) ** 2, weight).mean(dim=(2, 3))
   return [t.permute(0, 2, 3, 1).numpy() for t in taps(x0)], total[:, 0].numpy()
 
@@ -75,28 +77,41 @@ def test_matches_torch_reference(weights, model):
                                        torch.from_numpy(x1))
   nhwc = lambda x: jnp.asarray(x.transpose(0, 2, 3, 1))
   shift, scale = np.asarray(lpips_lib.SHIFT), np.asarray(lpips_lib.SCALE)
-  got_taps = model.vgg((nhwc(x0) - shift) / scale)
-  for got, ref, side, width in zip(got_taps, want_taps, (32, 16, 8, 4, 2),
-                                   vgg16_lib.BLOCK_WIDTHS):
+  got_taps = nnx.jit(lambda vgg, x: vgg(x))(model.vgg, (nhwc(x0) - shift) / scale)
+  for got, ref, side, width in zip(got_taps, want_taps, (32, 16, 8, 4, 2), WIDTHS):
     assert got.shape == (2, side, side, width)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
-  got = model(nhwc(x0), nhwc(x1))
+  got = nnx.jit(lambda m, a, b: m(a, b))(model, nhwc(x0), nhwc(x1))
   assert got.shape == (2,)
   np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
 
 
 def test_identical_inputs_give_zero_and_per_frame_shape(model):
-  key_a, key_b = jax.random.split(jax.random.key(1))
-  gt = jax.random.uniform(key_a, (2, 3, 32, 32, 3), minval=-1, maxval=1)
-  pred = jax.random.uniform(key_b, (2, 3, 32, 32, 3), minval=-1, maxval=1)
-  np.testing.assert_array_equal(lpips_lib.lpips_loss_per_frame(model, gt, gt),
-                                np.zeros((2, 3)))
-  per_frame = lpips_lib.lpips_loss_per_frame(model, gt, pred)
-  assert per_frame.shape == (2, 3) and np.all(per_frame > 0)
-  np.testing.assert_allclose(per_frame[1, 2], model(gt[1, 2:3], pred[1, 2:3])[0],
-                             rtol=1e-5)
-  grad = jax.grad(lambda p: lpips_lib.lpips_loss_per_frame(model, gt, p).mean())(pred)
+  rng = np.random.default_rng(1)
+  gt, pred = (jnp.asarray(rng.uniform(-1, 1, (2, 3, 16, 16, 3)), jnp.float32)
+              for _ in range(2))
+  per_frame = nnx.jit(lpips_lib.lpips_loss_per_frame)
+  self_dist = nnx.jit(lambda m, v: lpips_lib.lpips_loss_per_frame(m, v, v))
+  np.testing.assert_array_equal(self_dist(model, gt), np.zeros((2, 3)))
+  np.testing.assert_allclose(per_frame(model, gt, gt), np.zeros((2, 3)), atol=1e-12)
+  dist = per_frame(model, gt, pred)
+  assert dist.shape == (2, 3) and np.all(dist > 0)
+  single = nnx.jit(lambda m, a, b: m(a, b))(model, gt[1, 2:3], pred[1, 2:3])
+  np.testing.assert_allclose(dist[1, 2], single[0], rtol=1e-5)
+
+
+def test_gradient_is_finite(model):
+  gt = jnp.zeros((1, 1, 16, 16, 3)).at[..., 0].set(-1.0)  # flat images: many zero features
+  pred = gt.at[0, 0, :8].set(0.5)
+  loss = lambda m, p: lpips_lib.lpips_loss_per_frame(m, gt, p).sum()
+  grad = nnx.jit(jax.grad(loss, argnums=1))(model, pred)
   assert grad.shape == pred.shape and np.all(np.isfinite(grad))
+  assert np.any(grad != 0)
+
+
+def test_too_small_images_are_refused(model):
+  with pytest.raises(ValueError, match="at least 16x16"):
+    model(jnp.zeros((1, 8, 32, 3)), jnp.zeros((1, 8, 32, 3)))
 
 
 def test_weights_are_frozen(model):
@@ -111,9 +126,11 @@ def test_lin_layers_from_lpips_package():
   lin = lpips_lib.lin_params_from_state(torch_pickle.load(path))
   assert [w.shape for w in lin] == [(c,) for c in (64, 128, 256, 512, 512)]
   model = lpips_lib.LPIPS(
-      vgg16_lib.VGG16Features(vgg16_lib.random_params(jax.random.key(2), (4,) * 5)),
+      vgg16_lib.VGG16Features(vgg16_lib.random_params(np.random.default_rng(2), (4,) * 5)),
       [w[:4] for w in lin])
-  assert model(jnp.zeros((1, 16, 16, 3)), jnp.ones((1, 16, 16, 3))).shape == (1,)
+  dist = nnx.jit(lambda m, a, b: m(a, b))(model, jnp.zeros((1, 16, 16, 3)),
+                                          jnp.ones((1, 16, 16, 3)))
+  assert dist.shape == (1,) and dist[0] > 0
 
 
 def test_missing_weights_name_url_and_config_field(tmp_path, monkeypatch):
@@ -133,7 +150,7 @@ def test_load_lpips_from_local_files(tmp_path, monkeypatch):
   torch = pytest.importorskip("torch")
   monkeypatch.setenv("INRV_CACHE_DIR", str(tmp_path / "empty_cache"))
   monkeypatch.setattr(pretrained, "_verified", lambda entry, path: path)
-  state = _torchvision_state(vgg16_lib.random_params(jax.random.key(3), (4,) * 5))
+  state = _torchvision_state(vgg16_lib.random_params(np.random.default_rng(3), (4,) * 5))
   vgg_file, lin_file = tmp_path / "vgg.pth", tmp_path / "lin.pth"
   torch.save({k: torch.from_numpy(v) for k, v in state.items()}, vgg_file)
   torch.save({f"lin{k}.model.1.weight": torch.ones(1, 4, 1, 1) for k in range(5)},

@@ -1,0 +1,319 @@
+"""Benchmarks: train step, rendering, inversion, and a matmul ceiling, as JSON lines.
+
+  python -m inrv_jax.bench --config=configs/faces.py
+  python -m inrv_jax.bench --config=configs/quickstart.py --measure=train,render
+
+Everything runs on synthetic data (no dataset needed) with the configured
+architecture and clip size. Each measurement warms up (compiles), repeats and
+reports the median; every line carries the device kind, JAX version and batch
+size. FLOP counts are analytic (`train_flops`), nominal for the plain INR (the
+63-feature first layer counted in full) so that figures compare with the
+authors' PyTorch step; `fraction_of_matmul_peak` divides the achieved rate by
+a large f32 matrix product's rate measured in the same run.
+"""
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from inrv_jax import errors
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file(
+    "config", None, "Config file (configs/NAME.py[:variant]); default: the paper config "
+    "(`paper_config()`).", lock_config=False)
+flags.DEFINE_list("measure", ["matmul", "train", "render", "render_memory", "inversion"],
+                  "Which measurements to run, in order.")
+flags.DEFINE_integer("warmup", 2, "Untimed calls after compilation.")
+flags.DEFINE_integer("repeats", 5, "Timed calls; the median is reported.")
+flags.DEFINE_bool("lpips", False, "Add the paper's 0.7 x LPIPS term to the train step.")
+flags.DEFINE_enum("conditioning", None, ["none", "gauss_prior", "clip"],
+                  "Override model.conditioning (clip uses random CLIP weights).")
+flags.DEFINE_integer("matmul_size", 2048, "Side of the square f32 matmul of the ceiling.")
+flags.DEFINE_list("render_shape", ["128", "256", "256"],
+                  "Frames, height, width of the render measurements.")
+flags.DEFINE_integer("render_videos", 1, "Videos rendered at once by the render measurement.")
+flags.DEFINE_float("max_render_rss_gb", 2.0, "render_memory fails above this peak RSS.")
+flags.DEFINE_integer("inversion_steps", 10, "Optimisation steps per inversion measurement.")
+flags.DEFINE_string("xla_flags", "", "Appended to XLA_FLAGS before JAX starts.")
+
+
+def paper_config():
+  """The paper's train step: configs/faces.py's architecture if present, else base_config().
+
+  One 25 x 100 x 100 clip per step, all pixels, L1 loss (hn_in 128, heads 4 x 256,
+  INR 63 -> 256 x 4 -> 3 are base_config's defaults).
+  """
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  import pathlib  # pylint: disable=import-outside-toplevel
+  from inrv_jax import config_defaults  # pylint: disable=import-outside-toplevel
+  faces = pathlib.Path(__file__).resolve().parent.parent / "configs" / "faces.py"
+  if faces.exists():
+    module_spec = importlib.util.spec_from_file_location("faces_config", faces)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    config = module.get_config()
+  else:
+    config = config_defaults.base_config()
+  config.data.num_frames, config.data.height, config.data.width = 25, 100, 100
+  config.train.batch_size = 1
+  config.train.pixel_fraction = 1.0
+  config.train.loss = "l1"
+  config.model.conditioning = "none"
+  return config
+
+
+def _jax():
+  import jax  # pylint: disable=import-outside-toplevel
+  return jax
+
+
+def forward_flops_per_pixel(spec) -> int:
+  """2 x multiply-adds of the plain INR per pixel (63-feature first layer in full)."""
+  return 2 * spec.macs_per_pixel
+
+
+def hypernet_flops_per_video(config) -> int:
+  """2 x multiply-adds of all hypernetwork heads for one latent."""
+  from inrv_jax.models import inrv as inrv_lib  # pylint: disable=import-outside-toplevel
+  m = config.model
+  spec = inrv_lib.inr_spec_from_config(m)
+  body = m.hn_in * m.hn_hidden + (m.hn_hidden_layers - 1) * m.hn_hidden ** 2
+  return 2 * sum(body + m.hn_hidden * size for size in (_numel(s) for s in spec.shapes))
+
+
+def _numel(shape) -> int:
+  out = 1
+  for s in shape:
+    out *= s
+  return out
+
+
+def train_flops(config) -> float:
+  """One train step: forward + backward (2x forward) of hypernetwork and INR."""
+  from inrv_jax.models import inrv as inrv_lib  # pylint: disable=import-outside-toplevel
+  spec = inrv_lib.inr_spec_from_config(config.model)
+  d = config.data
+  pixels = d.num_frames * d.height * d.width * config.train.pixel_fraction
+  per_video = forward_flops_per_pixel(spec) * pixels + hypernet_flops_per_video(config)
+  return 3.0 * config.train.batch_size * per_video
+
+
+def timed(fn, warmup: int, repeats: int) -> list[float]:
+  """Calls fn() (which must block until done) warmup + repeats times -> timed seconds."""
+  for _ in range(warmup):
+    fn()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return times
+
+
+class Reporter:
+  """Prints one JSON line per measurement with the common fields."""
+
+  def __init__(self, batch_size: int):
+    jax = _jax()
+    self.common = {"device_kind": jax.devices()[0].device_kind,
+                   "platform": jax.devices()[0].platform,
+                   "num_devices": jax.device_count(),
+                   "jax_version": jax.__version__, "batch_size": batch_size}
+    self.matmul_gflops = None
+
+  def report(self, name: str, times: list[float], flops: float, pixels: float,
+             **extra) -> dict:
+    seconds = statistics.median(times)
+    gflops = flops / seconds / 1e9
+    line = {"name": name, "seconds_per_step": seconds,
+            "pixels_per_second": pixels / seconds, "gflops_per_second": gflops,
+            "fraction_of_matmul_peak": (gflops / self.matmul_gflops
+                                        if self.matmul_gflops else None),
+            "flops_per_step": flops, "repeats": len(times),
+            "min_seconds": min(times), "max_seconds": max(times),
+            **self.common, **extra}
+    print(json.dumps(line), flush=True)
+    return line
+
+
+def measure_matmul(reporter: Reporter, size: int, warmup: int, repeats: int) -> dict:
+  jax = _jax()
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  a, b = jax.random.normal(jax.random.key(0), (2, size, size), jnp.float32)
+  matmul = jax.jit(lambda a, b: a @ b)
+  matmul(a, b).block_until_ready()
+  times = timed(lambda: matmul(a, b).block_until_ready(), warmup, repeats)
+  flops = 2.0 * size ** 3
+  reporter.matmul_gflops = flops / statistics.median(times) / 1e9
+  return reporter.report("matmul_ceiling", times, flops, 0, matmul_size=size)
+
+
+def synthetic_batch(config, num_videos: int):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  d, b = config.data, config.train.batch_size
+  rng = np.random.default_rng(0)
+  videos = rng.uniform(-1, 1, (b, d.num_frames, d.height, d.width, 3)).astype(np.float32)
+  return {"video": videos, "index": np.arange(b, dtype=np.int32) % num_videos}
+
+
+def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict:
+  jax = _jax()
+  from inrv_jax import parallel  # pylint: disable=import-outside-toplevel
+  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  num_videos = max(config.train.batch_size, 16)
+  mesh = parallel.make_mesh()
+  parallel.check_batch_size(config.train.batch_size, mesh)
+  tx = train.make_optimizer(config)
+  graphdef, rest, state = train.init_state(config, num_videos, tx)
+  rest, state = parallel.replicate(rest, mesh), parallel.replicate(state, mesh)
+  batch = parallel.global_batch(synthetic_batch(config, num_videos), mesh)
+  step = train.make_train_step(config, graphdef, tx, mesh)
+  holder = [state]
+
+  def run():
+    holder[0], metrics = step(rest, holder[0], batch)
+    jax.block_until_ready((holder[0], metrics))
+
+  start = time.perf_counter()
+  run()
+  compile_s = time.perf_counter() - start
+  times = timed(run, warmup, repeats)
+  d = config.data
+  pixels = config.train.batch_size * d.num_frames * d.height * d.width
+  return reporter.report("train_step", times, train_flops(config), pixels,
+                         compile_seconds=compile_s, clip=[d.num_frames, d.height, d.width],
+                         pixel_fraction=config.train.pixel_fraction,
+                         loss=config.train.loss, conditioning=config.model.conditioning)
+
+
+def _random_weights(config, num_videos: int):
+  """INR tensors (B, ...) from a freshly initialised hypernetwork."""
+  jax = _jax()
+  from flax import nnx  # pylint: disable=import-outside-toplevel
+  from inrv_jax.models import inrv as inrv_lib  # pylint: disable=import-outside-toplevel
+  module = inrv_lib.INRV(config.model, num_videos, rngs=nnx.Rngs(config.seed))
+  z = 0.1 * jax.random.normal(jax.random.key(1), (num_videos, config.model.hn_in))
+  return jax.jit(module.inr_weights)(z)
+
+
+def _render_shape() -> tuple[int, int, int]:
+  if len(FLAGS.render_shape) != 3:
+    raise errors.UserError(f"--render_shape needs frames,height,width; got {FLAGS.render_shape}")
+  return tuple(int(v) for v in FLAGS.render_shape)
+
+
+def measure_render(reporter: Reporter, config, warmup: int, repeats: int) -> dict:
+  jax = _jax()
+  from inrv_jax.models import inrv as inrv_lib  # pylint: disable=import-outside-toplevel
+  from inrv_jax.tasks import rendering  # pylint: disable=import-outside-toplevel
+  spec = inrv_lib.inr_spec_from_config(config.model)
+  frames, height, width = _render_shape()
+  videos = FLAGS.render_videos
+  weights = jax.block_until_ready(_random_weights(config, videos))
+  chunk = config.eval.render_chunk
+  run = lambda: rendering.render_weights(spec, weights, frames, height, width, chunk)
+  run()
+  times = timed(run, min(warmup, 1), max(1, min(repeats, 3)))
+  pixels = videos * frames * height * width
+  return reporter.report("render", times, forward_flops_per_pixel(spec) * pixels, pixels,
+                         render_shape=[frames, height, width], render_chunk=chunk)
+
+
+def measure_render_memory(reporter: Reporter, config) -> dict:
+  """Renders once in a fresh subprocess and reads its peak RSS (ru_maxrss)."""
+  frames, height, width = _render_shape()
+  code = "import sys, json; from inrv_jax import bench; bench.render_memory_child()"
+  request = json.dumps({"config": config.to_json(), "shape": [frames, height, width]})
+  proc = subprocess.run([sys.executable, "-c", code], input=request, capture_output=True,
+                        text=True, check=False)
+  if proc.returncode != 0:
+    raise RuntimeError(f"render_memory subprocess failed:\n{proc.stderr[-4000:]}")
+  child = json.loads(proc.stdout.strip().splitlines()[-1])
+  pixels = frames * height * width
+  peak_gb = child["peak_rss_bytes"] / 2**30
+  return reporter.report("render_memory", [child["seconds"]], child["flops"], pixels,
+                         render_shape=[frames, height, width], peak_rss_gib=peak_gb,
+                         max_rss_gib=FLAGS.max_render_rss_gb,
+                         within_limit=peak_gb < FLAGS.max_render_rss_gb)
+
+
+def render_memory_child() -> None:
+  """The render_memory subprocess: reads {config, shape} JSON on stdin, renders one
+  video once (after compiling on one frame), prints {seconds, peak_rss_bytes, flops}."""
+  import ml_collections  # pylint: disable=import-outside-toplevel
+  from inrv_jax.models import inrv as inrv_lib  # pylint: disable=import-outside-toplevel
+  from inrv_jax.tasks import rendering  # pylint: disable=import-outside-toplevel
+  request = json.loads(sys.stdin.read())
+  config = ml_collections.ConfigDict(json.loads(request["config"]))
+  frames, height, width = request["shape"]
+  spec = inrv_lib.inr_spec_from_config(config.model)
+  weights = _jax().block_until_ready(_random_weights(config, 1))
+  rendering.render_weights(spec, weights, 1, height, width, config.eval.render_chunk)
+  start = time.perf_counter()
+  video = rendering.render_weights(spec, weights, frames, height, width, config.eval.render_chunk)
+  seconds = time.perf_counter() - start
+  assert video.shape == (1, frames, height, width, 3), video.shape
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+  print(json.dumps({"seconds": seconds, "peak_rss_bytes": peak,
+                    "flops": forward_flops_per_pixel(spec) * frames * height * width}))
+
+
+def measure_inversion(reporter: Reporter, config, warmup: int, repeats: int) -> dict | None:
+  try:
+    from inrv_jax.tasks import inversion  # pylint: disable=import-outside-toplevel,unused-import
+  except ImportError:
+    print(json.dumps({"name": "inversion", "skipped": "inrv_jax.tasks.inversion not present",
+                      **reporter.common}), flush=True)
+    return None
+  raise NotImplementedError
+
+
+def apply_overrides(config):
+  if FLAGS.lpips:
+    if "lpips_weight" not in config.train:
+      raise errors.UserError("--lpips: this train step has no train.lpips_weight field")
+    config.train.lpips_weight = 0.7
+  if FLAGS.conditioning is not None:
+    config.model.conditioning = FLAGS.conditioning
+    if FLAGS.conditioning == "clip":
+      config.model.clip_pretrained = False
+  return config
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if FLAGS.xla_flags:
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + FLAGS.xla_flags).strip()
+  try:
+    config = apply_overrides(FLAGS.config if FLAGS.config is not None else paper_config())
+    reporter = Reporter(config.train.batch_size)
+    for name in FLAGS.measure:
+      if name == "matmul":
+        measure_matmul(reporter, FLAGS.matmul_size, FLAGS.warmup, FLAGS.repeats)
+      elif name == "train":
+        measure_train(reporter, config, FLAGS.warmup, FLAGS.repeats)
+      elif name == "render":
+        measure_render(reporter, config, FLAGS.warmup, FLAGS.repeats)
+      elif name == "render_memory":
+        measure_render_memory(reporter, config)
+      elif name == "inversion":
+        measure_inversion(reporter, config, FLAGS.warmup, FLAGS.repeats)
+      else:
+        raise errors.UserError(f"--measure: unknown measurement {name!r}")
+  except errors.UserError as err:
+    print(f"error: {err}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main)

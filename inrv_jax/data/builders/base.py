@@ -1,0 +1,183 @@
+"""What every clip dataset shares: configs, features, resumable preparation, reading.
+
+A builder lists its jobs (one per source file/folder) from the manual
+directory; `ClipBuilder._download_and_prepare` runs them through
+`sharded_writer` (process pool, progress bar, resume) and hands the finished
+array_record shards to TFDS, which writes `dataset_info.json`. Reading needs
+no TensorFlow: `builder.as_data_source("train")` or
+`tfds.data_source("how2sign_faces/100x100x25", data_dir=...)` once the builder
+module is imported.
+
+Records: {"video": (T, H, W, 3) uint8, "source": the file/folder it came from,
+"start": its first frame there, "index": its position = latent row}, in a
+fixed order (sources sorted, clips in time order). Skipped sources are listed
+with the reason in `skipped.json` beside the prepared data.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+
+from absl import logging
+import numpy as np
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core import example_serializer
+
+from inrv_jax import errors
+from inrv_jax.data.builders import sharded_writer
+from inrv_jax.data.builders import sources
+
+MANIFEST = "skipped.json"
+
+
+@dataclasses.dataclass
+class ClipConfig(tfds.core.BuilderConfig):
+  """Clip size and windows; the name reads HxWxT (e.g. 100x100x25, + _strideS)."""
+  num_frames: int = 25
+  height: int = 100
+  width: int = 100
+  stride: int = 0   # 0 = the first T frames of each video; S > 0 = every window S frames apart
+
+
+def clip_name(num_frames: int, height: int, width: int, stride: int) -> str:
+  return f"{height}x{width}x{num_frames}" + (f"_stride{stride}" if stride > 0 else "")
+
+
+def config_for(builder_cls, num_frames: int, height: int, width: int,
+               stride: int) -> ClipConfig | str:
+  """The builder's listed config of that size (by name), else a new one."""
+  name = clip_name(num_frames, height, width, stride)
+  if name in builder_cls.builder_configs:
+    return name
+  return ClipConfig(name=name, num_frames=num_frames, height=height, width=width, stride=stride)
+
+
+def default_data_dir() -> str:
+  """The TFDS convention: $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
+  return os.environ.get("TFDS_DATA_DIR", str(pathlib.Path.home() / "tensorflow_datasets"))
+
+
+def default_manual_dir(data_dir: str) -> pathlib.Path:
+  """TFDS's default manual directory: <data_dir>/downloads/manual."""
+  return pathlib.Path(data_dir or default_data_dir()).expanduser() / "downloads" / "manual"
+
+
+class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Base of the clip datasets; subclasses define `_jobs` and their instructions."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  CROP: tuple = ()           # (top, bottom, left, right) applied before resizing; None = edge
+  JOBS_PER_SHARD = 128       # sources per array_record shard
+  DESCRIPTION = ""
+  HOMEPAGE = ""
+  workers = 0                # processes decoding sources (0 = one per CPU core)
+
+  def __init__(self, **kwargs):
+    kwargs.setdefault("file_format", "array_record")
+    super().__init__(**kwargs)
+
+  @property
+  def spec(self) -> sources.ClipSpec:
+    cfg = self.builder_config
+    return sources.ClipSpec(cfg.num_frames, cfg.height, cfg.width, cfg.stride, self.CROP)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    cfg = self.builder_config
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=self.DESCRIPTION,
+        homepage=self.HOMEPAGE or None,
+        features=tfds.features.FeaturesDict({
+            "video": tfds.features.Tensor(
+                shape=(cfg.num_frames, cfg.height, cfg.width, 3), dtype=np.uint8),
+            "source": tfds.features.Text(),   # file/folder (relative to the manual dir)
+            "start": np.int64,                # first frame of the clip in its source
+            "index": np.int64,                # position in the dataset = latent row
+        }),
+        disable_shuffling=True)  # record order = source order = latent rows
+
+  def _jobs(self, manual_dir: pathlib.Path) -> list[sharded_writer.Job]:
+    """The work, one job per source, in dataset order."""
+    raise NotImplementedError
+
+  def _source_root(self, manual_dir: pathlib.Path) -> pathlib.Path:
+    """Where the raw files are (record `source` names are relative to it)."""
+    return manual_dir
+
+  def missing(self, manual_dir: pathlib.Path, what: str) -> errors.DataError:
+    """The error for absent raw data: where to get it and where to put it."""
+    return errors.DataError(
+        f"{self.name}: {what} in the manual directory {manual_dir} "
+        "(set it with --config.data.manual_dir=DIR).\n"
+        + tfds.core.utils.dedent(self.MANUAL_DOWNLOAD_INSTRUCTIONS or ""))
+
+  def _split_generators(self, dl_manager):
+    raise NotImplementedError("ClipBuilder writes its shards in _download_and_prepare")
+
+  def _generate_examples(self):
+    raise NotImplementedError("ClipBuilder writes its shards in _download_and_prepare")
+
+  def work_dir(self) -> pathlib.Path:
+    """Where finished shards wait while a preparation is under way (survives interruptions)."""
+    return pathlib.Path(self.data_dir_root) / "downloads" / "partial_shards" / self.info.full_name
+
+  def _download_and_prepare(self, dl_manager, download_config) -> None:
+    del dl_manager
+    manual_dir = self._source_root(pathlib.Path(download_config.manual_dir or default_manual_dir(
+        str(self.data_dir_root))).expanduser())
+    jobs = self._jobs(manual_dir)
+    features = self.info.features
+    serializer = example_serializer.ExampleSerializer(features.get_serialized_info())
+
+    def make_record(clip, index: int) -> bytes:
+      name, start, video = clip
+      source = os.path.relpath(name, manual_dir) if os.path.isabs(name) else name
+      return serializer.serialize_example(features.encode_example(
+          {"video": video, "source": source, "start": start, "index": index}))
+
+    shards = sharded_writer.write_shards(
+        jobs, self.work_dir(), make_record, self.JOBS_PER_SHARD, self.workers,
+        tag=self.info.full_name, desc=self.info.full_name)
+    skipped = [s for shard in shards for s in shard.skipped]
+    kept = [s for s in shards if s.num_clips]
+    if not kept:
+      raise errors.DataError(
+          f"{self.name}: none of the {len(jobs)} sources in {manual_dir} gave a clip:\n"
+          + "\n".join(f"  {s['reason']}" for s in skipped[:20]))
+    template = self._get_filename_template(split_name="train")
+    for i, shard in enumerate(kept):
+      os.replace(shard.path, template.sharded_filepath(shard_index=i, num_shards=len(kept)))
+    self.info.set_splits(tfds.core.SplitDict([tfds.core.SplitInfo(
+        name="train", shard_lengths=[s.num_clips for s in kept],
+        num_bytes=sum(template.sharded_filepath(shard_index=i, num_shards=len(kept)).stat().length
+                      for i in range(len(kept))),
+        filename_template=template)]))
+    (pathlib.Path(self.data_dir) / MANIFEST).write_text(json.dumps(skipped, indent=1))
+    logging.info("%s: %d clips, %d sources skipped (listed in %s)", self.info.full_name,
+                 sum(s.num_clips for s in kept), len(skipped), MANIFEST)
+    self._finished_work_dir = self.work_dir()
+
+  def download_and_prepare(self, *args, **kwargs):
+    super().download_and_prepare(*args, **kwargs)
+    finished = getattr(self, "_finished_work_dir", None)
+    if finished is not None and finished.exists():
+      shutil.rmtree(finished)
+
+
+def prepare(builder: ClipBuilder, manual_dir: str | os.PathLike | None = None,
+            workers: int = 0):
+  """Prepare `builder` once (resuming an interrupted run); return its train data source."""
+  if not builder.is_prepared():
+    builder.workers = workers
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=str(manual_dir) if manual_dir else None))
+    builder = type(builder)(config=builder.builder_config, data_dir=builder.data_dir_root)
+  return builder.as_data_source(split="train")
+
+
+def skipped_files(builder: ClipBuilder) -> list[dict]:
+  """The sources that gave no clip, with the reason ([] if none)."""
+  manifest = pathlib.Path(builder.data_dir) / MANIFEST
+  return json.loads(manifest.read_text()) if manifest.exists() else []

@@ -1,0 +1,34 @@
+"""Prepare the dataset a config names, with progress; rerun to resume an interrupted run.
+
+  python -m inrv_jax.data.prepare --config=configs/faces.py \
+      [--config.data.manual_dir=RAW] [--config.data.dir=PREPARED]
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from inrv_jax import errors
+from inrv_jax.data import datasets
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "config file (configs/*.py)",
+                                          lock_config=True)
+
+
+def main(argv):
+  del argv
+  try:
+    source, builder = datasets.prepare(_CONFIG.value.data)
+  except errors.UserError as err:
+    print(f"error: {err}", file=sys.stderr)
+    sys.exit(2)
+  skipped = datasets.base.skipped_files(builder)
+  print(f"{builder.info.full_name}: {len(source)} clips in {builder.data_dir}; "
+        f"{len(skipped)} sources skipped (listed in {builder.data_dir}/{datasets.base.MANIFEST})")
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["config"])
+  app.run(main)

@@ -1,0 +1,219 @@
+"""Inversion: find the latent of a video from the pixels one observes of it.
+
+The hypernetwork is frozen; each video's latent starts at the mean training
+latent and takes Adam steps on the MSE between the INR and the video at the
+video's observed coordinates only (an observation mask, see masks.py). One
+jitted function runs `steps_per_call` steps for a whole batch of videos at
+once: the per-video step is `jax.vmap`ped over (latent, Adam state, video,
+mask), so every video follows exactly its own optimisation. Afterwards the
+whole grid is rendered, and PSNR/SSIM are reported on the observed and on
+the unobserved pixels, next to a baseline that fills the unobserved pixels
+with the video's mean observed frame.
+"""
+
+import dataclasses
+import functools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import tqdm
+from flax import nnx
+
+from inrv_jax import errors
+from inrv_jax import metrics
+from inrv_jax.models import coords as coords_lib
+from inrv_jax.models import inr as inr_lib
+from inrv_jax.tasks import masks as masks_lib
+from inrv_jax.tasks import rendering
+
+DEFAULT_STEPS = 300
+DEFAULT_LEARNING_RATE = 3e-2
+DEFAULT_PIXELS = 4096  # observed pixels sampled per video per step (0 = all of them)
+
+
+@dataclasses.dataclass
+class InversionResult:
+  latents: np.ndarray      # (B, hn_in) the optimised latents
+  videos: np.ndarray       # (B, T, H, W, 3) their renders on the inversion grid, [0, 1]
+  targets: np.ndarray      # (B, T, H, W, 3) the inverted videos, [0, 1]
+  masks: np.ndarray        # (B, T, H, W) bool, True = observed
+  baseline: np.ndarray     # (B, T, H, W, 3) unobserved pixels filled with the mean frame
+  losses: np.ndarray       # (steps, B) masked MSE ([-1, 1] space) of every step
+  metrics: dict            # name -> (B,) float; *_unobserved is NaN where all is observed
+
+  def summary(self) -> dict:
+    """Means over videos (NaN-aware) of every metric."""
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns for `full`
+      return {k: float(np.nanmean(v)) for k, v in self.metrics.items()}
+
+
+def mean_frame_fill(videos: np.ndarray, masks: np.ndarray) -> np.ndarray:
+  """The baseline: every unobserved pixel gets the mean of the observed values at its
+  (h, w) over time, or the video's mean observed colour where (h, w) is never observed."""
+  m = masks[..., None].astype(np.float64)  # (B, T, H, W, 1)
+  sums = (videos * m).sum(axis=1)  # (B, H, W, 3)
+  counts = m.sum(axis=1)
+  overall = (videos * m).sum(axis=(1, 2, 3)) / m.sum(axis=(1, 2, 3))  # (B, 3)
+  frame = np.where(counts > 0, sums / np.maximum(counts, 1), overall[:, None, None])
+  return np.where(m > 0, videos, frame[:, None]).astype(np.float32)
+
+
+def score(videos, targets, masks) -> dict[str, np.ndarray]:
+  """PSNR/SSIM (B,) of `videos` against `targets` on observed and unobserved pixels."""
+  out = {}
+  for part, mask in (("observed", masks), ("unobserved", ~masks)):
+    out[f"psnr_{part}"] = metrics.psnr(videos, targets, mask)
+    out[f"ssim_{part}"] = metrics.ssim(videos, targets, mask)
+  return out
+
+
+def fit_size(videos, num_frames: int, height: int, width: int) -> np.ndarray:
+  """Videos (B, T', H', W', 3), uint8 or float in [0, 1] -> float32 (B, T, H, W, 3).
+
+  Other frame sizes are resized (anti-aliased), longer videos cut to their
+  first T frames, each with a warning; shorter videos are an error.
+  """
+  videos = np.asarray(videos)
+  if videos.ndim == 4:
+    videos = videos[None]
+  if videos.ndim != 5 or videos.shape[-1] != 3:
+    raise errors.UserError(f"videos must be (B, T, H, W, 3) RGB, got shape {videos.shape}")
+  videos = videos.astype(np.float32) / 255.0 if videos.dtype == np.uint8 else (
+      videos.astype(np.float32))
+  if videos.shape[1] < num_frames:
+    raise errors.UserError(f"videos have {videos.shape[1]} frames; inversion needs at least "
+                           f"{num_frames} (the model's clip length)")
+  if videos.shape[1] > num_frames:
+    warnings.warn(f"videos have {videos.shape[1]} frames; inverting the first {num_frames}")
+    videos = videos[:, :num_frames]
+  if videos.shape[2:4] != (height, width):
+    warnings.warn(f"videos are {videos.shape[2]}x{videos.shape[3]}; resizing them to the "
+                  f"model's {height}x{width}")
+    videos = np.asarray(jax.image.resize(videos, (*videos.shape[:2], height, width, 3),
+                                         "linear", antialias=True))
+  return np.clip(videos, 0.0, 1.0)
+
+
+def _observed_indices(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """(B, T, H, W) bool -> flat observed indices (B, Pmax) padded with their first, counts (B,)."""
+  flat = masks.reshape(len(masks), -1)
+  counts = flat.sum(axis=1)
+  out = np.zeros((len(masks), counts.max()), np.int32)
+  for i, row in enumerate(flat):
+    idx = np.flatnonzero(row)
+    out[i] = np.pad(idx, (0, out.shape[1] - len(idx)), mode="edge")
+  return out, counts.astype(np.int32)
+
+
+@functools.lru_cache(maxsize=16)
+def make_inverter(graphdef, spec: inr_lib.INRSpec, grid_shape: tuple[int, int, int],
+                  learning_rate: float, pixels_per_step: int, steps_per_call: int):
+  """The jitted multi-step inversion of a batch of videos.
+
+  Returns run(params, rest, latents (B, D), opt_state, targets (B, THW, 3) in [-1, 1],
+  observed (B, Pmax) flat indices, counts (B,), key, first_step) ->
+  (latents, opt_state, losses (steps_per_call, B)).
+  """
+  tx = optax.adam(learning_rate)
+  grid = jnp.asarray(coords_lib.grid(*grid_shape))  # (THW, 3)
+
+  def video_loss(z, params, rest, target, observed, count, key):
+    weights = nnx.merge(graphdef, params, rest).inr_weights(z[None])
+    weights = jax.tree.map(lambda w: w[0], weights)
+    if pixels_per_step and pixels_per_step < observed.shape[0]:
+      picks = jax.random.randint(key, (pixels_per_step,), 0, count)  # uniform over observed
+      idx, valid = observed[picks], jnp.ones((pixels_per_step,))
+    else:
+      idx, valid = observed, (jnp.arange(observed.shape[0]) < count).astype(jnp.float32)
+    pred = inr_lib.inr_apply(spec, weights, grid[idx])  # (P, 3)
+    err = jnp.mean(jnp.square(pred - target[idx]), axis=-1)  # (P,)
+    return jnp.sum(err * valid) / jnp.sum(valid)
+
+  def video_step(z, opt_state, params, rest, target, observed, count, key):
+    loss, grad = jax.value_and_grad(video_loss)(z, params, rest, target, observed, count, key)
+    updates, opt_state = tx.update(grad, opt_state, z)
+    return optax.apply_updates(z, updates), opt_state, loss
+
+  batch_step = jax.vmap(video_step, in_axes=(0, 0, None, None, 0, 0, 0, 0))
+
+  def run(params, rest, latents, opt_state, targets, observed, counts, key, first_step):
+    def body(carry, step):
+      z, state = carry
+      keys = jax.random.split(jax.random.fold_in(key, step), z.shape[0])
+      z, state, loss = batch_step(z, state, params, rest, targets, observed, counts, keys)
+      return (z, state), loss
+    (latents, opt_state), losses = jax.lax.scan(
+        body, (latents, opt_state), first_step + jnp.arange(steps_per_call))
+    return latents, opt_state, losses
+
+  return jax.jit(run), jax.vmap(tx.init)
+
+
+def optimise(model, targets: np.ndarray, masks: np.ndarray, steps: int = DEFAULT_STEPS,
+             learning_rate: float = DEFAULT_LEARNING_RATE,
+             pixels_per_step: int = DEFAULT_PIXELS, key: jax.Array | None = None,
+             init: np.ndarray | None = None, steps_per_call: int = 25,
+             progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+  """The latents of videos `targets` (B, T, H, W, 3) in [0, 1] seen through `masks`.
+
+  Returns latents (B, D) and the loss of every step (steps, B).
+  """
+  b, t, h, w, _ = targets.shape
+  steps_per_call = max(1, min(steps_per_call, steps))
+  run, init_opt = make_inverter(model.graphdef, model.inr_spec, (t, h, w),
+                                float(learning_rate), int(pixels_per_step), steps_per_call)
+  observed, counts = _observed_indices(masks)
+  z0 = model.latents.mean(axis=0) if init is None else init
+  latents = jnp.broadcast_to(jnp.asarray(z0, jnp.float32), (b, model.latents.shape[1]))
+  opt_state = init_opt(latents)
+  flat_targets = jnp.asarray(targets.reshape(b, -1, 3) * 2.0 - 1.0)
+  key = jax.random.key(0) if key is None else key
+  losses = []
+  with tqdm.tqdm(total=steps, desc=f"invert {b} videos", unit="step",
+                 disable=not progress, leave=False) as bar:
+    for first in range(0, steps, steps_per_call):
+      latents, opt_state, loss = run(model.params, model.rest, latents, opt_state, flat_targets,
+                                     jnp.asarray(observed), jnp.asarray(counts), key,
+                                     jnp.int32(first))
+      losses.append(np.asarray(loss))
+      bar.update(steps_per_call)
+      bar.set_postfix(mse=f"{float(losses[-1][-1].mean()):.4f}")
+  return np.asarray(latents), np.concatenate(losses)[:steps]
+
+
+def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_STEPS,
+           learning_rate: float = DEFAULT_LEARNING_RATE, pixels_per_step: int = DEFAULT_PIXELS,
+           key: jax.Array | int | None = None, batch_size: int = 64,
+           progress: bool = True) -> InversionResult:
+  """Invert videos (B, T, H, W, 3) (uint8 or float in [0, 1]) seen through `mask`.
+
+  mask: a MaskSpec or spec string (e.g. "sparse:fraction=0.25") for every
+  video, or one per video, or bool arrays (T, H, W) / (B, T, H, W). Videos of
+  another size than the model's clips are resized (with a warning). Videos
+  are inverted `batch_size` at a time, each batch in one vmapped call.
+  """
+  model = rendering.model_from(model, workdir)
+  data = model.config.data
+  shape = (data.num_frames, data.height, data.width)
+  targets = fit_size(videos, *shape)
+  observed = masks_lib.as_arrays(mask, len(targets), *shape)
+  key = jax.random.key(0 if key is None else key) if not isinstance(key, jax.Array) else key
+  latents, losses = [], []
+  for start in range(0, len(targets), batch_size):
+    part = slice(start, start + batch_size)
+    z, loss = optimise(model, targets[part], observed[part], steps, learning_rate,
+                       pixels_per_step, jax.random.fold_in(key, start), progress=progress)
+    latents.append(z)
+    losses.append(loss)
+  latents = np.concatenate(latents)
+  recon = rendering.render(model, latents)
+  baseline = mean_frame_fill(targets, observed)
+  scores = score(recon, targets, observed)
+  scores.update({f"baseline_{k}": v for k, v in score(baseline, targets, observed).items()
+                 if k.endswith("unobserved")})
+  return InversionResult(latents, recon, targets, observed, baseline,
+                         np.concatenate(losses, axis=1), scores)

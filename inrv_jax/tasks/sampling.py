@@ -1,0 +1,58 @@
+"""Novel videos from the learned latent space (paper Sec. 4).
+
+  gaussian       a per-dimension Gaussian N(mean, std) fitted to the learned
+                 latents, sampled independently per dimension
+  slerp_random   the paper's FVD sampling: two distinct random training
+                 latents, slerp between them on 50 evenly spaced points, one
+                 point taken at random
+"""
+
+import jax
+import numpy as np
+
+from inrv_jax import errors
+from inrv_jax.tasks import interpolation
+from inrv_jax.tasks import rendering
+
+METHODS = ("gaussian", "slerp_random")
+SLERP_POINTS = 50  # evenly spaced points on each random path (paper)
+
+
+def sample_latents(key: jax.Array, n: int, latents: np.ndarray,
+                   method: str = "gaussian") -> np.ndarray:
+  """n new latents (n, D) drawn from the training latents (N, D); same key, same result."""
+  latents = np.asarray(latents, np.float32)
+  if n < 1:
+    raise errors.UserError(f"number of samples must be >= 1, got {n}")
+  if method == "gaussian":
+    mean, std = latents.mean(axis=0), latents.std(axis=0)
+    noise = np.asarray(jax.random.normal(key, (n, latents.shape[1])))
+    return (mean + std * noise).astype(np.float32)
+  if method == "slerp_random":
+    if len(latents) < 2:
+      raise errors.UserError("slerp_random needs at least 2 training latents")
+    pair_key, point_key = jax.random.split(key)
+    pairs = np.asarray(jax.vmap(lambda k: jax.random.choice(k, len(latents), (2,),
+                                                            replace=False))(
+                                                                jax.random.split(pair_key, n)))
+    points = np.asarray(jax.random.randint(point_key, (n,), 0, SLERP_POINTS))
+    ts = points / (SLERP_POINTS - 1)
+    return np.concatenate([interpolation.slerp(latents[a], latents[b], t)
+                           for (a, b), t in zip(pairs, ts)])
+  raise errors.UserError(f"unknown sampling method {method!r}; choose one of {METHODS}")
+
+
+def sample(key: jax.Array | int, n: int, model=None, workdir=None, method: str = "gaussian",
+           num_frames: int | None = None, resolution: tuple[int, int] | None = None,
+           return_latents: bool = False):
+  """n novel videos (n, T, H, W, 3) float32 in [0, 1] (and their latents if asked).
+
+  With neither `model` nor `workdir`, uses the model most recently loaded or
+  trained in this process, else $INRV_WORKDIR. An int key is a seed.
+  """
+  model = rendering.model_from(model, workdir)
+  if isinstance(key, int):
+    key = jax.random.key(key)
+  z = sample_latents(key, n, model.latents, method)
+  videos = rendering.render(model, z, num_frames, resolution)
+  return (videos, z) if return_latents else videos

@@ -1,0 +1,59 @@
+"""Hypernetwork sizes and the release's initialisation."""
+
+import math
+
+import jax
+import numpy as np
+from flax import nnx
+
+from inrv_jax import config_defaults
+from inrv_jax.models import hypernet
+from inrv_jax.models import inr
+from inrv_jax.models import inrv
+
+
+def count(tree):
+  return sum(math.prod(x.shape) for x in jax.tree.leaves(tree))
+
+
+def test_paper_hypernetwork_has_57438467_parameters():
+  config = config_defaults.base_config()  # paper sizes, hn_in 128
+  model = nnx.eval_shape(lambda: inrv.INRV(config.model, 10, rngs=nnx.Rngs(0)))
+  assert count(nnx.state(model.hypernet, nnx.Param)) == 57_438_467
+  assert model.latent_table.shape == (10, 128)
+  assert len(model.hypernet.heads) == 10  # one head per INR tensor
+
+
+def test_init_statistics_follow_the_release():
+  spec = inr.INRSpec(hidden=64, hidden_layers=1, num_frequencies=2)  # W0 (64, 15)
+  net = hypernet.HyperNetwork(spec, latent_dim=128, hidden=256, hidden_layers=4,
+                              last_layer_scale=0.1, rngs=nnx.Rngs(0))
+  head = net.heads[2]  # emits W1 (64, 64): 4096 outputs
+  first, last = head.layers[0], head.layers[-1]
+  # Kaiming normal (fan_in, ReLU gain): std = sqrt(2 / fan_in)
+  np.testing.assert_allclose(np.std(first.kernel[...]), math.sqrt(2 / 128), rtol=0.05)
+  # ... and the last layer divided by 10
+  np.testing.assert_allclose(np.std(last.kernel[...]), 0.1 * math.sqrt(2 / 256), rtol=0.05)
+  # PyTorch default biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+  bias = np.asarray(last.bias[...])
+  assert np.abs(bias).max() <= 1 / 16 and np.abs(bias).max() > 0.9 / 16
+  assert abs(np.mean(bias)) < 0.01
+
+
+def test_latent_table_starts_at_one_hundredth():
+  config = config_defaults.base_config()
+  config.model.hn_in = 64
+  config.model.hn_hidden = 8
+  config.model.inr.hidden = 8
+  model = inrv.INRV(config.model, 500, rngs=nnx.Rngs(0))
+  np.testing.assert_allclose(np.std(model.latent_table[...]), 0.01, rtol=0.05)
+
+
+def test_emitted_weights_have_inr_shapes():
+  config = config_defaults.base_config()
+  config.model.hn_in, config.model.hn_hidden = 8, 16
+  config.model.inr.hidden = 16
+  model = inrv.INRV(config.model, 3, rngs=nnx.Rngs(0))
+  weights = model.inr_weights(model.latents(np.array([0, 2])))
+  assert [w.shape[1:] for w in weights] == list(model.inr_spec.shapes)
+  assert all(w.shape[0] == 2 for w in weights)
