@@ -59,9 +59,11 @@ def base_config() -> ml_collections.ConfigDict:
   d.read_workers = 0            # processes reading/converting batches from the prepared data (0 = threads only)
 
   c.train = t = ml_collections.ConfigDict()
-  t.num_steps = 1000            # optimisation steps
+  t.num_steps = 1000            # optimisation steps (with train.stages: 0 = the whole plan, N = stop after N)
   t.batch_size = 1              # global batch (videos per step), split over devices on the `data` axis
   t.learning_rate = 1e-4        # Adam learning rate (paper 1e-4, no schedule)
+  t.stages = ()                 # progressive init: ((videos, epochs), ...); videos 0 = all; () = one stage of num_steps
+  t.stage_lr_scales = ()        # optional learning-rate factor per stage (default 1 each)
   t.loss = "l1"                 # pixel loss: "l1" (paper), "mse" or "weighted_mse" (Moving MNIST)
   t.lpips_weight = 0.0          # weight of per-frame LPIPS-VGG16 v0.1 added to the pixel loss (paper 0.7; 0 = off)
   t.vgg16_weights = ""          # local path of torchvision's vgg16-397923af.pth ("" = cache, else download)

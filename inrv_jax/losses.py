@@ -31,15 +31,19 @@ def pixel_loss(name: str):
   return PIXEL_LOSSES[name]
 
 
-def gaussian_prior(table: jnp.ndarray) -> jnp.ndarray:
+def gaussian_prior(table: jnp.ndarray, num_rows=None) -> jnp.ndarray:
   """The release's `-var` term: mu^2 / (2 s^2), mu = table mean, s = exp(0.5 * table std).
 
-  mu and s are scalars over the whole table (N, D), so the release's average
-  over dimensions is the term itself.
+  mu and s are scalars over the table (N, D) -- over its first `num_rows` rows
+  when given (the videos of the current progressive stage) -- so the
+  release's average over dimensions is the term itself.
   """
-  mu = jnp.mean(table)
-  s = jnp.exp(0.5 * jnp.std(table))
-  return jnp.square(mu) / (2.0 * jnp.square(s))
+  rows = table.shape[0] if num_rows is None else num_rows
+  mask = (jnp.arange(table.shape[0]) < rows)[:, None].astype(table.dtype)  # (N, 1)
+  count = rows * table.shape[1]
+  mu = jnp.sum(mask * table) / count
+  std = jnp.sqrt(jnp.sum(mask * jnp.square(table - mu)) / count)
+  return jnp.square(mu) / (2.0 * jnp.square(jnp.exp(0.5 * std)))
 
 
 def psnr(pred01: jnp.ndarray, target01: jnp.ndarray, axes=None) -> jnp.ndarray:

@@ -2,6 +2,10 @@
 
   python -m inrv_jax.main --config=configs/quickstart.py --workdir=DIR
   python -m inrv_jax.main --config=configs/faces.py:plain --config.train.num_steps=N ...
+  python -m inrv_jax.main --workdir=DIR --mode=sample|interpolate|invert|render [flags]
+
+The task modes read the model (and its config) from the trained workdir and
+write to DIR/<mode>/; see docs/tasks.md.
 """
 
 import sys
@@ -14,18 +18,59 @@ from ml_collections import config_flags
 from inrv_jax import errors
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Config file (configs/NAME.py[:variant]).",
-                                lock_config=True)
+config_flags.DEFINE_config_file("config", None, "Config file (configs/NAME.py[:variant]); "
+                                "needed by --mode=train only.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and outputs.")
-flags.DEFINE_enum("mode", "train", ["train"], "What to do with the workdir.")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.DEFINE_enum("mode", "train", ["train", "sample", "interpolate", "invert", "render"],
+                  "What to do with the workdir.")
+flags.mark_flags_as_required(["workdir"])
+# Task modes (inrv_jax/tasks/cli.py).
+flags.DEFINE_integer("num", 8, "sample: number of videos.")
+flags.DEFINE_string("method", None, "sample: gaussian (default) or slerp_random; "
+                    "interpolate: slerp (default) or lerp.")
+flags.DEFINE_integer("seed", 0, "sample/invert: random seed.")
+flags.DEFINE_list("pairs", None, "interpolate: A:B pairs; each end a training index or a "
+                  "video file (inverted first). Default: 3 pairs spread over the dataset.")
+flags.DEFINE_integer("steps", 8, "interpolate: videos along each path, ends included.")
+flags.DEFINE_list("indices", None, "invert/render: training clips (default 4 spread over "
+                  "the dataset).")
+flags.DEFINE_list("videos", None, "invert: video files to invert instead of training clips.")
+flags.DEFINE_multi_string("mask", None, "invert: an observation mask, repeatable, e.g. "
+                          "--mask=full --mask=sparse:fraction=0.25,seed=0 (default: every kind).")
+flags.DEFINE_integer("inversion_steps", None, "invert: Adam steps (default 100).")
+flags.DEFINE_float("inversion_lr", None, "invert: Adam learning rate on the latents.")
+flags.DEFINE_integer("inversion_pixels", None, "invert: observed pixels sampled per video "
+                     "per step (0 = all).")
+flags.DEFINE_string("latents", None, "render: an .npy of latents (n, hn_in) to render, e.g. "
+                    "DIR/invert/latents.npy.")
+flags.DEFINE_integer("num_frames", None, "sample/interpolate/invert/render: output frames.")
+flags.DEFINE_list("resolution", None, "sample/interpolate/invert/render: output H,W.")
 
 
-def run(mode: str, config, workdir: str):
+def task_options(mode: str) -> dict:
+  """The flags each task mode takes, by name of its cli function argument."""
+  size = {"num_frames": FLAGS.num_frames, "resolution": FLAGS.resolution}
+  return {
+      "sample": dict(num=FLAGS.num, method=FLAGS.method or "gaussian", seed=FLAGS.seed, **size),
+      "interpolate": dict(pairs=FLAGS.pairs, steps=FLAGS.steps,
+                          method=FLAGS.method or "slerp", **size),
+      "invert": dict(masks=FLAGS.mask, indices=FLAGS.indices, videos=FLAGS.videos,
+                     steps=FLAGS.inversion_steps, learning_rate=FLAGS.inversion_lr,
+                     pixels=FLAGS.inversion_pixels, seed=FLAGS.seed, **size),
+      "render": dict(indices=FLAGS.indices, latents=FLAGS.latents, **size),
+  }[mode]
+
+
+def run(mode: str, config, workdir: str, **options):
   if mode == "train":
+    if config is None:
+      raise app.UsageError("--mode=train needs --config=configs/NAME.py")
     from inrv_jax import train
     return train.train_and_evaluate(config, workdir)
-  raise app.UsageError(f"unknown --mode={mode}")
+  from inrv_jax.tasks import cli
+  if mode not in cli.MODES:
+    raise app.UsageError(f"unknown --mode={mode}")
+  return cli.MODES[mode](workdir, **options)
 
 
 def main(argv):
@@ -33,7 +78,8 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # Orbax and TFDS are chatty at INFO
   try:
-    run(FLAGS.mode, FLAGS.config, FLAGS.workdir)
+    options = {} if FLAGS.mode == "train" else task_options(FLAGS.mode)
+    run(FLAGS.mode, FLAGS.config, FLAGS.workdir, **options)
   except errors.UserError as err:
     print(f"error: {err}", file=sys.stderr)
     sys.exit(2)

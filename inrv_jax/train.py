@@ -23,6 +23,7 @@ from inrv_jax import checkpoints
 from inrv_jax import evaluation
 from inrv_jax import losses
 from inrv_jax import parallel
+from inrv_jax import stages
 from inrv_jax import trained_model
 from inrv_jax.data import datasets
 from inrv_jax.data import pipeline
@@ -36,9 +37,15 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """Adam over everything trainable, no schedule, no decay, no clipping (paper)."""
-  return optax.adam(config.train.learning_rate)
+def make_optimizer(config: ml_collections.ConfigDict,
+                   plan: list[stages.Stage]) -> optax.GradientTransformation:
+  """Adam over everything trainable, no decay, no clipping (paper).
+
+  The learning rate is constant (paper) unless train.stage_lr_scales sets one
+  per progressive stage.
+  """
+  return optax.adam(stages.learning_rate(plan, config.train.learning_rate,
+                                         config.train.stage_lr_scales))
 
 
 def init_state(config, num_videos: int, tx) -> tuple[nnx.GraphDef, nnx.State, dict]:
@@ -77,13 +84,16 @@ def predict_and_target(spec: inr_lib.INRSpec, weights, videos, fraction: float, 
 
 
 def make_train_step(config, graphdef, tx, mesh):
-  """The jitted pure step: (rest, state, batch) -> (state, metrics)."""
+  """The jitted pure step: (rest, state, batch, num_active) -> (state, metrics).
+
+  num_active: how many latent rows the current progressive stage uses.
+  """
   spec = inrv_lib.inr_spec_from_config(config.model)
   pixel_loss = losses.pixel_loss(config.train.loss)
   fraction = config.train.pixel_fraction
   conditioning = config.model.conditioning
 
-  def loss_fn(params, rest, batch, key):
+  def loss_fn(params, rest, batch, key, num_active):
     module = nnx.merge(graphdef, params, rest)
     pixel_key, dropout_key = jax.random.split(key)
     latent_kwargs = {"dropout_key": dropout_key} if conditioning == "clip" else {}
@@ -94,15 +104,15 @@ def make_train_step(config, graphdef, tx, mesh):
     loss = pix
     if conditioning == "gauss_prior":
       loss = loss + config.model.gauss_prior_weight * losses.gaussian_prior(
-          module.latent_table[...])
+          module.latent_table[...], num_active)
     mse = jnp.mean(jnp.square(pred - target))
     return loss, {"pixel_loss": pix, "psnr": 10.0 * jnp.log10(4.0 / mse), "z": z}
 
-  def step(rest, state, batch):
+  def step(rest, state, batch, num_active):
     train = state["train"]
     key = jax.random.fold_in(jax.random.wrap_key_data(train["rng"]), train["step"])
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state["params"], rest, batch, key)
+        state["params"], rest, batch, key, num_active)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
     seen = train["seen_latents"].at[batch["index"]].set(jax.lax.stop_gradient(aux.pop("z")))
@@ -112,7 +122,7 @@ def make_train_step(config, graphdef, tx, mesh):
 
   replicated = parallel.replicated(mesh)
   batch_sharding = parallel.batch_sharded(mesh)
-  return jax.jit(step, in_shardings=(replicated, replicated, batch_sharding),
+  return jax.jit(step, in_shardings=(replicated, replicated, batch_sharding, replicated),
                  out_shardings=(replicated, replicated), donate_argnums=1)
 
 
@@ -139,6 +149,41 @@ class MetricWriter:
       self._tb.close()
 
 
+def train_stage(stage, ctx, state):
+  """Run the steps of one stage that are not done yet; returns the new state."""
+  config, mngr, writer, bar = ctx["config"], ctx["mngr"], ctx["writer"], ctx["bar"]
+  first = int(state["train"]["step"])
+  if first >= stage.end_step:
+    return state
+  # The stage's batches: a pure function of (seed, stage, step within the stage).
+  batches = pipeline.Batches(datasets.first_n(ctx["source"], stage.num_videos),
+                             config.train.batch_size, config.seed + stage.index,
+                             first - stage.first_step, workers=config.data.read_workers)
+  num_active = jnp.int32(stage.num_videos)
+  meta = {**ctx["meta"], "stage": stage.index, "stage_videos": stage.num_videos}
+  tick, tick_step = time.perf_counter(), first
+  try:
+    for step in range(first, stage.end_step):
+      batch = parallel.global_batch(next(batches), ctx["mesh"])
+      state, metrics = ctx["train_step"](ctx["rest"], state, batch, num_active)
+      done = step + 1
+      bar.update(1)
+      if done % config.train.log_every == 0 or done in (stage.first_step + 1, stage.end_step):
+        values = {k: float(v) for k, v in metrics.items()}
+        now = time.perf_counter()
+        values["steps_per_second"] = (done - tick_step) / max(now - tick, 1e-9)
+        values["stage"] = stage.index
+        tick, tick_step = now, done
+        writer.write(done, values)
+        bar.set_postfix(stage=stage.index, loss=f"{values['loss']:.4f}",
+                        psnr=f"{values['psnr']:.1f}")
+      if done % config.train.checkpoint_every == 0 or done == stage.end_step:
+        checkpoints.save(mngr, done, state, {**meta, "step": done})
+  finally:
+    batches.close()
+  return state
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str | pathlib.Path) -> trained_model.TrainedModel:
   """Train (resuming from the newest checkpoint in workdir), then write outputs."""
@@ -150,8 +195,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   num_videos = len(source)
   _say(f"{num_videos} training clips of {config.data.num_frames}x{config.data.height}"
        f"x{config.data.width} frames")
+  plan = stages.plan(config.train.stages, num_videos, config.train.batch_size,
+                     config.train.num_steps)
+  if len(plan) > 1:
+    _say("progressive stages: " + ", ".join(
+        f"{s.num_videos} videos for steps {s.first_step}-{s.end_step}" for s in plan))
 
-  tx = make_optimizer(config)
+  tx = make_optimizer(config, plan)
   graphdef, rest, state = init_state(config, num_videos, tx)
   mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
   latest = mngr.latest_step()
@@ -160,46 +210,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     if meta["num_videos"] != num_videos:
       raise ValueError(f"{workdir}: checkpoint has {meta['num_videos']} videos, "
                        f"the dataset {num_videos}; use a new --workdir")
-    _say(f"resuming {workdir} from step {latest}")
+    _say(f"resuming {workdir} from step {latest} (stage {meta.get('stage', 0)})")
   checkpoints.write_config(workdir, config)
-  rest = parallel.replicate(rest, mesh)
+  ctx = {"config": config, "mngr": mngr, "mesh": mesh, "source": source,
+         "rest": parallel.replicate(rest, mesh),
+         "train_step": make_train_step(config, graphdef, tx, mesh),
+         "meta": {"num_videos": num_videos}, "writer": MetricWriter(workdir)}
   state = parallel.replicate(state, mesh)
-  train_step = make_train_step(config, graphdef, tx, mesh)
-
-  start = int(state["train"]["step"])
-  meta = {"num_videos": num_videos, "stage": 0}
-  writer = MetricWriter(workdir)
-  batches = pipeline.Batches(source, config.train.batch_size, config.seed, start,
-                             workers=config.data.read_workers)
-  bar = tqdm.tqdm(total=config.train.num_steps, initial=start, desc="train",
-                  disable=not config.train.progress_bar or jax.process_index() != 0)
-  tick, tick_step = time.perf_counter(), start
+  end = stages.total_steps(plan)
+  ctx["bar"] = tqdm.tqdm(total=end, initial=min(int(state["train"]["step"]), end),
+                         desc="train",
+                         disable=not config.train.progress_bar or jax.process_index() != 0)
   try:
-    for step in range(start, config.train.num_steps):
-      batch = parallel.global_batch(next(batches), mesh)
-      state, metrics = train_step(rest, state, batch)
-      done = step + 1
-      bar.update(1)
-      if done % config.train.log_every == 0 or done == config.train.num_steps:
-        values = {k: float(v) for k, v in metrics.items()}
-        now = time.perf_counter()
-        values["steps_per_second"] = (done - tick_step) / max(now - tick, 1e-9)
-        tick, tick_step = now, done
-        writer.write(done, values)
-        bar.set_postfix(loss=f"{values['loss']:.4f}", psnr=f"{values['psnr']:.1f}")
-      if done % config.train.checkpoint_every == 0:
-        checkpoints.save(mngr, done, state, {**meta, "step": done})
-    end = max(start, config.train.num_steps)
-    if mngr.latest_step() != end:
-      checkpoints.save(mngr, end, state, {**meta, "step": end})
+    for stage in plan:
+      state = train_stage(stage, ctx, state)
+    if mngr.latest_step() is None:  # nothing to train (num_steps 0): keep the init
+      checkpoints.save(mngr, 0, state, {**ctx["meta"], "stage": 0, "step": 0})
     mngr.wait_until_finished()
   finally:
-    bar.close()
-    batches.close()
-  module = nnx.merge(graphdef, state["params"], rest)
+    ctx["bar"].close()
+  step = int(state["train"]["step"])
+  module = nnx.merge(graphdef, state["params"], ctx["rest"])
   model = trained_model.remember(trained_model.from_module(
-      config, module, state["train"]["seen_latents"], str(workdir), end))
+      config, module, state["train"]["seen_latents"], str(workdir), step))
   final = evaluation.write_outputs(model, source, workdir)
-  writer.write(end, final)
-  writer.close()
+  ctx["writer"].write(step, final)
+  ctx["writer"].close()
   return model

@@ -51,7 +51,7 @@ def prepare(data: ml_collections.ConfigDict):
 
 
 class _FirstN:
-  """The first n records of a source (data.max_clips)."""
+  """The first n records of a source (data.max_clips, progressive stages)."""
 
   def __init__(self, source, n: int):
     self._source, self._n = source, min(n, len(source))
@@ -65,6 +65,11 @@ class _FirstN:
     return self._source[i]
 
 
+def first_n(source, n: int):
+  """The first n records of `source` (all of them when n >= its length)."""
+  return source if n >= len(source) else _FirstN(source, n)
+
+
 def load(data: ml_collections.ConfigDict):
   source, _ = prepare(data)
-  return _FirstN(source, data.max_clips) if data.max_clips else source
+  return first_n(source, data.max_clips) if data.max_clips else source

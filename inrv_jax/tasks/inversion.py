@@ -29,9 +29,9 @@ from inrv_jax.models import inr as inr_lib
 from inrv_jax.tasks import masks as masks_lib
 from inrv_jax.tasks import rendering
 
-DEFAULT_STEPS = 300
+DEFAULT_STEPS = 100
 DEFAULT_LEARNING_RATE = 3e-2
-DEFAULT_PIXELS = 4096  # observed pixels sampled per video per step (0 = all of them)
+DEFAULT_PIXELS = 2048  # observed pixels sampled per video per step (0 = all of them)
 
 
 @dataclasses.dataclass

@@ -52,6 +52,11 @@ def _numpy_gru(x, state):
   return x
 
 
+@nnx.jit
+def _run(model, x, key=None):
+  return model(x, key)
+
+
 def _gru(state, dropout_rate=0.0) -> gru_lib.GRU:
   model = gru_lib.GRU(IN, HIDDEN, LAYERS, bidirectional=True, dropout_rate=dropout_rate,
                       rngs=nnx.Rngs(0))
@@ -63,7 +68,7 @@ def test_matches_numpy_reference():
   rng = np.random.default_rng(0)
   state = _torch_named_weights(rng, prefix="clip.gru.")
   x = rng.normal(size=(B, T, IN)).astype(np.float32)
-  got = _gru(state)(jnp.asarray(x))
+  got = _run(_gru(state), jnp.asarray(x))
   assert got.shape == (B, T, 2 * HIDDEN)
   np.testing.assert_allclose(np.asarray(got), _numpy_gru(x, {k[len("clip.gru."):]: v
                                                               for k, v in state.items()}),
@@ -79,7 +84,7 @@ def test_matches_torch_gru_in_eval_mode():
   x = np.random.default_rng(1).normal(size=(B, T, IN)).astype(np.float32)
   with torch.no_grad():
     want, _ = ref(torch.from_numpy(x))
-  got = _gru(state, dropout_rate=0.1)(jnp.asarray(x))
+  got = _run(_gru(state, dropout_rate=0.1), jnp.asarray(x))
   np.testing.assert_allclose(np.asarray(got), want.numpy(), atol=1e-5)
 
 
@@ -96,16 +101,16 @@ def test_dropout_only_with_a_key_and_not_after_the_last_layer():
   rng = np.random.default_rng(2)
   model = _gru(_torch_named_weights(rng), dropout_rate=0.5)
   x = jnp.asarray(rng.normal(size=(B, T, IN)).astype(np.float32))
-  plain = model(x)
-  np.testing.assert_array_equal(model(x, None), plain)
+  plain = _run(model, x)
+  np.testing.assert_array_equal(_run(model, x, None), plain)
   key = jax.random.key(0)
-  dropped = model(x, key)
+  dropped = _run(model, x, key)
   assert not np.allclose(dropped, plain)
-  np.testing.assert_array_equal(model(x, key), dropped)  # deterministic given the key
+  np.testing.assert_array_equal(_run(model, x, key), dropped)  # deterministic given the key
   one_layer = gru_lib.GRU(IN, HIDDEN, 1, dropout_rate=0.5, rngs=nnx.Rngs(0))
-  np.testing.assert_array_equal(one_layer(x, key), one_layer(x))
+  np.testing.assert_array_equal(_run(one_layer, x, key), _run(one_layer, x))
 
 
 def test_unidirectional():
   model = gru_lib.GRU(IN, HIDDEN, 2, bidirectional=False, rngs=nnx.Rngs(0))
-  assert model(jnp.ones((B, T, IN))).shape == (B, T, HIDDEN)
+  assert nnx.eval_shape(lambda m, x: m(x), model, jnp.ones((B, T, IN))).shape == (B, T, HIDDEN)

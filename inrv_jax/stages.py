@@ -1,0 +1,68 @@
+"""Progressive weight initialisation (paper Sec. 3.3) as a plan of stages.
+
+Stage k trains on the first n_k videos of the fixed dataset order for e_k
+epochs, starting from everything stage k-1 learned. The latent table is
+allocated at its final size once; rows of videos not yet in the plan are
+never indexed, so their gradient is exactly zero and Adam leaves them (and
+their moments) untouched: when a stage adds videos, their rows still hold
+their N(0, 0.01^2) init and zero moments, while every other parameter and
+moment carries over. Shapes never change, so one compiled step serves every
+stage; the learning rate per stage is an Optax piecewise-constant schedule.
+"""
+
+import dataclasses
+import math
+
+import optax
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  index: int        # 0-based stage number
+  num_videos: int   # videos trained in this stage (the first n of the dataset)
+  first_step: int   # global step at which the stage starts
+  end_step: int     # global step at which it ends (exclusive)
+
+
+def plan(stage_specs, total_videos: int, batch_size: int, num_steps: int) -> list[Stage]:
+  """Stages from (videos, epochs) pairs; videos 0 (or more than exist) = all.
+
+  Without pairs there is one stage of `num_steps` steps on every video. With
+  pairs, num_steps > 0 cuts the plan short at that many steps.
+  """
+  if not stage_specs:
+    return [Stage(0, total_videos, 0, num_steps)]
+  stages, step = [], 0
+  for index, spec in enumerate(stage_specs):
+    if len(spec) != 2:
+      raise ValueError(f"train.stages entry {index} must be (videos, epochs), got {spec}")
+    videos, epochs = int(spec[0]), float(spec[1])
+    videos = total_videos if videos <= 0 else min(videos, total_videos)
+    steps = max(1, math.ceil(videos * epochs / batch_size))
+    stages.append(Stage(index, videos, step, step + steps))
+    step += steps
+  if num_steps > 0:
+    stages = [dataclasses.replace(s, end_step=min(s.end_step, num_steps))
+              for s in stages if s.first_step < num_steps]
+  return stages
+
+
+def total_steps(stages: list[Stage]) -> int:
+  return stages[-1].end_step
+
+
+def stage_at(stages: list[Stage], step: int) -> Stage:
+  """The stage that trains global step `step` (the last one once all are done)."""
+  for stage in stages:
+    if step < stage.end_step:
+      return stage
+  return stages[-1]
+
+
+def learning_rate(stages: list[Stage], base: float, scales=()) -> optax.Schedule:
+  """Base learning rate times the per-stage scale (1 where none is given)."""
+  values = [base * (scales[s.index] if s.index < len(scales) else 1.0) for s in stages]
+  if len(set(values)) == 1:
+    return optax.constant_schedule(values[0])
+  return optax.join_schedules([optax.constant_schedule(v) for v in values],
+                              [s.first_step for s in stages[1:]])

@@ -1,0 +1,256 @@
+"""One function per `--mode` of inrv_jax.main; each writes WORKDIR/<mode>/.
+
+Every mode writes <name>.mp4, <name>.gif and <name>.png (a grid) and a JSON
+file with what was done and its metrics, and returns that JSON's content.
+"""
+
+import json
+import math
+import pathlib
+import resource
+import time
+
+import jax
+import numpy as np
+
+from inrv_jax import config_defaults
+from inrv_jax import errors
+from inrv_jax import media
+from inrv_jax.data import datasets
+from inrv_jax.data import video_io
+from inrv_jax.tasks import interpolation
+from inrv_jax.tasks import inversion
+from inrv_jax.tasks import masks as masks_lib
+from inrv_jax.tasks import rendering
+from inrv_jax.tasks import sampling
+
+UNOBSERVED_GRAY = 0.5  # how unobserved pixels are drawn in the "observed" panels
+
+
+def _out_dir(workdir, mode: str) -> pathlib.Path:
+  path = pathlib.Path(workdir).expanduser() / mode
+  path.mkdir(parents=True, exist_ok=True)
+  return path
+
+
+def _finite(value):
+  """JSON-safe: NaN -> None, numpy -> python."""
+  if isinstance(value, dict):
+    return {k: _finite(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple, np.ndarray)):
+    return [_finite(v) for v in np.asarray(value).tolist()] if isinstance(
+        value, np.ndarray) else [_finite(v) for v in value]
+  if isinstance(value, (float, np.floating)):
+    return None if math.isnan(value) else round(float(value), 4)
+  if isinstance(value, np.integer):
+    return int(value)
+  return value
+
+
+def _write_json(directory: pathlib.Path, name: str, record: dict) -> dict:
+  record = _finite(record)
+  (directory / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+  return record
+
+
+def _resolution(resolution) -> tuple[int, int] | None:
+  if not resolution:
+    return None
+  values = [int(v) for v in resolution]
+  if len(values) == 1:
+    values = values * 2
+  if len(values) != 2 or min(values) < 1:
+    raise errors.UserError(f"--resolution needs H,W (or one size), got {resolution}")
+  return tuple(values)
+
+
+def _rows(videos: np.ndarray, columns: int) -> np.ndarray:
+  """(n, T, H, W, 3) -> (R, columns, T, H, W, 3), blank (white) cells at the end."""
+  rows = -(-len(videos) // columns)
+  blank = np.ones((rows * columns - len(videos), *videos.shape[1:]), videos.dtype)
+  return np.concatenate([videos, blank]).reshape(rows, columns, *videos.shape[1:])
+
+
+def _write_videos(directory, name, rows: np.ndarray, fps: int, still=None) -> list[str]:
+  """rows (R, C, T, H, W, 3) -> a grid video; the still defaults to its first frame."""
+  still = media.video_grid(rows[:, :, :1])[0] if still is None else still
+  return [str(p) for p in media.write_video_set(directory, name, media.video_grid(rows),
+                                                 still, fps)]
+
+
+def _indices(model, indices, default_count: int) -> list[int]:
+  if not indices:
+    return np.unique(np.linspace(0, model.num_videos - 1, min(default_count, model.num_videos))
+                     .round().astype(int)).tolist()
+  out = [int(i) for i in indices]
+  for i in out:
+    interpolation.endpoint(model, i)  # range check with a clear message
+  return out
+
+
+def training_clips(model, indices) -> np.ndarray:
+  """Training clips of the model's dataset, (n, T, H, W, 3) float32 in [0, 1]."""
+  data = config_defaults.base_config().data
+  data.update(model.config.data.to_dict())  # workdirs written before new data fields
+  source = datasets.load(data)
+  return np.stack([np.asarray(source[i]["video"], np.float32) / 255.0 for i in indices])
+
+
+def read_videos(paths, model) -> np.ndarray:
+  """Video files -> (n, T', H', W', 3) uint8 at their own size (first T frames)."""
+  t = model.config.data.num_frames
+  frames = []
+  for path in paths:
+    if not pathlib.Path(path).is_file():
+      raise errors.UserError(f"{path}: no such video file")
+    video = video_io.read_video(path, max_frames=t)
+    if len(video) < t:
+      raise errors.UserError(f"{path}: has {len(video)} frames, the model needs {t}")
+    frames.append(video)
+  if len({f.shape for f in frames}) > 1:
+    data = model.config.data
+    frames = [inversion.fit_size(f, t, data.height, data.width)[0] for f in frames]
+  return np.stack(frames)
+
+
+def sample(workdir, num: int = 8, method: str = "gaussian", seed: int = 0,
+           num_frames: int | None = None, resolution=None) -> dict:
+  model = rendering.model_from(workdir=workdir)
+  out = _out_dir(workdir, "sample")
+  videos, z = sampling.sample(jax.random.key(seed), num, model, method=method,
+                              num_frames=num_frames, resolution=_resolution(resolution),
+                              return_latents=True)
+  np.save(out / "latents.npy", z)
+  files = _write_videos(out, "samples", _rows(videos, min(num, 8)), model.config.eval.fps)
+  print(f"{num} samples ({method}) -> {out}")
+  return _write_json(out, "samples", {
+      "method": method, "seed": seed, "num": num, "video_shape": list(videos.shape[1:4]),
+      "latent_norm_mean": float(np.linalg.norm(z, axis=1).mean()),
+      "training_latent_norm_mean": float(np.linalg.norm(model.latents, axis=1).mean()),
+      "files": files})
+
+
+def _endpoint(model, text: str):
+  """'7' -> training index 7; a path -> that video's latent (inverted, `full` mask)."""
+  text = text.strip()
+  if text.lstrip("-").isdigit():
+    return int(text)
+  result = inversion.invert(read_videos([text], model), "full", model, progress=False)
+  print(f"{text}: inverted, PSNR {result.metrics['psnr_observed'][0]:.2f} dB")
+  return result.latents[0]
+
+
+def interpolate(workdir, pairs=None, steps: int = 8, method: str = "slerp",
+                num_frames: int | None = None, resolution=None) -> dict:
+  model = rendering.model_from(workdir=workdir)
+  out = _out_dir(workdir, "interpolate")
+  if not pairs:
+    ends = _indices(model, None, 6)
+    pairs = [f"{a}:{b}" for a, b in zip(ends[0::2], ends[1::2])] or ["0:0"]
+  rows = []
+  for pair in pairs:
+    a, sep, b = pair.rpartition(":")
+    if not sep or not a or not b:
+      raise errors.UserError(f"--pairs: expected A:B (training indices or video paths), "
+                             f"got {pair!r}")
+    rows.append(interpolation.interpolate(
+        _endpoint(model, a), _endpoint(model, b), steps, model,
+        method=method, num_frames=num_frames, resolution=_resolution(resolution)))
+  files = _write_videos(out, "interpolation", np.stack(rows), model.config.eval.fps)
+  print(f"{len(pairs)} interpolations of {steps} steps ({method}) -> {out}")
+  return _write_json(out, "interpolation", {"pairs": list(pairs), "steps": steps,
+                                            "method": method, "files": files})
+
+
+def _observed_view(videos: np.ndarray, masks: np.ndarray) -> np.ndarray:
+  return np.where(masks[..., None], videos, UNOBSERVED_GRAY).astype(np.float32)
+
+
+def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = None,
+           learning_rate: float | None = None, pixels: int | None = None, seed: int = 0,
+           num_frames: int | None = None, resolution=None) -> dict:
+  """Invert training clips (`indices`, default 4 spread over the dataset) or video files
+  under every mask (default: one of each kind), all in one vmapped batch."""
+  model = rendering.model_from(workdir=workdir)
+  out = _out_dir(workdir, "invert")
+  specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
+  if videos:
+    names, clips = [str(v) for v in videos], read_videos(videos, model)
+  else:
+    chosen = _indices(model, indices, 4)
+    names, clips = [f"training clip {i}" for i in chosen], training_clips(model, chosen)
+  data = model.config.data
+  clips = inversion.fit_size(clips, data.num_frames, data.height, data.width)
+  n = len(clips)
+  start = time.perf_counter()
+  result = inversion.invert(
+      np.concatenate([clips] * len(specs)), [s for s in specs for _ in range(n)], model,
+      steps=steps or inversion.DEFAULT_STEPS,
+      learning_rate=learning_rate or inversion.DEFAULT_LEARNING_RATE,
+      pixels_per_step=inversion.DEFAULT_PIXELS if pixels is None else pixels, key=seed)
+  seconds = time.perf_counter() - start
+  np.save(out / "latents.npy", result.latents)
+  size = _resolution(resolution)
+  renders = result.videos if not (num_frames or size) else rendering.render(
+      model, result.latents, num_frames, size)
+  record = {"videos": names, "steps": int(result.losses.shape[0]), "seconds": seconds,
+            "latents_file": str(out / "latents.npy"), "masks": {}}
+  fps = model.config.eval.fps
+  for k, spec in enumerate(specs):
+    part = slice(k * n, (k + 1) * n)
+    panels = np.stack([result.targets[part], _observed_view(result.targets[part],
+                                                            result.masks[part]),
+                       result.baseline[part], result.videos[part]], axis=1)  # (n, 4, ...)
+    media.write_video_set(out, spec.name, media.video_grid(panels),
+                          media.frame_grid(panels.reshape(-1, *panels.shape[2:])), fps)
+    if renders is not result.videos:
+      media.write_video_set(out, f"{spec.name}_render", media.video_grid(renders[part, None]),
+                            media.frame_grid(renders[part]), fps)
+    per_video = {name: values[part] for name, values in result.metrics.items()}
+    mean = {name: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+            for name, v in per_video.items()}
+    record["masks"][spec.name] = {
+        "spec": str(spec), "observed_fraction": float(result.masks[part].mean()),
+        "first_loss": float(result.losses[0, part].mean()),
+        "final_loss": float(result.losses[-1, part].mean()),
+        "mean": mean, "per_video": per_video, "latent_rows": [k * n, (k + 1) * n]}
+    unobs = (f", unobserved {mean['psnr_unobserved']:.2f} dB (mean-frame baseline "
+             f"{mean['baseline_psnr_unobserved']:.2f} dB)"
+             if np.isfinite(mean["psnr_unobserved"]) else "")
+    print(f"{spec}: observed {mean['psnr_observed']:.2f} dB{unobs}")
+  print(f"{n * len(specs)} inversions in {seconds:.1f} s -> {out}")
+  record["panels"] = "each row: input | observed (gray = unobserved) | mean-frame baseline | inversion"
+  return _write_json(out, "metrics", record)
+
+
+def render(workdir, indices=None, latents: str | None = None, num_frames: int | None = None,
+           resolution=None, chunk_pixels: int | None = None) -> dict:
+  """Training latents (`indices`) or a saved latents .npy at any size; default 4x the
+  training resolution. Reports time and this process's peak RSS."""
+  model = rendering.model_from(workdir=workdir)
+  out = _out_dir(workdir, "render")
+  if latents:
+    if not pathlib.Path(latents).is_file():
+      raise errors.UserError(f"{latents}: no such latents file (.npy of shape (n, hn_in))")
+    z, names = np.load(latents), f"rows of {latents}"
+  else:
+    chosen = _indices(model, indices, 4)
+    z, names = model.latents[chosen], [f"training clip {i}" for i in chosen]
+  data = model.config.data
+  size = _resolution(resolution) or (4 * data.height, 4 * data.width)
+  start = time.perf_counter()
+  videos = rendering.render(model, z, num_frames, size, chunk_pixels, progress=True)
+  seconds = time.perf_counter() - start
+  files = _write_videos(out, "render", videos[:, None], model.config.eval.fps,
+                        still=media.frame_grid(videos))
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+  print(f"rendered {videos.shape[0]} videos of {videos.shape[1]}x{size[0]}x{size[1]} in "
+        f"{seconds:.1f} s, peak RSS {peak:.2f} GiB -> {out}")
+  return _write_json(out, "render", {
+      "videos": names, "shape": list(videos.shape[1:4]), "seconds": seconds,
+      "pixels_per_second": float(videos[..., 0].size / seconds), "peak_rss_gib": peak,
+      "chunk_pixels": chunk_pixels or model.config.eval.render_chunk,
+      "block_pixels": rendering.BLOCK_PIXELS, "files": files})
+
+
+MODES = {"sample": sample, "interpolate": interpolate, "invert": invert, "render": render}
