@@ -29,7 +29,7 @@ def base_config() -> ml_collections.ConfigDict:
   m.clip_table_dim = 512        # width of the latent table rows e with conditioning="clip" (paper 512)
   m.clip_normalize = False      # apply CLIP mean/std to frames; False = release QUIRK (no normalisation)
   m.clip_pretrained = True      # load pretrained CLIP weights when the model is built (False = random, for tests)
-  m.clip_weights = ""           # local CLIP weight file (OpenAI ViT-B-32.pt or HF model.safetensors); "" = cache/download
+  m.clip_weights = ""           # local copy of OpenAI's ViT-B-32.pt (sha256-checked); "" = cache/download
   m.clip_image_size = 224       # CLIP input side; frames are resized to it with anti-aliasing
   m.clip_patch_size = 32        # CLIP ViT patch side (ViT-B/32)
   m.clip_width = 768            # CLIP transformer width

@@ -23,6 +23,7 @@ from inrv_jax import checkpoints
 from inrv_jax import evaluation
 from inrv_jax import losses
 from inrv_jax import parallel
+from inrv_jax import resources
 from inrv_jax import stages
 from inrv_jax import trained_model
 from inrv_jax.data import datasets
@@ -30,6 +31,7 @@ from inrv_jax.data import pipeline
 from inrv_jax.models import coords as coords_lib
 from inrv_jax.models import inr as inr_lib
 from inrv_jax.models import inrv as inrv_lib
+from inrv_jax.models import lpips as lpips_lib
 
 
 def _say(message: str) -> None:
@@ -83,9 +85,21 @@ def predict_and_target(spec: inr_lib.INRSpec, weights, videos, fraction: float, 
   return pred, target
 
 
-def make_train_step(config, graphdef, tx, mesh):
-  """The jitted pure step: (rest, state, batch, num_active) -> (state, metrics).
+def load_perceptual(config):
+  """(graphdef, frozen state) of LPIPS-VGG16 when train.lpips_weight > 0, else None."""
+  if config.train.lpips_weight <= 0:
+    return None
+  if config.train.pixel_fraction < 1.0:
+    raise ValueError("train.lpips_weight > 0 needs whole frames: set train.pixel_fraction=1")
+  from inrv_jax.models import lpips
+  return nnx.split(lpips.load_lpips(config.train.vgg16_weights, config.train.lpips_weights))
 
+
+def make_train_step(config, graphdef, tx, mesh, perceptual_graphdef=None):
+  """The jitted pure step: (frozen, state, batch, num_active) -> (state, metrics).
+
+  frozen: {"model": the model's non-trainable state, "lpips": LPIPS weights or
+  None}; frozen weights are arguments, not constants baked into the program.
   num_active: how many latent rows the current progressive stage uses.
   """
   spec = inrv_lib.inr_spec_from_config(config.model)
@@ -93,26 +107,30 @@ def make_train_step(config, graphdef, tx, mesh):
   fraction = config.train.pixel_fraction
   conditioning = config.model.conditioning
 
-  def loss_fn(params, rest, batch, key, num_active):
-    module = nnx.merge(graphdef, params, rest)
+  def loss_fn(params, frozen, batch, key, num_active):
+    module = nnx.merge(graphdef, params, frozen["model"])
     pixel_key, dropout_key = jax.random.split(key)
     latent_kwargs = {"dropout_key": dropout_key} if conditioning == "clip" else {}
     z = module.latents(batch["index"], batch["video"], **latent_kwargs)  # (B, hn_in)
     weights = module.inr_weights(z)
     pred, target = predict_and_target(spec, weights, batch["video"], fraction, pixel_key)
     pix = pixel_loss(pred, target)
-    loss = pix
+    loss, extra = pix, {}
+    if perceptual_graphdef is not None:
+      perceptual = nnx.merge(perceptual_graphdef, frozen["lpips"])
+      extra["lpips"] = jnp.mean(lpips_lib.lpips_loss_per_frame(perceptual, target, pred))
+      loss = loss + config.train.lpips_weight * extra["lpips"]
     if conditioning == "gauss_prior":
       loss = loss + config.model.gauss_prior_weight * losses.gaussian_prior(
           module.latent_table[...], num_active)
     mse = jnp.mean(jnp.square(pred - target))
-    return loss, {"pixel_loss": pix, "psnr": 10.0 * jnp.log10(4.0 / mse), "z": z}
+    return loss, {"pixel_loss": pix, "psnr": 10.0 * jnp.log10(4.0 / mse), "z": z, **extra}
 
-  def step(rest, state, batch, num_active):
+  def step(frozen, state, batch, num_active):
     train = state["train"]
     key = jax.random.fold_in(jax.random.wrap_key_data(train["rng"]), train["step"])
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state["params"], rest, batch, key, num_active)
+        state["params"], frozen, batch, key, num_active)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
     seen = train["seen_latents"].at[batch["index"]].set(jax.lax.stop_gradient(aux.pop("z")))
@@ -165,7 +183,7 @@ def train_stage(stage, ctx, state):
   try:
     for step in range(first, stage.end_step):
       batch = parallel.global_batch(next(batches), ctx["mesh"])
-      state, metrics = ctx["train_step"](ctx["rest"], state, batch, num_active)
+      state, metrics = ctx["train_step"](ctx["frozen"], state, batch, num_active)
       done = step + 1
       bar.update(1)
       if done % config.train.log_every == 0 or done in (stage.first_step + 1, stage.end_step):
@@ -191,6 +209,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   workdir.mkdir(parents=True, exist_ok=True)
   mesh = parallel.make_mesh()
   parallel.check_batch_size(config.train.batch_size, mesh)
+  resources.check(config, lambda: datasets.missing_data(config.data))
   source = datasets.load(config.data)
   num_videos = len(source)
   _say(f"{num_videos} training clips of {config.data.num_frames}x{config.data.height}"
@@ -201,6 +220,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     _say("progressive stages: " + ", ".join(
         f"{s.num_videos} videos for steps {s.first_step}-{s.end_step}" for s in plan))
 
+  perceptual = load_perceptual(config)
   tx = make_optimizer(config, plan)
   graphdef, rest, state = init_state(config, num_videos, tx)
   mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
@@ -213,8 +233,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     _say(f"resuming {workdir} from step {latest} (stage {meta.get('stage', 0)})")
   checkpoints.write_config(workdir, config)
   ctx = {"config": config, "mngr": mngr, "mesh": mesh, "source": source,
-         "rest": parallel.replicate(rest, mesh),
-         "train_step": make_train_step(config, graphdef, tx, mesh),
+         "frozen": parallel.replicate(
+             {"model": rest, "lpips": perceptual[1] if perceptual else None}, mesh),
+         "train_step": make_train_step(config, graphdef, tx, mesh,
+                                       perceptual[0] if perceptual else None),
          "meta": {"num_videos": num_videos}, "writer": MetricWriter(workdir)}
   state = parallel.replicate(state, mesh)
   end = stages.total_steps(plan)
@@ -230,7 +252,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   finally:
     ctx["bar"].close()
   step = int(state["train"]["step"])
-  module = nnx.merge(graphdef, state["params"], ctx["rest"])
+  module = nnx.merge(graphdef, state["params"], ctx["frozen"]["model"])
   model = trained_model.remember(trained_model.from_module(
       config, module, state["train"]["seen_latents"], str(workdir), step))
   final = evaluation.write_outputs(model, source, workdir)

@@ -42,6 +42,17 @@ def builder_for(data: ml_collections.ConfigDict) -> base.ClipBuilder:
                          f"{sorted([*CLIP_BUILDERS, 'moving_mnist', 'video_folder'])}")
 
 
+def missing_data(data: ml_collections.ConfigDict) -> str | None:
+  """Why the dataset can't be prepared (cheap: lists files, decodes nothing), or None."""
+  try:
+    builder = builder_for(data)
+    if not builder.is_prepared():
+      builder.check_sources(data.manual_dir or base.default_manual_dir(data.dir))
+  except errors.DataError as err:
+    return str(err)
+  return None
+
+
 def prepare(data: ml_collections.ConfigDict):
   """Prepare the dataset if needed; returns (data source, builder)."""
   builder = builder_for(data)

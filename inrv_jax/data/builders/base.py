@@ -102,6 +102,10 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """The work, one job per source, in dataset order."""
     raise NotImplementedError
 
+  def check_sources(self, manual_dir) -> None:
+    """Raise DataError if the raw files are not where preparation will look."""
+    self._jobs(self._source_root(pathlib.Path(manual_dir).expanduser()))
+
   def _source_root(self, manual_dir: pathlib.Path) -> pathlib.Path:
     """Where the raw files are (record `source` names are relative to it)."""
     return manual_dir

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+import inrv_jax
+from inrv_jax import errors
+from inrv_jax.tasks import inversion
+from inrv_jax.tasks import masks as masks_lib
+from inrv_jax.tasks import rendering
+
+FAST = dict(steps=40, learning_rate=0.05, progress=False)
+
+
+@pytest.fixture(scope="module")
+def targets(tiny_model):
+  """Videos the model can make: renders of latents it was not told."""
+  z = np.random.default_rng(5).normal(size=(3, tiny_model.latents.shape[1])).astype(np.float32)
+  return rendering.render(tiny_model, z)
+
+
+def test_inversion_error_falls_and_metrics_cover_both_parts(tiny_model, targets):
+  result = inrv_jax.invert(targets, ["full", "inpaint_box", "future:k=2"], tiny_model, **FAST)
+  assert result.latents.shape == (3, 8) and result.videos.shape == targets.shape
+  assert result.losses.shape == (40, 3)
+  first, last = result.losses[0], result.losses[-5:].mean(0)
+  assert (last < 0.8 * first).all() and last.mean() < 0.5 * first.mean()
+  assert np.isnan(result.metrics["psnr_unobserved"][0])  # full: nothing unobserved
+  assert np.isfinite(result.metrics["psnr_unobserved"][1:]).all()
+  start = rendering.render(tiny_model, np.tile(tiny_model.latents.mean(0), (3, 1)))
+  from inrv_jax import metrics
+  assert (result.metrics["psnr_observed"] > metrics.psnr(start, targets, result.masks)).all()
+
+
+def test_only_observed_pixels_matter(tiny_model, targets):
+  mask = masks_lib.parse("sparse:fraction=0.3,seed=1").grid(4, 8, 12)
+  noise = np.random.default_rng(0).uniform(size=targets.shape).astype(np.float32)
+  scrambled = np.where(mask[..., None], targets, noise)
+  kw = dict(model=tiny_model, pixels_per_step=64, **FAST)
+  a = inrv_jax.invert(targets, mask, **kw)
+  b = inrv_jax.invert(scrambled, mask, **kw)
+  np.testing.assert_array_equal(a.latents, b.latents)
+
+
+def test_videos_of_a_batch_are_inverted_independently(tiny_model, targets):
+  kw = dict(model=tiny_model, pixels_per_step=0, **FAST)
+  together = inrv_jax.invert(targets[:2], ["full", "superres:factor=2"], **kw)
+  alone = inrv_jax.invert(targets[1:2], "superres:factor=2", **kw)
+  np.testing.assert_allclose(together.latents[1], alone.latents[0], atol=1e-4)
+
+
+def test_mean_frame_baseline_fills_only_unobserved_pixels():
+  videos = np.random.default_rng(0).uniform(size=(1, 4, 3, 5, 3)).astype(np.float32)
+  mask = masks_lib.parse("future:k=2").grid(4, 3, 5)[None]
+  filled = inversion.mean_frame_fill(videos, mask)
+  np.testing.assert_array_equal(filled[:, :2], videos[:, :2])
+  np.testing.assert_allclose(filled[0, 3], videos[0, :2].mean(0), rtol=1e-6)
+
+
+def test_wrong_sizes_are_resized_with_a_warning_or_refused(tiny_model, targets):
+  big = np.repeat(np.repeat(targets[:1], 2, axis=2), 2, axis=3)  # 16 x 24 frames
+  with pytest.warns(UserWarning, match="resizing them to the model's 8x12"):
+    result = inrv_jax.invert(big, "full", tiny_model, steps=2, progress=False)
+  assert result.videos.shape == (1, 4, 8, 12, 3)
+  with pytest.raises(errors.UserError, match="have 2 frames; inversion needs at least 4"):
+    inrv_jax.invert(targets[:, :2], "full", tiny_model, steps=2, progress=False)
+  with pytest.raises(errors.UserError, match="observes no pixel"):
+    inrv_jax.invert(targets[:1], np.zeros((4, 8, 12), bool), tiny_model, steps=2)
