@@ -107,16 +107,21 @@ def train_flops(config) -> float:
   return 3.0 * config.train.batch_size * per_video
 
 
-def timed(fn, warmup: int, repeats: int) -> list[float]:
-  """Calls fn() (which must block until done) warmup + repeats times -> timed seconds."""
+def timed(fn, warmup: int, repeats: int) -> tuple[list[float], list[float]]:
+  """Calls fn() (which must block until done) warmup + repeats times.
+
+  Returns the wall-clock and the process CPU seconds of each timed call; on a
+  shared host CPU seconds / cores estimates the uncontended wall time.
+  """
   for _ in range(warmup):
     fn()
-  times = []
+  times, cpu = [], []
   for _ in range(repeats):
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     fn()
     times.append(time.perf_counter() - start)
-  return times
+    cpu.append(time.process_time() - start_cpu)
+  return times, cpu
 
 
 class Reporter:
@@ -130,8 +135,9 @@ class Reporter:
                    "jax_version": jax.__version__, "batch_size": batch_size}
     self.matmul_gflops = None
 
-  def report(self, name: str, times: list[float], flops: float, pixels: float,
-             **extra) -> dict:
+  def report(self, name: str, times: tuple[list[float], list[float]], flops: float,
+             pixels: float, **extra) -> dict:
+    times, cpu = times
     seconds = statistics.median(times)
     gflops = flops / seconds / 1e9
     line = {"name": name, "seconds_per_step": seconds,
@@ -140,6 +146,8 @@ class Reporter:
                                         if self.matmul_gflops else None),
             "flops_per_step": flops, "repeats": len(times),
             "min_seconds": min(times), "max_seconds": max(times),
+            "cpu_seconds_per_step": statistics.median(cpu),
+            "load_average_1m": os.getloadavg()[0],
             **self.common, **extra}
     print(json.dumps(line), flush=True)
     return line
@@ -153,7 +161,7 @@ def measure_matmul(reporter: Reporter, size: int, warmup: int, repeats: int) -> 
   matmul(a, b).block_until_ready()
   times = timed(lambda: matmul(a, b).block_until_ready(), warmup, repeats)
   flops = 2.0 * size ** 3
-  reporter.matmul_gflops = flops / statistics.median(times) / 1e9
+  reporter.matmul_gflops = flops / statistics.median(times[0]) / 1e9
   return reporter.report("matmul_ceiling", times, flops, 0, matmul_size=size)
 
 
@@ -240,7 +248,7 @@ def measure_render_memory(reporter: Reporter, config) -> dict:
   child = json.loads(proc.stdout.strip().splitlines()[-1])
   pixels = frames * height * width
   peak_gb = child["peak_rss_bytes"] / 2**30
-  return reporter.report("render_memory", [child["seconds"]], child["flops"], pixels,
+  return reporter.report("render_memory", ([child["seconds"]], [child["cpu_seconds"]]), child["flops"], pixels,
                          render_shape=[frames, height, width], peak_rss_gib=peak_gb,
                          max_rss_gib=FLAGS.max_render_rss_gb,
                          within_limit=peak_gb < FLAGS.max_render_rss_gb)
@@ -258,12 +266,12 @@ def render_memory_child() -> None:
   spec = inrv_lib.inr_spec_from_config(config.model)
   weights = _jax().block_until_ready(_random_weights(config, 1))
   rendering.render_weights(spec, weights, 1, height, width, config.eval.render_chunk)
-  start = time.perf_counter()
+  start, start_cpu = time.perf_counter(), time.process_time()
   video = rendering.render_weights(spec, weights, frames, height, width, config.eval.render_chunk)
-  seconds = time.perf_counter() - start
+  seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
   assert video.shape == (1, frames, height, width, 3), video.shape
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-  print(json.dumps({"seconds": seconds, "peak_rss_bytes": peak,
+  print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_bytes": peak,
                     "flops": forward_flops_per_pixel(spec) * frames * height * width}))
 
 

@@ -7,6 +7,7 @@ runs the hypernetwork, renders the INR on the clip's grid (or on a random
 subset of its pixels) and takes one Adam step on the pixel loss.
 """
 
+import dataclasses
 import json
 import pathlib
 import time
@@ -40,12 +41,14 @@ def _say(message: str) -> None:
 
 
 def make_optimizer(config: ml_collections.ConfigDict,
-                   plan: list[stages.Stage]) -> optax.GradientTransformation:
+                   plan: list[stages.Stage] | None = None) -> optax.GradientTransformation:
   """Adam over everything trainable, no decay, no clipping (paper).
 
   The learning rate is constant (paper) unless train.stage_lr_scales sets one
-  per progressive stage.
+  per progressive stage of `plan`.
   """
+  if plan is None:  # same optimizer-state structure as a one-stage plan
+    return optax.adam(optax.constant_schedule(config.train.learning_rate))
   return optax.adam(stages.learning_rate(plan, config.train.learning_rate,
                                          config.train.stage_lr_scales))
 
@@ -60,10 +63,18 @@ def init_state(config, num_videos: int, tx) -> tuple[nnx.GraphDef, nnx.State, di
       "train": {
           "step": jnp.int32(0),
           "rng": jax.random.key_data(jax.random.key(config.seed + 1)),
-          "seen_latents": jnp.array(module.all_latents(), copy=True),  # (N, hn_in)
+          "seen_latents": initial_latents(config, module, num_videos),  # (N, hn_in)
       },
   }
   return graphdef, rest, state
+
+
+def initial_latents(config, module, num_videos: int) -> jnp.ndarray:
+  """The z recorded for each video before it is first seen: its table row, or
+  zeros with conditioning (where z needs the video's frames)."""
+  if config.model.conditioning == "clip":
+    return jnp.zeros((num_videos, config.model.hn_in), jnp.float32)
+  return jnp.array(module.all_latents(), copy=True)  # a copy: donated separately
 
 
 def predict_and_target(spec: inr_lib.INRSpec, weights, videos, fraction: float, key):
@@ -144,6 +155,29 @@ def make_train_step(config, graphdef, tx, mesh, perceptual_graphdef=None):
                  out_shardings=(replicated, replicated), donate_argnums=1)
 
 
+@dataclasses.dataclass
+class Setup:
+  """What a training loop needs, before any checkpoint is restored."""
+  graphdef: nnx.GraphDef          # structure of the INRV module
+  frozen: dict                    # replicated non-trainable state (model rest, LPIPS)
+  state: dict                     # fresh train state (params, opt_state, train); not yet placed
+  train_step: object              # the jitted step (frozen, state, batch, num_active)
+  plan: list                      # progressive stages
+
+
+def setup(config: ml_collections.ConfigDict, num_videos: int, mesh,
+          plan: list[stages.Stage] | None = None) -> Setup:
+  """Model, optimizer, frozen networks and the compiled step for `num_videos` videos."""
+  plan = plan or stages.plan((), num_videos, config.train.batch_size, config.train.num_steps)
+  perceptual = load_perceptual(config)
+  tx = make_optimizer(config, plan)
+  graphdef, rest, state = init_state(config, num_videos, tx)
+  frozen = parallel.replicate({"model": rest, "lpips": perceptual[1] if perceptual else None},
+                              mesh)
+  step = make_train_step(config, graphdef, tx, mesh, perceptual[0] if perceptual else None)
+  return Setup(graphdef, frozen, state, step, plan)
+
+
 class MetricWriter:
   """metrics.jsonl lines plus TensorBoard scalars in workdir/tensorboard."""
 
@@ -220,9 +254,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     _say("progressive stages: " + ", ".join(
         f"{s.num_videos} videos for steps {s.first_step}-{s.end_step}" for s in plan))
 
-  perceptual = load_perceptual(config)
-  tx = make_optimizer(config, plan)
-  graphdef, rest, state = init_state(config, num_videos, tx)
+  run = setup(config, num_videos, mesh, plan)
+  state = run.state
   mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
   latest = mngr.latest_step()
   if latest is not None:
@@ -233,10 +266,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     _say(f"resuming {workdir} from step {latest} (stage {meta.get('stage', 0)})")
   checkpoints.write_config(workdir, config)
   ctx = {"config": config, "mngr": mngr, "mesh": mesh, "source": source,
-         "frozen": parallel.replicate(
-             {"model": rest, "lpips": perceptual[1] if perceptual else None}, mesh),
-         "train_step": make_train_step(config, graphdef, tx, mesh,
-                                       perceptual[0] if perceptual else None),
+         "frozen": run.frozen, "train_step": run.train_step,
          "meta": {"num_videos": num_videos}, "writer": MetricWriter(workdir)}
   state = parallel.replicate(state, mesh)
   end = stages.total_steps(plan)
@@ -252,7 +282,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   finally:
     ctx["bar"].close()
   step = int(state["train"]["step"])
-  module = nnx.merge(graphdef, state["params"], ctx["frozen"]["model"])
+  module = nnx.merge(run.graphdef, state["params"], run.frozen["model"])
   model = trained_model.remember(trained_model.from_module(
       config, module, state["train"]["seen_latents"], str(workdir), step))
   final = evaluation.write_outputs(model, source, workdir)

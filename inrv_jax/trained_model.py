@@ -60,7 +60,7 @@ def last_model() -> TrainedModel | None:
 
 
 def abstract_module(config: ml_collections.ConfigDict, num_videos: int):
-  return nnx.eval_shape(lambda: inrv_lib.INRV(config.model, num_videos, rngs=nnx.Rngs(0)))
+  return nnx.eval_shape(lambda: inrv_lib.INRV(config.model, num_videos, rngs=nnx.Rngs(config.seed)))
 
 
 def from_module(config, module: inrv_lib.INRV, seen_latents, workdir=None, step=0) -> TrainedModel:
@@ -94,7 +94,7 @@ def load(workdir: str | pathlib.Path, step: int | None = None) -> TrainedModel:
   if frozen:
     real_rest = restored["frozen"]
   else:
-    real_rest = nnx.state(inrv_lib.INRV(config.model, meta["num_videos"], rngs=nnx.Rngs(0)),
+    real_rest = nnx.state(inrv_lib.INRV(config.model, meta["num_videos"], rngs=nnx.Rngs(config.seed)),
                           nnx.Not(nnx.Param)) if jax.tree.leaves(rest) else rest
   module = nnx.merge(graphdef, restored["params"], real_rest)
   return remember(from_module(config, module, restored["train"]["seen_latents"],

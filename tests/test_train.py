@@ -93,3 +93,21 @@ def test_eight_devices_give_the_losses_of_one(data_dir, tmp_path):
   assert len(one) == len(eight) == 6
   np.testing.assert_allclose(eight, one, rtol=2e-5)
   assert eight[-1] < eight[0]
+
+
+def test_clip_conditioned_training_records_post_merge_latents(tiny_config, tmp_path):
+  c = tiny_config
+  c.model.conditioning = "clip"
+  c.model.clip_pretrained = False  # a tiny random CLIP: no download
+  c.model.clip_image_size, c.model.clip_patch_size = 32, 16
+  c.model.clip_width, c.model.clip_layers, c.model.clip_heads = 16, 1, 2
+  c.model.clip_output_dim, c.model.clip_table_dim = 8, 8
+  c.model.gru_hidden, c.model.clip_merge_hidden = 4, 16
+  c.data.max_clips = 4
+  c.train.num_steps = 6
+  model = train.train_and_evaluate(c, tmp_path)
+  # every clip was seen (6 steps x batch 2 > 4 clips): its z is the merged latent
+  assert model.latents.shape == (4, 16) and np.all(np.abs(model.latents).sum(1) > 0)
+  loaded = inrv_jax.load(tmp_path)
+  np.testing.assert_array_equal(loaded.latents, model.latents)
+  assert inrv_jax.render(loaded, loaded.latents[:1]).shape == (1, 8, 16, 16, 3)

@@ -16,6 +16,7 @@ import time
 from absl import app
 from absl import flags
 import jax
+import jax.numpy as jnp
 import numpy as np
 from ml_collections import config_flags
 
@@ -46,16 +47,16 @@ def time_pipeline(source, config, n: int) -> float:
 
 def time_train_step(source, config, n: int) -> float:
   mesh = parallel.make_mesh()
-  tx = train.make_optimizer(config)
-  graphdef, rest, state = train.init_state(config, len(source), tx)
-  rest, state = parallel.replicate(rest, mesh), parallel.replicate(state, mesh)
-  step = train.make_train_step(config, graphdef, tx, mesh)
+  run = train.setup(config, len(source), mesh)
+  state, active = parallel.replicate(run.state, mesh), jnp.int32(len(source))
   batches = pipeline.Batches(source, config.train.batch_size, config.seed, 0)
-  state, metrics = step(rest, state, parallel.global_batch(next(batches), mesh))  # compile
+  state, metrics = run.train_step(run.frozen, state,  # compile
+                                  parallel.global_batch(next(batches), mesh), active)
   jax.block_until_ready(metrics)
   start = time.perf_counter()
   for _ in range(n):
-    state, metrics = step(rest, state, parallel.global_batch(next(batches), mesh))
+    state, metrics = run.train_step(run.frozen, state,
+                                    parallel.global_batch(next(batches), mesh), active)
   jax.block_until_ready(metrics)
   batches.close()
   return n / (time.perf_counter() - start)

@@ -23,10 +23,13 @@ from inrv_jax.tasks import rendering
 from inrv_jax.tasks import sampling
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Trained workdir (default: fresh quickstart model).")
-flags.DEFINE_integer("videos", 32, "Videos inverted in the batched call.")
-flags.DEFINE_integer("steps", 50, "Adam steps per inversion.")
-flags.DEFINE_integer("pixels", inversion.DEFAULT_PIXELS, "Observed pixels per video per step.")
+
+
+def define_flags():  # only when run as a script: importers (the main bench) keep their flags
+  flags.DEFINE_string("workdir", None, "Trained workdir (default: fresh quickstart model).")
+  flags.DEFINE_integer("videos", 32, "Videos inverted in the batched call.")
+  flags.DEFINE_integer("steps", 50, "Adam steps per inversion.")
+  flags.DEFINE_integer("pixels", inversion.DEFAULT_PIXELS, "Observed pixels per video per step.")
 
 
 def fresh_quickstart_model():
@@ -80,4 +83,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

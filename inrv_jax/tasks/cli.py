@@ -121,7 +121,8 @@ def sample(workdir, num: int = 8, method: str = "gaussian", seed: int = 0,
                               num_frames=num_frames, resolution=_resolution(resolution),
                               return_latents=True)
   np.save(out / "latents.npy", z)
-  files = _write_videos(out, "samples", _rows(videos, min(num, 8)), model.config.eval.fps)
+  files = _write_videos(out, "samples", _rows(videos, min(num, 8)), model.config.eval.fps,
+                        still=media.frame_grid(videos))
   print(f"{num} samples ({method}) -> {out}")
   return _write_json(out, "samples", {
       "method": method, "seed": seed, "num": num, "video_shape": list(videos.shape[1:4]),

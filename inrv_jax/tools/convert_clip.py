@@ -234,9 +234,11 @@ def clip_params_from_openai(state: dict[str, np.ndarray]) -> dict:
 
 
 def _gru_direction(state: dict, p: str, layer: int, suffix: str) -> dict:
-  name = lambda kind: state[f"{p}{kind}_l{layer}{suffix}"]       # pylint: disable=unnecessary-lambda-assignment
-  return {"ih_kernel": _f32(name("weight_ih")).T, "hh_kernel": _f32(name("weight_hh")).T,
-          "ih_bias": _f32(name("bias_ih")), "hh_bias": _f32(name("bias_hh"))}
+  """torch weight_ih_l{k}{suffix} (3H, in) etc. -> our (in, 3H) kernels, gates (r, z, n) kept."""
+  tensor = {kind: _f32(state[f"{p}{kind}_l{layer}{suffix}"])
+            for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+  return {"ih_kernel": tensor["weight_ih"].T, "hh_kernel": tensor["weight_hh"].T,
+          "ih_bias": tensor["bias_ih"], "hh_bias": tensor["bias_hh"]}
 
 
 def gru_params_from_torch(state: dict[str, np.ndarray]) -> dict:

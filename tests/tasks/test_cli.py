@@ -1,0 +1,75 @@
+"""Every --mode on a model standing in for a trained workdir; outputs and JSON."""
+
+import json
+
+import numpy as np
+import pytest
+
+from inrv_jax import errors
+from inrv_jax import main as main_lib
+from inrv_jax import trained_model
+from inrv_jax.data import video_io
+from inrv_jax.tasks import cli
+
+
+@pytest.fixture
+def workdir(tiny_model, tmp_path, monkeypatch):
+  monkeypatch.setattr(trained_model, "load", lambda path: tiny_model)
+  return tmp_path
+
+
+def outputs(directory, name):
+  return sorted(p.name for p in directory.glob(f"{name}.*"))
+
+
+def test_sample_mode(workdir):
+  record = cli.sample(workdir, num=3, method="slerp_random", resolution=["10"])
+  assert outputs(workdir / "sample", "samples") == [
+      "samples.gif", "samples.json", "samples.mp4", "samples.png"]
+  assert record["video_shape"] == [4, 10, 10]
+  assert np.load(workdir / "sample" / "latents.npy").shape == (3, 8)
+
+
+def test_interpolate_mode_with_indices_and_a_video_file(workdir, tiny_model):
+  clip = np.zeros((4, 8, 12, 3), np.uint8) + 128
+  video_io.write_mp4(workdir / "clip.mp4", clip)
+  record = main_lib.run("interpolate", None, str(workdir), pairs=["0:2", f"{workdir}/clip.mp4:1"],
+                        steps=3)
+  assert record["pairs"][0] == "0:2"
+  assert outputs(workdir / "interpolate", "interpolation")[0] == "interpolation.gif"
+  with pytest.raises(errors.UserError, match="index 9 is out of range"):
+    cli.interpolate(workdir, pairs=["0:9"])
+  with pytest.raises(errors.UserError, match="expected A:B"):
+    cli.interpolate(workdir, pairs=["3"])
+
+
+def test_invert_mode_writes_panels_and_metrics(workdir):
+  video = np.random.default_rng(0).integers(0, 255, (6, 16, 24, 3), np.uint8)  # wrong size
+  video_io.write_mp4(workdir / "in.mp4", video)
+  with pytest.warns(UserWarning, match="resizing"):
+    record = cli.invert(workdir, masks=["full", "future:k=2"], videos=[str(workdir / "in.mp4")],
+                        steps=5, resolution=["16", "16"])
+  metrics = json.loads((workdir / "invert" / "metrics.json").read_text())
+  assert metrics == record and set(record["masks"]) == {"full", "future_k2"}
+  assert record["masks"]["full"]["mean"]["psnr_unobserved"] is None
+  assert record["masks"]["future_k2"]["mean"]["psnr_unobserved"] > 0
+  assert record["masks"]["future_k2"]["observed_fraction"] == 0.5
+  for name in ("full", "future_k2", "future_k2_render"):
+    assert (workdir / "invert" / f"{name}.png").is_file()
+  assert np.load(workdir / "invert" / "latents.npy").shape == (2, 8)
+  with pytest.raises(errors.UserError, match="no such video file"):
+    cli.invert(workdir, videos=[str(workdir / "missing.mp4")])
+
+
+def test_render_mode_reports_memory(workdir):
+  np.save(workdir / "z.npy", np.zeros((2, 8), np.float32))
+  record = cli.render(workdir, latents=str(workdir / "z.npy"), num_frames=3)
+  assert record["shape"] == [3, 32, 48]  # default: 4x the training resolution
+  assert 0 < record["peak_rss_gib"] < 64
+  with pytest.raises(errors.UserError, match="no such latents file"):
+    cli.render(workdir, latents=str(workdir / "nope.npy"))
+
+
+def test_missing_workdir_is_a_user_error(tmp_path):
+  with pytest.raises(errors.UserError, match="no such workdir"):
+    main_lib.run("render", None, str(tmp_path / "absent"))
