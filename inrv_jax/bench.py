@@ -42,7 +42,9 @@ flags.DEFINE_list("render_shape", ["128", "256", "256"],
                   "Frames, height, width of the render measurements.")
 flags.DEFINE_integer("render_videos", 1, "Videos rendered at once by the render measurement.")
 flags.DEFINE_float("max_render_rss_gb", 2.0, "render_memory fails above this peak RSS.")
-flags.DEFINE_integer("inversion_steps", 10, "Optimisation steps per inversion measurement.")
+flags.DEFINE_integer("inversion_videos", 8, "Videos inverted at once by batched_inversion.")
+flags.DEFINE_integer("inversion_steps", 10, "Adam steps of the batched_inversion measurement.")
+flags.DEFINE_integer("inversion_pixels", 2048, "Observed pixels per video per inversion step.")
 flags.DEFINE_string("xla_flags", "", "Appended to XLA_FLAGS before JAX starts.")
 
 
@@ -146,7 +148,7 @@ class Reporter:
                                         if self.matmul_gflops else None),
             "flops_per_step": flops, "repeats": len(times),
             "min_seconds": min(times), "max_seconds": max(times),
-            "cpu_seconds_per_step": statistics.median(cpu),
+            "cpu_seconds_per_step": statistics.median(cpu) if cpu else None,
             "load_average_1m": os.getloadavg()[0],
             **self.common, **extra}
     print(json.dumps(line), flush=True)
@@ -175,20 +177,20 @@ def synthetic_batch(config, num_videos: int):
 
 def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict:
   jax = _jax()
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from inrv_jax import parallel  # pylint: disable=import-outside-toplevel
   from inrv_jax import train  # pylint: disable=import-outside-toplevel
   num_videos = max(config.train.batch_size, 16)
   mesh = parallel.make_mesh()
   parallel.check_batch_size(config.train.batch_size, mesh)
-  tx = train.make_optimizer(config)
-  graphdef, rest, state = train.init_state(config, num_videos, tx)
-  rest, state = parallel.replicate(rest, mesh), parallel.replicate(state, mesh)
+  run_setup = train.setup(config, num_videos, mesh)
+  state = parallel.replicate(run_setup.state, mesh)
   batch = parallel.global_batch(synthetic_batch(config, num_videos), mesh)
-  step = train.make_train_step(config, graphdef, tx, mesh)
+  num_active = jnp.int32(num_videos)
   holder = [state]
 
   def run():
-    holder[0], metrics = step(rest, holder[0], batch)
+    holder[0], metrics = run_setup.train_step(run_setup.frozen, holder[0], batch, num_active)
     jax.block_until_ready((holder[0], metrics))
 
   start = time.perf_counter()
@@ -196,11 +198,12 @@ def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict
   compile_s = time.perf_counter() - start
   times = timed(run, warmup, repeats)
   d = config.data
-  pixels = config.train.batch_size * d.num_frames * d.height * d.width
+  pixels = config.train.batch_size * d.num_frames * d.height * d.width * config.train.pixel_fraction
   return reporter.report("train_step", times, train_flops(config), pixels,
                          compile_seconds=compile_s, clip=[d.num_frames, d.height, d.width],
-                         pixel_fraction=config.train.pixel_fraction,
-                         loss=config.train.loss, conditioning=config.model.conditioning)
+                         pixel_fraction=config.train.pixel_fraction, loss=config.train.loss,
+                         lpips_weight=config.train.get("lpips_weight", 0.0),
+                         conditioning=config.model.conditioning)
 
 
 def _random_weights(config, num_videos: int):
@@ -233,7 +236,8 @@ def measure_render(reporter: Reporter, config, warmup: int, repeats: int) -> dic
   times = timed(run, min(warmup, 1), max(1, min(repeats, 3)))
   pixels = videos * frames * height * width
   return reporter.report("render", times, forward_flops_per_pixel(spec) * pixels, pixels,
-                         render_shape=[frames, height, width], render_chunk=chunk)
+                         render_shape=[frames, height, width], render_chunk=chunk,
+                         batch_size=videos)
 
 
 def measure_render_memory(reporter: Reporter, config) -> dict:
@@ -249,7 +253,7 @@ def measure_render_memory(reporter: Reporter, config) -> dict:
   pixels = frames * height * width
   peak_gb = child["peak_rss_bytes"] / 2**30
   return reporter.report("render_memory", ([child["seconds"]], [child["cpu_seconds"]]), child["flops"], pixels,
-                         render_shape=[frames, height, width], peak_rss_gib=peak_gb,
+                         batch_size=1, render_shape=[frames, height, width], peak_rss_gib=peak_gb,
                          max_rss_gib=FLAGS.max_render_rss_gb,
                          within_limit=peak_gb < FLAGS.max_render_rss_gb)
 
@@ -275,25 +279,44 @@ def render_memory_child() -> None:
                     "flops": forward_flops_per_pixel(spec) * frames * height * width}))
 
 
-def measure_inversion(reporter: Reporter, config, warmup: int, repeats: int) -> dict | None:
+def measure_inversion(reporter: Reporter, config) -> dict | None:
+  """Batched inversion (tasks/bench_inversion.py): one vmapped call vs one call per video."""
   try:
-    from inrv_jax.tasks import inversion  # pylint: disable=import-outside-toplevel,unused-import
-  except ImportError:
-    print(json.dumps({"name": "inversion", "skipped": "inrv_jax.tasks.inversion not present",
-                      **reporter.common}), flush=True)
+    from inrv_jax.tasks import bench_inversion  # pylint: disable=import-outside-toplevel
+  except ImportError as err:
+    print(json.dumps({"name": "batched_inversion", "skipped": str(err), **reporter.common}),
+          flush=True)
     return None
-  raise NotImplementedError
+  from flax import nnx  # pylint: disable=import-outside-toplevel
+  from inrv_jax import trained_model  # pylint: disable=import-outside-toplevel
+  from inrv_jax.models import inrv as inrv_lib  # pylint: disable=import-outside-toplevel
+  module = inrv_lib.INRV(config.model, 16, rngs=nnx.Rngs(config.seed))
+  model = trained_model.from_module(config, module, None)
+  videos, steps, pixels = FLAGS.inversion_videos, FLAGS.inversion_steps, FLAGS.inversion_pixels
+  result = bench_inversion.measure(model, videos, steps, pixels)
+  step_seconds = result["batched_seconds"] / steps  # one Adam step of every video
+  observed = pixels or config.data.num_frames * config.data.height * config.data.width
+  per_video = (forward_flops_per_pixel(model.inr_spec) * observed
+               + hypernet_flops_per_video(config))
+  keep = ("videos", "steps", "pixels_per_step", "batched_seconds_per_video",
+          "single_seconds_per_video", "speedup")
+  return reporter.report("batched_inversion", ([step_seconds], None),
+                         3.0 * videos * per_video, videos * observed,
+                         **{k: result[k] for k in keep}, batch_size=videos)
 
 
 def apply_overrides(config):
-  if FLAGS.lpips:
-    if "lpips_weight" not in config.train:
-      raise errors.UserError("--lpips: this train step has no train.lpips_weight field")
-    config.train.lpips_weight = 0.7
-  if FLAGS.conditioning is not None:
-    config.model.conditioning = FLAGS.conditioning
-    if FLAGS.conditioning == "clip":
-      config.model.clip_pretrained = False
+  """The bench's step: L1 only and no conditioning unless --lpips / --conditioning ask."""
+  if "lpips_weight" in config.train:
+    config.train.lpips_weight = 0.7 if FLAGS.lpips else 0.0
+  elif FLAGS.lpips:
+    raise errors.UserError("--lpips: this train step has no train.lpips_weight field")
+  config.model.conditioning = FLAGS.conditioning or "none"
+  if config.model.conditioning == "clip":
+    config.model.clip_pretrained = False  # random CLIP weights: same speed, no download
+  if "stages" in config.train:
+    config.train.stages = ()  # one plain stage; the bench times single steps
+  config.train.num_steps = max(config.train.num_steps, 1000)
   return config
 
 
@@ -315,7 +338,7 @@ def main(argv):
       elif name == "render_memory":
         measure_render_memory(reporter, config)
       elif name == "inversion":
-        measure_inversion(reporter, config, FLAGS.warmup, FLAGS.repeats)
+        measure_inversion(reporter, config)
       else:
         raise errors.UserError(f"--measure: unknown measurement {name!r}")
   except errors.UserError as err:

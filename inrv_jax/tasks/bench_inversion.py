@@ -13,7 +13,6 @@ import json
 import time
 
 import jax
-import numpy as np
 from absl import app
 from absl import flags
 

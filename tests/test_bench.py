@@ -1,0 +1,61 @@
+"""The bench runs end to end on a tiny config and prints one valid JSON line per measurement."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from inrv_jax import bench
+from inrv_jax import config_defaults
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+COMMON = ("name", "seconds_per_step", "pixels_per_second", "gflops_per_second",
+          "fraction_of_matmul_peak", "device_kind", "jax_version", "batch_size")
+
+
+def test_paper_flop_count_matches_the_issue():
+  """Paper config: 213,504 MACs/pixel x 250,000 pixels x 2 x 3 (+ the hypernetwork)."""
+  config = config_defaults.base_config()
+  config.data.num_frames, config.data.height, config.data.width = 25, 100, 100
+  config.train.batch_size, config.train.pixel_fraction = 1, 1.0
+  inr_flops = 3 * 2 * 213_504 * 250_000
+  heads = 57_438_467  # the paper's hypernetwork parameters (INRV_SPEC.md)
+  assert bench.train_flops(config) == pytest.approx(inr_flops + 3 * 2 * heads, rel=1e-3)
+
+
+@pytest.fixture(scope="module")
+def lines():
+  cmd = [sys.executable, "-m", "inrv_jax.bench", "--config=configs/quickstart.py",
+         "--config.data.num_frames=2", "--config.data.height=8", "--config.data.width=8",
+         "--config.train.batch_size=2", "--config.model.inr.hidden=32",
+         "--config.model.hn_hidden=32", "--measure=matmul,train,render,render_memory",
+         "--warmup=0", "--repeats=2", "--matmul_size=128", "--render_shape=3,16,16"]
+  proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
+  return {line["name"]: line for line in out}
+
+
+def test_every_measurement_prints_the_common_fields(lines):
+  assert set(lines) == {"matmul_ceiling", "train_step", "render", "render_memory"}
+  for line in lines.values():
+    assert all(key in line for key in COMMON), line
+    assert line["seconds_per_step"] > 0 and line["gflops_per_second"] > 0
+
+
+def test_train_line_is_consistent(lines):
+  train = lines["train_step"]
+  assert train["batch_size"] == 2 and train["clip"] == [2, 8, 8]
+  assert train["loss"] == "l1" and train["lpips_weight"] == 0.0
+  assert train["pixels_per_second"] == pytest.approx(
+      2 * 2 * 8 * 8 * 0.25 / train["seconds_per_step"])  # quickstart samples a quarter
+  ceiling = lines["matmul_ceiling"]["gflops_per_second"]
+  assert train["fraction_of_matmul_peak"] == pytest.approx(train["gflops_per_second"] / ceiling)
+
+
+def test_render_memory_is_measured_in_a_subprocess(lines):
+  memory = lines["render_memory"]
+  assert memory["render_shape"] == [3, 16, 16]
+  assert 0.05 < memory["peak_rss_gib"] < memory["max_rss_gib"] and memory["within_limit"]
