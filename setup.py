@@ -29,6 +29,8 @@ setuptools.setup(
         "tqdm>=4.66",
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        # References for the tests only (our GRU vs torch.nn.GRU, our CLIP tower vs
+        # Hugging Face's, torch.save files for the checkpoint reader); CPU build of torch.
+        "test": ["pytest>=8", "torch==2.13.0", "transformers>=4.40"],
     },
 )

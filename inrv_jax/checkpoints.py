@@ -16,6 +16,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from inrv_jax import config_defaults
 from inrv_jax import errors
 
 CONFIG_FILE = "config.json"
@@ -62,6 +63,20 @@ def read_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
         f"{workdir}: not a trained inrv_jax workdir (no {CONFIG_FILE}); train one with "
         "python -m inrv_jax.main --config=configs/quickstart.py --workdir=DIR")
   try:
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
+    stored = json.loads(path.read_text())
   except json.JSONDecodeError as err:
     raise errors.UserError(f"{path}: unreadable config ({err})") from err
+  # Fields added to the code after this workdir was written keep their defaults.
+  config = config_defaults.base_config()
+  _merge(config, stored)
+  return config
+
+
+def _merge(config: ml_collections.ConfigDict, stored: dict) -> None:
+  """Write `stored` values into `config`, recursing into sub-configs; new keys are added."""
+  with config.unlocked():
+    for key, value in stored.items():
+      if isinstance(value, dict) and isinstance(config.get(key), ml_collections.ConfigDict):
+        _merge(config[key], value)
+      else:
+        config[key] = value

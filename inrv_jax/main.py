@@ -23,6 +23,8 @@ config_flags.DEFINE_config_file("config", None, "Config file (configs/NAME.py[:v
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and outputs.")
 flags.DEFINE_enum("mode", "train", ["train", "sample", "interpolate", "invert", "render"],
                   "What to do with the workdir.")
+flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() first (one process "
+                  "per host on multi-host GPU/TPU; see launch/).")
 flags.mark_flags_as_required(["workdir"])
 # Task modes (inrv_jax/tasks/cli.py).
 flags.DEFINE_integer("num", 8, "sample: number of videos.")
@@ -77,6 +79,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # Orbax and TFDS are chatty at INFO
+  if FLAGS.distributed:
+    import jax
+    jax.distributed.initialize()
   try:
     options = {} if FLAGS.mode == "train" else task_options(FLAGS.mode)
     run(FLAGS.mode, FLAGS.config, FLAGS.workdir, **options)

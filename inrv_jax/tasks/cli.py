@@ -13,7 +13,6 @@ import time
 import jax
 import numpy as np
 
-from inrv_jax import config_defaults
 from inrv_jax import errors
 from inrv_jax import media
 from inrv_jax.data import datasets
@@ -90,9 +89,7 @@ def _indices(model, indices, default_count: int) -> list[int]:
 
 def training_clips(model, indices) -> np.ndarray:
   """Training clips of the model's dataset, (n, T, H, W, 3) float32 in [0, 1]."""
-  data = config_defaults.base_config().data
-  data.update(model.config.data.to_dict())  # workdirs written before new data fields
-  source = datasets.load(data)
+  source = datasets.load(model.config.data)
   return np.stack([np.asarray(source[i]["video"], np.float32) / 255.0 for i in indices])
 
 
