@@ -21,26 +21,16 @@ def get_config(arg: str | None = None):
   if variant not in VARIANTS:
     raise ValueError(f"configs/faces.py: unknown variant {variant!r}; choose one of "
                      f"{[v for v in VARIANTS if v]} or none")
-  c = config_defaults.base_config()
-  c.data.name = "how2sign_faces"   # TFDS builder of the authors' face clips
-  c.data.path = ""                 # unused by how2sign_faces (see data.manual_dir)
-  c.data.num_frames = 25           # paper: first 25 frames
-  c.data.height = 100              # paper: 100 x 100
-  c.data.width = 100
-  c.data.stride = 0                # first clip of every video only
-  c.model.hn_in = 128              # paper: 128 above 2000 training videos
-  c.train.batch_size = 1           # the release trains 1-2 videos per GPU
-  c.train.learning_rate = 1e-4     # paper
+  # the authors' face clips: first 25 frames at 100 x 100, hn_in 128 (10,000 videos)
+  c = config_defaults.paper_dataset_config("how2sign_faces")
   c.model.conditioning = "clip"    # paper Sec. 3.2: CLIP + bi-GRU descriptor merged with the table row
   c.train.loss = "l1"              # paper pixel term
   c.train.lpips_weight = 0.7       # paper: + 0.7 LPIPS-VGG16 per frame
   c.train.pixel_fraction = 1.0     # whole frames (LPIPS needs them)
+  c.train.learning_rate = 1e-4     # paper
   # progressive initialisation (paper Sec. 3.3): (first n videos, epochs); 0 = all
   c.train.stages = ((10, 710), (100, 101), (1000, 50), (10000, 10), (0, 100))
   c.train.num_steps = 0            # 0 = run the whole stage plan
-  c.train.checkpoint_every = 2000
-  c.train.log_every = 100
-  c.eval.fps = 25
   if variant == "plain":
     c.model.conditioning = "none"
   if variant == "gauss":

@@ -81,3 +81,27 @@ def base_config() -> ml_collections.ConfigDict:
   e.render_chunk = 65536        # pixels per rendering chunk (bounds peak memory)
   e.fps = 8                     # frame rate of written MP4/GIF files
   return c
+
+
+def paper_dataset_config(name: str, num_frames: int = 25, size: int = 100, stride: int = 0,
+                         hn_in: int = 128) -> ml_collections.ConfigDict:
+  """The base config set up for one of the paper's datasets (configs/faces.py, sky.py, ...).
+
+  Clips of `num_frames` frames at size x size from builder `name` (raw files in
+  data.manual_dir), the release's batch of 1 video, and a long run that is
+  stopped and resumed at will.
+  """
+  c = base_config()
+  c.data.name = name
+  c.data.path = ""                 # unused: raw files come from data.manual_dir
+  c.data.num_frames = num_frames
+  c.data.height = size
+  c.data.width = size
+  c.data.stride = stride
+  c.model.hn_in = hn_in            # paper: 128 above 2000 training videos, else 64
+  c.train.batch_size = 1           # the release trains 1-2 videos per GPU
+  c.train.num_steps = 1_000_000    # long run; stop and resume at will
+  c.train.checkpoint_every = 2000
+  c.train.log_every = 100
+  c.eval.fps = 25
+  return c
