@@ -164,7 +164,8 @@ def measure_matmul(reporter: Reporter, size: int, warmup: int, repeats: int) -> 
   times = timed(lambda: matmul(a, b).block_until_ready(), warmup, repeats)
   flops = 2.0 * size ** 3
   reporter.matmul_gflops = flops / min(times[0]) / 1e9  # a ceiling: the fastest repeat
-  return reporter.report("matmul_ceiling", times, flops, 0, matmul_size=size)
+  return reporter.report("matmul_ceiling", times, flops, 0, matmul_size=size,
+                         ceiling_gflops_per_second=reporter.matmul_gflops)
 
 
 def synthetic_batch(config, num_videos: int):

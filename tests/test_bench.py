@@ -51,7 +51,7 @@ def test_train_line_is_consistent(lines):
   assert train["loss"] == "l1" and train["lpips_weight"] == 0.0
   assert train["pixels_per_second"] == pytest.approx(
       2 * 2 * 8 * 8 * 0.25 / train["seconds_per_step"])  # quickstart samples a quarter
-  ceiling = lines["matmul_ceiling"]["gflops_per_second"]
+  ceiling = lines["matmul_ceiling"]["ceiling_gflops_per_second"]
   assert train["fraction_of_matmul_peak"] == pytest.approx(train["gflops_per_second"] / ceiling)
 
 
