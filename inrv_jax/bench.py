@@ -27,25 +27,30 @@ from ml_collections import config_flags
 from inrv_jax import errors
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file(
-    "config", None, "Config file (configs/NAME.py[:variant]); default: the paper config "
-    "(`paper_config()`).", lock_config=False)
-flags.DEFINE_list("measure", ["matmul", "train", "render", "render_memory", "inversion"],
-                  "Which measurements to run, in order.")
-flags.DEFINE_integer("warmup", 2, "Untimed calls after compilation.")
-flags.DEFINE_integer("repeats", 5, "Timed calls; the median is reported.")
-flags.DEFINE_bool("lpips", False, "Add the paper's 0.7 x LPIPS term to the train step.")
-flags.DEFINE_enum("conditioning", None, ["none", "gauss_prior", "clip"],
-                  "Override model.conditioning (clip uses random CLIP weights).")
-flags.DEFINE_integer("matmul_size", 2048, "Side of the square f32 matmul of the ceiling.")
-flags.DEFINE_list("render_shape", ["128", "256", "256"],
-                  "Frames, height, width of the render measurements.")
-flags.DEFINE_integer("render_videos", 1, "Videos rendered at once by the render measurement.")
-flags.DEFINE_float("max_render_rss_gb", 2.0, "render_memory fails above this peak RSS.")
-flags.DEFINE_integer("inversion_videos", 8, "Videos inverted at once by batched_inversion.")
-flags.DEFINE_integer("inversion_steps", 10, "Adam steps of the batched_inversion measurement.")
-flags.DEFINE_integer("inversion_pixels", 2048, "Observed pixels per video per inversion step.")
-flags.DEFINE_string("xla_flags", "", "Appended to XLA_FLAGS before JAX starts.")
+
+
+def define_flags():
+  """The command-line flags; defined only when run as a script, so that importing
+  this module (tests, other tools) never clashes with inrv_jax.main's flags."""
+  config_flags.DEFINE_config_file(
+      "config", None, "Config file (configs/NAME.py[:variant]); default: the paper config "
+      "(`paper_config()`).", lock_config=False)
+  flags.DEFINE_list("measure", ["matmul", "train", "render", "render_memory", "inversion"],
+                    "Which measurements to run, in order.")
+  flags.DEFINE_integer("warmup", 2, "Untimed calls after compilation.")
+  flags.DEFINE_integer("repeats", 5, "Timed calls; the median is reported.")
+  flags.DEFINE_bool("lpips", False, "Add the paper's 0.7 x LPIPS term to the train step.")
+  flags.DEFINE_enum("conditioning", None, ["none", "gauss_prior", "clip"],
+                    "Override model.conditioning (clip uses random CLIP weights).")
+  flags.DEFINE_integer("matmul_size", 2048, "Side of the square f32 matmul of the ceiling.")
+  flags.DEFINE_list("render_shape", ["128", "256", "256"],
+                    "Frames, height, width of the render measurements.")
+  flags.DEFINE_integer("render_videos", 1, "Videos rendered at once by the render measurement.")
+  flags.DEFINE_float("max_render_rss_gb", 2.0, "render_memory fails above this peak RSS.")
+  flags.DEFINE_integer("inversion_videos", 8, "Videos inverted at once by batched_inversion.")
+  flags.DEFINE_integer("inversion_steps", 10, "Adam steps of the batched_inversion measurement.")
+  flags.DEFINE_integer("inversion_pixels", 2048, "Observed pixels per video per inversion step.")
+  flags.DEFINE_string("xla_flags", "", "Appended to XLA_FLAGS before JAX starts.")
 
 
 def paper_config():
@@ -348,4 +353,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
