@@ -1,6 +1,6 @@
 """RainbowJelly as in the paper: back-to-back 25-frame clips, center 360x360 crop, 100x100.
 
-Raw video(s) go in <manual_dir>/RainbowJelly/*.mp4: see docs/datasets.md.
+Raw video(s) go in <manual_dir>/RainbowJelly/*.mp4: see README "Datasets".
 """
 
 from inrv_jax import config_defaults

@@ -1,7 +1,7 @@
 """Moving MNIST: the standard 10,000 videos of two bouncing digits, 20 frames of 64x64.
 
 mnist_test_seq.npy goes in <manual_dir>; or generate videos from mnist.npz with
---config.data.generated_videos=N (see docs/datasets.md).
+--config.data.generated_videos=N (see README "Datasets").
 """
 
 from inrv_jax import config_defaults

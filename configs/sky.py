@@ -1,6 +1,6 @@
 """SkyTimelapse as in the paper: first 25 frames, center 360x360 crop, 100x100.
 
-Raw frames go in <manual_dir>/sky_timelapse/sky_train/...: see docs/datasets.md.
+Raw frames go in <manual_dir>/sky_timelapse/sky_train/...: see README "Datasets".
 """
 
 from inrv_jax import config_defaults

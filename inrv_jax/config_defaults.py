@@ -52,7 +52,7 @@ def base_config() -> ml_collections.ConfigDict:
   d.stride = 16                 # frames between the starts of consecutive clips of one video (0 = first clip only)
   d.crop = ()                   # (top, bottom, left, right) pixel box applied before resizing; () = none
   d.max_clips = 0               # keep only the first N clips (0 = all)
-  d.manual_dir = ""             # raw files of the named datasets ("" = <dir>/downloads/manual); see docs/datasets.md
+  d.manual_dir = ""             # raw files of the named datasets ("" = <dir>/downloads/manual); see README "Datasets"
   d.generated_videos = 0        # moving_mnist: 0 = mnist_test_seq.npy; N > 0 = generate N videos from mnist.npz
   d.generator_seed = 0          # moving_mnist: seed of the generated videos (video i depends on (seed, i) only)
   d.prepare_workers = 0         # processes decoding raw files while preparing (0 = one per CPU core)

@@ -5,7 +5,7 @@
   python -m inrv_jax.main --workdir=DIR --mode=sample|interpolate|invert|render [flags]
 
 The task modes read the model (and its config) from the trained workdir and
-write to DIR/<mode>/; see docs/tasks.md.
+write to DIR/<mode>/; see README "Tasks".
 """
 
 import sys

@@ -3,7 +3,7 @@
 Every dataset yields records {"video": (T, H, W, 3) uint8, "index": int} (plus
 "source" and "start"), in a fixed order: record i trains latent row i. A
 dataset not yet prepared is prepared first (progress bar, resumable); raw
-files come from data.manual_dir (see docs/datasets.md).
+files come from data.manual_dir (see README "Datasets").
 """
 
 import ml_collections

@@ -1,7 +1,7 @@
 """`rainbow_jelly`: T-frame clips of the RainbowJelly video (paper: 34,526 clips).
 
 Layout: <manual_dir>/RainbowJelly/*.mp4 — the long 640x360 video, whole or cut
-into pieces (pieces decode in parallel; see docs/datasets.md). Every
+into pieces (pieces decode in parallel; see README "Datasets"). Every
 T-frame window `stride` frames apart (paper: stride = T, back to back) of
 each file, columns 140:500 cropped before the anti-aliased resize.
 """
