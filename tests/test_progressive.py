@@ -67,3 +67,18 @@ def test_progressive_run_grows_table_and_carries_moments(tiny_config, tmp_path):
   # each later stage starts far below where a fresh run starts
   starts = stage_start_losses(tmp_path)
   assert starts[1] < 0.7 * starts[0] and starts[2] < 0.7 * starts[0]
+
+
+def test_resume_in_the_middle_of_a_stage_lands_in_that_stage(tiny_config, tmp_path):
+  tiny_config.train.stages = ((2, 20), (0, 5))  # 20 + 20 steps at batch 2
+  tiny_config.train.num_steps = 0
+  straight = train.train_and_evaluate(tiny_config, tmp_path / "straight")
+  tiny_config.train.num_steps = 30  # stop 10 steps into stage 1
+  train.train_and_evaluate(tiny_config, tmp_path / "resumed")
+  mngr = checkpoints.manager(tmp_path / "resumed", keep=10)
+  assert checkpoints.read_meta(mngr, 30)["stage"] == 1
+  tiny_config.train.num_steps = 0
+  resumed = train.train_and_evaluate(tiny_config, tmp_path / "resumed")
+  assert straight.step == resumed.step == 40
+  for a, b in zip(jax.tree.leaves(straight.params), jax.tree.leaves(resumed.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
