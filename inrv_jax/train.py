@@ -15,7 +15,6 @@ import time
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 from flax import nnx
 import tqdm
@@ -217,7 +216,7 @@ def train_stage(stage, ctx, state):
   try:
     for step in range(first, stage.end_step):
       batch = parallel.global_batch(next(batches), ctx["mesh"])
-      state, metrics = ctx["train_step"](ctx["frozen"], state, batch, num_active)
+      state, metrics = ctx["run"].train_step(ctx["run"].frozen, state, batch, num_active)
       done = step + 1
       bar.update(1)
       if done % config.train.log_every == 0 or done in (stage.first_step + 1, stage.end_step):
@@ -266,7 +265,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     _say(f"resuming {workdir} from step {latest} (stage {meta.get('stage', 0)})")
   checkpoints.write_config(workdir, config)
   ctx = {"config": config, "mngr": mngr, "mesh": mesh, "source": source,
-         "frozen": run.frozen, "train_step": run.train_step,
+         "run": run,
          "meta": {"num_videos": num_videos}, "writer": MetricWriter(workdir)}
   state = parallel.replicate(state, mesh)
   end = stages.total_steps(plan)

@@ -9,7 +9,6 @@ import textwrap
 
 import jax
 import numpy as np
-import pytest
 
 import inrv_jax
 from inrv_jax import train

@@ -17,7 +17,6 @@ from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
-import numpy as np
 from ml_collections import config_flags
 
 from inrv_jax import parallel

@@ -1,6 +1,5 @@
 """Each builder from a small manual directory in the real layout (real mp4/png files)."""
 
-import json
 import pathlib
 
 import numpy as np

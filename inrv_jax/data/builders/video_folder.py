@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import pathlib
 
-import tensorflow_datasets as tfds
 
 from inrv_jax import errors
 from inrv_jax.data import video_io
