@@ -72,6 +72,43 @@ def read_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
   return config
 
 
+# Config sections that decide the shapes and meaning of what a checkpoint holds,
+# less the fields that only say where files are or how fast to read them.
+RESUME_MUST_MATCH = ("model", "data")
+RESUME_MAY_CHANGE = ("data.dir", "data.manual_dir", "data.prepare_workers",
+                     "data.read_workers", "model.clip_weights")
+
+
+def _flat(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
+  out = {}
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      out.update(_flat(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = tuple(value) if isinstance(value, list) else value
+  return out
+
+
+def check_resumable(workdir, config: ml_collections.ConfigDict, meta: dict,
+                    num_videos: int) -> None:
+  """Refuse, before anything is written, to resume a workdir with another model or data."""
+  if meta["num_videos"] != num_videos:
+    raise errors.UserError(
+        f"{workdir}: its checkpoints were trained on {meta['num_videos']} videos, this "
+        f"dataset has {num_videos}; use a new --workdir")
+  stored = read_config(workdir)
+  changed = []
+  for section in RESUME_MUST_MATCH:
+    before, now = _flat(stored[section], f"{section}."), _flat(config[section], f"{section}.")
+    changed += [f"  --config.{k}: {before.get(k)!r} in the workdir, {now.get(k)!r} now"
+                for k in sorted(set(before) | set(now))
+                if k not in RESUME_MAY_CHANGE and before.get(k) != now.get(k)]
+  if changed:
+    raise errors.UserError(
+        f"{workdir}: was trained with another model or data config; resume it with the "
+        "same one, or use a new --workdir:\n" + "\n".join(changed))
+
+
 def _merge(config: ml_collections.ConfigDict, stored: dict) -> None:
   """Write `stored` values into `config`, recursing into sub-configs; new keys are added."""
   with config.unlocked():

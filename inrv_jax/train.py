@@ -258,10 +258,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
   latest = mngr.latest_step()
   if latest is not None:
+    checkpoints.check_resumable(workdir, config, checkpoints.read_meta(mngr, latest),
+                                num_videos)
     state, meta = checkpoints.restore(mngr, latest, state)
-    if meta["num_videos"] != num_videos:
-      raise ValueError(f"{workdir}: checkpoint has {meta['num_videos']} videos, "
-                       f"the dataset {num_videos}; use a new --workdir")
     _say(f"resuming {workdir} from step {latest} (stage {meta.get('stage', 0)})")
   checkpoints.write_config(workdir, config)
   ctx = {"config": config, "mngr": mngr, "mesh": mesh, "source": source,

@@ -9,8 +9,10 @@ import textwrap
 
 import jax
 import numpy as np
+import pytest
 
 import inrv_jax
+from inrv_jax import errors
 from inrv_jax import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -110,3 +112,15 @@ def test_clip_conditioned_training_records_post_merge_latents(tiny_config, tmp_p
   loaded = inrv_jax.load(tmp_path)
   np.testing.assert_array_equal(loaded.latents, model.latents)
   assert inrv_jax.render(loaded, loaded.latents[:1]).shape == (1, 8, 16, 16, 3)
+
+
+def test_resuming_with_another_model_is_refused_and_nothing_is_overwritten(tiny_config, tmp_path):
+  tiny_config.train.num_steps = 5
+  train.train_and_evaluate(tiny_config, tmp_path)
+  config_before = (tmp_path / "config.json").read_text()
+  tiny_config.model.inr.hidden = 48
+  tiny_config.train.num_steps = 10
+  with pytest.raises(errors.UserError, match=r"model.inr.hidden: 32 in the workdir, 48 now"):
+    train.train_and_evaluate(tiny_config, tmp_path)
+  assert (tmp_path / "config.json").read_text() == config_before
+  assert inrv_jax.load(tmp_path).step == 5
