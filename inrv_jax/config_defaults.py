@@ -18,6 +18,7 @@ def base_config() -> ml_collections.ConfigDict:
   m.inr.num_frequencies = 10    # NeRF frequencies of the positional encoding (paper 10 -> 63 features)
   m.inr.activation = "relu"     # "relu" (paper) or "sine" (SIREN variant)
   m.inr.sine_w0 = 30.0          # SIREN first-layer frequency; used only with activation="sine"
+  m.compute_dtype = "float32"   # dtype of the INR's matmuls in training: "bfloat16" for GPUs/TPUs (f32 master weights and loss)
   m.hn_in = 128                 # latent size fed to the hypernetwork (paper: 128 above 2000 videos, else 64)
   m.hn_hidden = 256             # width of each hypernetwork head
   m.hn_hidden_layers = 4        # hidden layers per head (hn_in->256, 3x256->256, then 256->numel)

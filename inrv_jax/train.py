@@ -76,13 +76,21 @@ def initial_latents(config, module, num_videos: int) -> jnp.ndarray:
   return jnp.array(module.all_latents(), copy=True)  # a copy: donated separately
 
 
-def predict_and_target(spec: inr_lib.INRSpec, weights, videos, fraction: float, key):
-  """INR outputs and the pixels they are compared with.
+def predict_and_target(spec: inr_lib.INRSpec, weights, videos, fraction: float, key,
+                       compute_dtype=jnp.float32):
+  """INR outputs (float32) and the pixels they are compared with.
 
   videos (B, T, H, W, 3). With fraction 1 the whole grid is rendered
   ((B, T, H, W, 3) both); otherwise each video gets its own random pixels
-  ((B, P', 3) both).
+  ((B, P', 3) both). The INR runs in `compute_dtype` (bfloat16 on
+  accelerators); the hypernetwork, its master weights and the loss stay f32.
   """
+  weights = tuple(w.astype(compute_dtype) for w in weights)
+  pred, target = _predict(spec, weights, videos, fraction, key)
+  return pred.astype(jnp.float32), target
+
+
+def _predict(spec, weights, videos, fraction, key):
   b, t, h, w, c = videos.shape
   if fraction >= 1.0:
     return inr_lib.grid_apply(spec, weights, t, h, w), videos
@@ -116,6 +124,7 @@ def make_train_step(config, graphdef, tx, mesh, perceptual_graphdef=None):
   pixel_loss = losses.pixel_loss(config.train.loss)
   fraction = config.train.pixel_fraction
   conditioning = config.model.conditioning
+  compute_dtype = jnp.dtype(config.model.compute_dtype)
 
   def loss_fn(params, frozen, batch, key, num_active):
     module = nnx.merge(graphdef, params, frozen["model"])
@@ -123,7 +132,8 @@ def make_train_step(config, graphdef, tx, mesh, perceptual_graphdef=None):
     latent_kwargs = {"dropout_key": dropout_key} if conditioning == "clip" else {}
     z = module.latents(batch["index"], batch["video"], **latent_kwargs)  # (B, hn_in)
     weights = module.inr_weights(z)
-    pred, target = predict_and_target(spec, weights, batch["video"], fraction, pixel_key)
+    pred, target = predict_and_target(spec, weights, batch["video"], fraction, pixel_key,
+                                      compute_dtype)
     pix = pixel_loss(pred, target)
     loss, extra = pix, {}
     if perceptual_graphdef is not None:

@@ -83,6 +83,7 @@ def inr_apply(spec: INRSpec, weights: Weights, coords: jnp.ndarray) -> jnp.ndarr
   Returns (P, out_channels) raw outputs in target space ([-1, 1] nominal).
   """
   x = coords_lib.positional_encoding(coords, spec.num_frequencies)  # (P, 63)
+  x = x.astype(weights[0].dtype)  # compute in the weights' dtype (bf16 option)
   num_layers = len(weights) // 2
   for layer in range(num_layers):
     w, b = weights[2 * layer], weights[2 * layer + 1]
@@ -213,19 +214,24 @@ def _relu_trunk_bwd(frames, residuals, grad):
     for layer in reversed(range(len(layers))):
       x = inputs[layer]
       dw, db = d_layers[layer]
-      new_layers[layer] = (dw + jnp.einsum("bpo,bpi->boi", g, x), db + jnp.sum(g, axis=1))
+      new_layers[layer] = (
+          dw + jnp.einsum("bpo,bpi->boi", g, x, preferred_element_type=jnp.float32),
+          db + jnp.sum(g, axis=1, dtype=jnp.float32))
       g = jnp.where(x > 0, jnp.einsum("bpo,boi->bpi", g, layers[layer][0]), 0)
     g = g.reshape(bsz, frames, n_h, n_w, hid)  # grad of the first pre-activation
     g_hw = jnp.sum(g, axis=1)  # (B, Nh, Nw, hid)
-    carry = (tuple(new_layers), d_h + jnp.sum(g_hw, axis=2), d_w + jnp.sum(g_hw, axis=1),
-             d_b0 + jnp.sum(g_hw, axis=(1, 2)))
+    carry = (tuple(new_layers), d_h + jnp.sum(g_hw, axis=2, dtype=jnp.float32),
+             d_w + jnp.sum(g_hw, axis=1, dtype=jnp.float32),
+             d_b0 + jnp.sum(g_hw, axis=(1, 2), dtype=jnp.float32))
     return carry, jnp.sum(g, axis=(2, 3))  # (B, frames, hid)
 
-  zeros = lambda x: jnp.zeros_like(x)
+  zeros = lambda x: jnp.zeros_like(x, dtype=jnp.float32)  # sums over chunks in f32
   init = (jax.tree.map(zeros, layers), zeros(a_h), zeros(a_w), zeros(b0))
   (d_layers, d_h, d_w, d_b0), d_t = jax.lax.scan(
       body, init, (_split_frames(a_t, frames), grad_chunks, saved))
-  return _join_frames(d_t), d_h, d_w, d_b0, d_layers
+  like = lambda d, x: d.astype(x.dtype)  # cotangents in the primal dtypes
+  return (_join_frames(d_t).astype(a_t.dtype), like(d_h, a_h), like(d_w, a_w), like(d_b0, b0),
+          jax.tree.map(like, d_layers, layers))
 
 
 _relu_trunk.defvjp(_relu_trunk_fwd, _relu_trunk_bwd)
