@@ -67,7 +67,7 @@ MULTI_DEVICE_RUN = textwrap.dedent("""
     import jax
     jax.config.update("jax_num_cpu_devices", int(sys.argv[1]))
     sys.path.insert(0, sys.argv[4])
-    from conftest import tiny
+    from tiny_configs import tiny
     from inrv_jax import config_defaults, train
     import pathlib
     c = tiny(config_defaults.base_config(), pathlib.Path(sys.argv[2]))

@@ -4,24 +4,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from inrv_jax import config_defaults
 from inrv_jax import trained_model
 from inrv_jax.models import inrv as inrv_lib
-
-
-def tiny_task_config():
-  c = config_defaults.base_config()
-  c.model.inr.hidden = 32
-  c.model.inr.hidden_layers = 2
-  c.model.inr.num_frequencies = 4
-  c.model.hn_in = 8
-  c.model.hn_hidden = 32
-  c.model.hn_hidden_layers = 1
-  c.data.num_frames = 4
-  c.data.height = 8
-  c.data.width = 12
-  c.eval.render_chunk = 4096
-  return c
+from tiny_configs import tiny_task_config
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +16,21 @@ def tiny_model() -> trained_model.TrainedModel:
   latents = np.random.default_rng(0).normal(0.0, 1.0, (6, config.model.hn_in)).astype(np.float32)
   graphdef, params, rest = nnx.split(module, nnx.Param, ...)
   return trained_model.TrainedModel(config, graphdef, params, rest, latents)
+
+
+@pytest.fixture(scope="session")
+def trained_workdir(data_dir, tmp_path_factory):
+  """A real workdir: the task model's architecture trained briefly on 6 bundled clips."""
+  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  config = tiny_task_config()
+  config.data.dir = str(data_dir)
+  config.data.stride = 8
+  config.data.max_clips = 6
+  config.train.num_steps = 20
+  config.train.batch_size = 2
+  config.train.learning_rate = 1e-3
+  config.train.progress_bar = False
+  config.eval.num_recon = config.eval.num_samples = config.eval.interp_steps = 2
+  workdir = tmp_path_factory.mktemp("trained")
+  train.train_and_evaluate(config, workdir)
+  return workdir

@@ -1,21 +1,22 @@
-"""Every --mode on a model standing in for a trained workdir; outputs and JSON."""
+"""Every --mode on a real (briefly trained) workdir; outputs and JSON."""
 
 import json
+import pathlib
+import shutil
 
 import numpy as np
 import pytest
 
 from inrv_jax import errors
 from inrv_jax import main as main_lib
-from inrv_jax import trained_model
 from inrv_jax.data import video_io
 from inrv_jax.tasks import cli
 
 
 @pytest.fixture
-def workdir(tiny_model, tmp_path, monkeypatch):
-  monkeypatch.setattr(trained_model, "load", lambda path: tiny_model)
-  return tmp_path
+def workdir(trained_workdir, tmp_path):
+  """A fresh copy of the trained workdir, so each test sees only its own outputs."""
+  return pathlib.Path(shutil.copytree(trained_workdir, tmp_path / "workdir"))
 
 
 def outputs(directory, name):
@@ -30,7 +31,7 @@ def test_sample_mode(workdir):
   assert np.load(workdir / "sample" / "latents.npy").shape == (3, 8)
 
 
-def test_interpolate_mode_with_indices_and_a_video_file(workdir, tiny_model):
+def test_interpolate_mode_with_indices_and_a_video_file(workdir):
   clip = np.zeros((4, 8, 12, 3), np.uint8) + 128
   video_io.write_mp4(workdir / "clip.mp4", clip)
   record = main_lib.run("interpolate", None, str(workdir), pairs=["0:2", f"{workdir}/clip.mp4:1"],

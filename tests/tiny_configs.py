@@ -1,0 +1,48 @@
+"""Configs small enough to train in seconds on 2 cores (shared by the conftest files)."""
+
+import pathlib
+
+from inrv_jax import config_defaults
+
+
+def shrink_model(c):
+  """An INR of 32-wide layers on 4 frequencies, hypernetwork heads of one 32-wide layer."""
+  c.model.inr.hidden = 32
+  c.model.inr.hidden_layers = 2
+  c.model.inr.num_frequencies = 4
+  c.model.hn_hidden = 32
+  c.model.hn_hidden_layers = 1
+  return c
+
+
+def tiny(config, data_dir: pathlib.Path):
+  """Shrink a config to a model and clip size that trains in seconds on 2 cores."""
+  c = shrink_model(config)
+  c.model.hn_in = 16
+  c.data.path = "bundled"
+  c.data.dir = str(data_dir)
+  c.data.num_frames = 8
+  c.data.height = 16
+  c.data.width = 16
+  c.data.stride = 8
+  c.data.max_clips = 8
+  c.train.batch_size = 2
+  c.train.learning_rate = 1e-3
+  c.train.log_every = 5
+  c.train.checkpoint_every = 10
+  c.train.progress_bar = False
+  c.eval.num_recon = 2
+  c.eval.num_samples = 1
+  c.eval.interp_steps = 2
+  return c
+
+
+def tiny_task_config():
+  """The task tests' model: hn_in 8, 4-frame 8 x 12 clips, 4,096-pixel render chunks."""
+  c = shrink_model(config_defaults.base_config())
+  c.model.hn_in = 8
+  c.data.num_frames = 4
+  c.data.height = 8
+  c.data.width = 12
+  c.eval.render_chunk = 4096
+  return c
