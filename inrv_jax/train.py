@@ -223,14 +223,18 @@ def train_stage(stage, ctx, state):
   num_active = jnp.int32(stage.num_videos)
   meta = {**ctx["meta"], "stage": stage.index, "stage_videos": stage.num_videos}
   tick, tick_step = time.perf_counter(), first
+  window = None  # metrics summed on device since the last log line (no sync per step)
   try:
     for step in range(first, stage.end_step):
       batch = parallel.global_batch(next(batches), ctx["mesh"])
       state, metrics = ctx["run"].train_step(ctx["run"].frozen, state, batch, num_active)
+      window = metrics if window is None else jax.tree.map(jnp.add, window, metrics)
       done = step + 1
       bar.update(1)
       if done % config.train.log_every == 0 or done in (stage.first_step + 1, stage.end_step):
-        values = {k: float(v) for k, v in metrics.items()}
+        # means over the steps since the last line
+        values = {k: float(v) / (done - tick_step) for k, v in window.items()}
+        window = None
         now = time.perf_counter()
         values["steps_per_second"] = (done - tick_step) / max(now - tick, 1e-9)
         values["stage"] = stage.index
