@@ -46,8 +46,7 @@ def make_optimizer(config: ml_collections.ConfigDict,
   The learning rate is constant (paper) unless train.stage_lr_scales sets one
   per progressive stage of `plan`.
   """
-  if plan is None:  # same optimizer-state structure as a one-stage plan
-    return optax.adam(optax.constant_schedule(config.train.learning_rate))
+  plan = plan or [stages.Stage(0, 0, 0, 0)]  # one stage: a constant schedule
   return optax.adam(stages.learning_rate(plan, config.train.learning_rate,
                                          config.train.stage_lr_scales))
 
@@ -171,7 +170,6 @@ class Setup:
   frozen: dict                    # replicated non-trainable state (model rest, LPIPS)
   state: dict                     # fresh train state (params, opt_state, train); not yet placed
   train_step: object              # the jitted step (frozen, state, batch, num_active)
-  plan: list                      # progressive stages
 
 
 def setup(config: ml_collections.ConfigDict, num_videos: int, mesh,
@@ -184,7 +182,7 @@ def setup(config: ml_collections.ConfigDict, num_videos: int, mesh,
   frozen = parallel.replicate({"model": rest, "lpips": perceptual[1] if perceptual else None},
                               mesh)
   step = make_train_step(config, graphdef, tx, mesh, perceptual[0] if perceptual else None)
-  return Setup(graphdef, frozen, state, step, plan)
+  return Setup(graphdef, frozen, state, step)
 
 
 class MetricWriter:

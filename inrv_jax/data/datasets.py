@@ -28,10 +28,7 @@ def builder_for(data: ml_collections.ConfigDict) -> base.ClipBuilder:
   data_dir = data.dir or base.default_data_dir()
   size = (data.num_frames, data.height, data.width, data.stride)
   if data.name == "video_folder":
-    source_dir, names = video_folder.resolve_source(data.path, tuple(data.files))
-    config = video_folder.config_for(source_dir, video_folder.list_videos(source_dir, names),
-                                     *size, tuple(data.crop))
-    return video_folder.VideoFolder(config=config, data_dir=data_dir)
+    return video_folder.builder(data.path, tuple(data.files), data_dir, *size, tuple(data.crop))
   if data.name == "moving_mnist":
     config = moving_mnist.config_for(*size, data.generated_videos, data.generator_seed)
     return moving_mnist.MovingMnist(config=config, data_dir=data_dir)

