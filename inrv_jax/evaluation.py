@@ -6,15 +6,9 @@ import pathlib
 import numpy as np
 
 from inrv_jax import media
-from inrv_jax.data import clips as clips_lib
+from inrv_jax.data import datasets
 from inrv_jax.tasks import interpolation
 from inrv_jax.tasks import rendering
-
-
-def ground_truth(source, indices) -> np.ndarray:
-  """Clips of the dataset as (n, T, H, W, 3) float32 in [0, 1]."""
-  return np.stack([(clips_lib.to_unit_range(np.asarray(source[int(i)]["video"])) + 1) / 2
-                   for i in indices])
 
 
 def reconstruction_psnr(model, source, batch: int = 8) -> np.ndarray:
@@ -22,7 +16,7 @@ def reconstruction_psnr(model, source, batch: int = 8) -> np.ndarray:
   values = []
   for start in range(0, len(source), batch):
     indices = np.arange(start, min(start + batch, len(source)))
-    truth = ground_truth(source, indices)
+    truth = datasets.clips01(source, indices)
     recon = rendering.render(model, model.latents[indices])
     mse = np.mean(np.square(recon - truth), axis=(1, 2, 3, 4))
     values.append(-10.0 * np.log10(np.maximum(mse, 1e-12)))
@@ -32,7 +26,7 @@ def reconstruction_psnr(model, source, batch: int = 8) -> np.ndarray:
 def write_reconstructions(model, source, directory: pathlib.Path, count: int, fps: int):
   """Ground truth (left) beside the model (right) for the first `count` clips."""
   indices = np.arange(min(count, len(source)))
-  truth = ground_truth(source, indices)
+  truth = datasets.clips01(source, indices)
   recon = rendering.render(model, model.latents[indices])
   pairs = np.stack([truth, recon], axis=1)  # (n, 2, T, H, W, 3)
   still = media.frame_grid(pairs.reshape(-1, *pairs.shape[2:]))

@@ -7,6 +7,7 @@ files come from data.manual_dir (see README "Datasets").
 """
 
 import ml_collections
+import numpy as np
 
 from inrv_jax import errors
 from inrv_jax.data.builders import base
@@ -81,3 +82,8 @@ def first_n(source, n: int):
 def load(data: ml_collections.ConfigDict):
   source, _ = prepare(data)
   return first_n(source, data.max_clips) if data.max_clips else source
+
+
+def clips01(source, indices) -> np.ndarray:
+  """Records `indices` of a source as videos (n, T, H, W, 3) float32 in [0, 1]."""
+  return np.stack([np.asarray(source[int(i)]["video"], np.float32) / 255.0 for i in indices])

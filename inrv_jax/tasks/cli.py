@@ -89,8 +89,7 @@ def _indices(model, indices, default_count: int) -> list[int]:
 
 def training_clips(model, indices) -> np.ndarray:
   """Training clips of the model's dataset, (n, T, H, W, 3) float32 in [0, 1]."""
-  source = datasets.load(model.config.data)
-  return np.stack([np.asarray(source[i]["video"], np.float32) / 255.0 for i in indices])
+  return datasets.clips01(datasets.load(model.config.data), indices)
 
 
 def read_videos(paths, model) -> np.ndarray:
