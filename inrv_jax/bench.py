@@ -308,7 +308,18 @@ def measure_inversion(reporter: Reporter, config) -> dict | None:
           "single_seconds_per_video", "speedup")
   return reporter.report("batched_inversion", ([step_seconds], None),
                          3.0 * videos * per_video, videos * observed,
-                         **{k: result[k] for k in keep}, batch_size=videos)
+                         **{k: result[k] for k in keep}, batch_size=videos,
+                         speedup_bound=speedup_bound(result, 3.0 * per_video * steps,
+                                                     reporter.matmul_gflops))
+
+
+def speedup_bound(result: dict, flops_per_video: float, ceiling_gflops: float | None):
+  """The largest batched-vs-single speed-up this device allows: one video's single-call
+  time over the time its FLOPs take at the matmul ceiling (None without a ceiling).
+  Batching removes per-call overhead and idle compute; it cannot beat the ceiling."""
+  if not ceiling_gflops:
+    return None
+  return result["single_seconds_per_video"] / (flops_per_video / (ceiling_gflops * 1e9))
 
 
 def apply_overrides(config):

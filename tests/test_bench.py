@@ -59,3 +59,10 @@ def test_render_memory_is_measured_in_a_subprocess(lines):
   memory = lines["render_memory"]
   assert memory["render_shape"] == [3, 16, 16]
   assert 0.05 < memory["peak_rss_gib"] < memory["max_rss_gib"] and memory["within_limit"]
+
+
+def test_speedup_bound_is_single_time_over_time_at_the_ceiling():
+  """One video costing 1 s single, whose 2e9 FLOPs take 0.2 s at 10 GFLOP/s: at most 5x."""
+  result = {"single_seconds_per_video": 1.0}
+  assert bench.speedup_bound(result, 2e9, 10.0) == pytest.approx(5.0)
+  assert bench.speedup_bound(result, 2e9, None) is None
