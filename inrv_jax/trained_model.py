@@ -91,11 +91,7 @@ def load(workdir: str | pathlib.Path, step: int | None = None) -> TrainedModel:
   restored, _ = checkpoints.restore(
       mngr, step, {"params": params, "train": train_like, "frozen": rest},
       items=("params", "train", "frozen") if frozen else ("params", "train"))
-  if frozen:
-    real_rest = restored["frozen"]
-  else:
-    real_rest = nnx.state(inrv_lib.INRV(config.model, meta["num_videos"], rngs=nnx.Rngs(config.seed)),
-                          nnx.Not(nnx.Param)) if jax.tree.leaves(rest) else rest
+  real_rest = restored["frozen"] if frozen else inrv_lib.frozen_state(build.model, config.seed)
   module = nnx.merge(graphdef, restored["params"], real_rest)
   return remember(from_module(config, module, restored["train"]["seen_latents"],
                               str(workdir), step))

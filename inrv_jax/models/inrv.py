@@ -24,6 +24,26 @@ def inr_spec_from_config(model_config: ml_collections.ConfigDict) -> inr_lib.INR
                          activation=inr.activation, sine_w0=inr.sine_w0)
 
 
+def _conditioner(model_config: ml_collections.ConfigDict,
+                 rngs: nnx.Rngs) -> conditioning_lib.ClipConditioner:
+  """The CLIP conditioner, with the pretrained CLIP weights when clip_pretrained."""
+  conditioner = conditioning_lib.ClipConditioner(model_config, model_config.hn_in, rngs=rngs)
+  if model_config.clip_pretrained:
+    from inrv_jax.tools import convert_clip  # pylint: disable=import-outside-toplevel
+    convert_clip.load_pretrained_clip(conditioner.clip, model_config)
+  return conditioner
+
+
+def frozen_state(model_config: ml_collections.ConfigDict, seed: int) -> nnx.State:
+  """The non-trainable state of INRV(model_config, n, rngs=nnx.Rngs(seed)) (the frozen CLIP
+  tower; empty without conditioning), built without the table and the hypernetwork."""
+  if model_config.conditioning != "clip":
+    return nnx.State({})
+  conditioner = _conditioner(model_config, nnx.Rngs(seed))
+  flat = nnx.to_flat_state(nnx.state(conditioner, nnx.Not(nnx.Param)))
+  return nnx.State.from_flat_path([(("conditioner", *path), v) for path, v in flat])
+
+
 class INRV(nnx.Module):
   """Latent table (num_videos, table_dim) + hypernetwork."""
 
@@ -38,17 +58,14 @@ class INRV(nnx.Module):
           f"model.conditioning={self.conditioning!r} is not available; "
           "choose 'none', 'gauss_prior' or 'clip'")
     clip = self.conditioning == "clip"
+    # The conditioner draws first from `rngs`, so that frozen_state() can rebuild it alone.
+    self.conditioner = _conditioner(model_config, rngs) if clip else None
     table_dim = model_config.clip_table_dim if clip else model_config.hn_in
     init = hypernet_lib.latent_table_init(model_config.latent_init_std)
     self.latent_table = nnx.Param(init(rngs.params(), (num_videos, table_dim)))
     self.hypernet = hypernet_lib.HyperNetwork(
         self.inr_spec, model_config.hn_in, model_config.hn_hidden,
         model_config.hn_hidden_layers, model_config.last_layer_scale, rngs=rngs)
-    self.conditioner = (conditioning_lib.ClipConditioner(model_config, model_config.hn_in,
-                                                         rngs=rngs) if clip else None)
-    if clip and model_config.clip_pretrained:
-      from inrv_jax.tools import convert_clip  # pylint: disable=import-outside-toplevel
-      convert_clip.load_pretrained_clip(self.conditioner.clip, model_config)
 
   def latents(self, indices: jnp.ndarray, videos: jnp.ndarray | None = None,
               dropout_key: jax.Array | None = None) -> jnp.ndarray:

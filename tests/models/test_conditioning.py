@@ -177,3 +177,15 @@ def test_pretrained_clip_is_registered_and_missing_file_is_reported(tmp_path, mo
     convert_clip.load_pretrained_clip(tower, _config(clip_weights=str(tmp_path / "absent.pt")))
   with pytest.raises(pretrained.MissingWeightsError, match="ViT-B-32.pt"):
     convert_clip.load_pretrained_clip(tower, _config(), download=False)
+
+
+def test_frozen_state_rebuilds_the_models_frozen_clip_alone(built):
+  """What trained_model.load uses instead of building a whole model: the same CLIP tower."""
+  expected = nnx.state(built, nnx.Not(nnx.Param))
+  rebuilt = inrv_lib.frozen_state(_config(), 0)
+  assert jax.tree.structure(rebuilt) == jax.tree.structure(expected)
+  for a, b in zip(jax.tree.leaves(rebuilt), jax.tree.leaves(expected)):
+    np.testing.assert_array_equal(a, b)
+  other_seed = jax.tree.leaves(inrv_lib.frozen_state(_config(), 1))
+  assert not all(np.array_equal(a, b) for a, b in zip(other_seed, jax.tree.leaves(expected)))
+  assert not jax.tree.leaves(inrv_lib.frozen_state(_config(conditioning="none"), 0))
