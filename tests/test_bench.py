@@ -30,8 +30,9 @@ def lines():
   cmd = [sys.executable, "-m", "inrv_jax.bench", "--config=configs/quickstart.py",
          "--config.data.num_frames=2", "--config.data.height=8", "--config.data.width=8",
          "--config.train.batch_size=2", "--config.model.inr.hidden=32",
-         "--config.model.hn_hidden=32", "--measure=matmul,train,render,render_memory",
-         "--warmup=0", "--repeats=2", "--matmul_size=128", "--render_shape=3,16,16"]
+         "--config.model.hn_hidden=32", "--measure=matmul,train,render,render_memory,fvd",
+         "--warmup=0", "--repeats=2", "--matmul_size=128", "--render_shape=3,16,16",
+         "--fvd_batch=1"]
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
@@ -39,7 +40,8 @@ def lines():
 
 
 def test_every_measurement_prints_the_common_fields(lines):
-  assert set(lines) == {"matmul_ceiling", "train_step", "render", "render_memory"}
+  assert set(lines) == {"matmul_ceiling", "train_step", "render", "render_memory",
+                        "fvd_features"}
   for line in lines.values():
     assert all(key in line for key in COMMON), line
     assert line["seconds_per_step"] > 0 and line["gflops_per_second"] > 0

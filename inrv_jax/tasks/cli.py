@@ -14,9 +14,11 @@ import jax
 import numpy as np
 
 from inrv_jax import errors
+from inrv_jax import fvd as fvd_lib
 from inrv_jax import media
 from inrv_jax.data import datasets
 from inrv_jax.data import video_io
+from inrv_jax.tasks import fvd_eval
 from inrv_jax.tasks import interpolation
 from inrv_jax.tasks import inversion
 from inrv_jax.tasks import masks as masks_lib
@@ -250,4 +252,30 @@ def render(workdir, indices=None, latents: str | None = None, num_frames: int | 
       "block_pixels": rendering.BLOCK_PIXELS, "files": files})
 
 
-MODES = {"sample": sample, "interpolate": interpolate, "invert": invert, "render": render}
+def fvd(workdir, num: int = fvd_lib.NUM_VIDEOS, num_frames: int = fvd_lib.NUM_FRAMES,
+        resolution=None, method: str = "slerp_random", seed: int = 0,
+        batch_size: int = 8) -> dict:
+  """FVD of `num` samples against up to `num` training clips (paper: 2048, 16 frames,
+  slerp_random, 128x128). The real clips' I3D features are cached in DIR/fvd/."""
+  model = rendering.model_from(workdir=workdir)
+  source = datasets.load(model.config.data)
+  extractor = fvd_lib.FeatureExtractor(batch_size=batch_size, num_frames=num_frames)
+  cache = (pathlib.Path(workdir).expanduser() / "fvd"
+           / f"real_features_{min(num, len(source))}x{num_frames}.npy")
+  real = np.load(cache) if cache.is_file() else None
+  result = fvd_eval.model_fvd(model, source, num, num_frames, _resolution(resolution), method,
+                              seed, extractor, real)
+  out = _out_dir(workdir, "fvd")  # only once there is something to write
+  if real is None:
+    np.save(cache, result["real_features"])
+  samples = result.pop("samples")
+  del result["real_features"]
+  files = _write_videos(out, "fvd_samples", _rows(samples, len(samples)),
+                        model.config.eval.fps, still=media.frame_grid(samples))
+  print(f"FVD {result['fvd']:.2f} ({result['num_generated']} samples vs {result['num_real']} "
+        f"training clips, {num_frames} frames) -> {out}")
+  return _write_json(out, "fvd", {**result, "real_features_cache": str(cache), "files": files})
+
+
+MODES = {"sample": sample, "interpolate": interpolate, "invert": invert, "render": render,
+         "fvd": fvd}
