@@ -56,9 +56,9 @@ class FeatureExtractor:
     out = []
     for start in range(0, len(videos), self.batch_size):
       chunk = np.asarray(videos[start:start + self.batch_size])[:, :self.num_frames]
-      pad = self.batch_size - len(chunk)  # one compiled shape for every call
-      chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)]) if pad else chunk
-      out.append(np.asarray(self.net(i3d_inputs(chunk)), np.float64)[:len(chunk) - pad])
+      count = len(chunk)  # the last chunk is padded: one compiled shape for every call
+      chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch_size - count, axis=0)])
+      out.append(np.asarray(self.net(i3d_inputs(chunk)), np.float64)[:count])
     return np.concatenate(out) if out else np.zeros((0, i3d_lib.NUM_CLASSES))
 
 
