@@ -1,6 +1,6 @@
 """How2Sign-Faces, the paper's recipe.
 
-25 frames of 100x100, hn_in 128, CLIP conditional regularisation, L1 + 0.7
+25 frames of 100x100, latent_dim 128, CLIP conditional regularisation, L1 + 0.7
 LPIPS-VGG16 per frame, Adam 1e-4, progressive initialisation 10 -> 100 ->
 1,000 -> 10,000 -> all videos.
 
@@ -21,7 +21,7 @@ def get_config(arg: str | None = None):
   if variant not in VARIANTS:
     raise ValueError(f"configs/faces.py: unknown variant {variant!r}; choose one of "
                      f"{[v for v in VARIANTS if v]} or none")
-  # the authors' face clips: first 25 frames at 100 x 100, hn_in 128 (10,000 videos)
+  # the authors' face clips: first 25 frames at 100 x 100, latent_dim 128 (10,000 videos)
   c = config_defaults.paper_dataset_config("how2sign_faces")
   c.model.conditioning = "clip"    # paper Sec. 3.2: CLIP + bi-GRU descriptor merged with the table row
   c.train.loss = "l1"              # paper pixel term

@@ -9,6 +9,6 @@ from inrv_jax import config_defaults
 def get_config(arg: str | None = None):
   del arg
   # builder crops columns 140:500 itself; paper: first 25 frames of each clip folder at
-  # 100 x 100; hn_in 64 for 2000 or fewer videos (1,803 clips)
-  c = config_defaults.paper_dataset_config("sky_timelapse", hn_in=64)
+  # 100 x 100; latent_dim 64 for 2000 or fewer videos (1,803 clips)
+  c = config_defaults.paper_dataset_config("sky_timelapse", latent_dim=64)
   return c

@@ -58,7 +58,7 @@ def define_flags():
 def paper_config():
   """The paper's train step: configs/faces.py's architecture if present, else base_config().
 
-  One 25 x 100 x 100 clip per step, all pixels, L1 loss (hn_in 128, heads 4 x 256,
+  One 25 x 100 x 100 clip per step, all pixels, L1 loss (latent_dim 128, heads 4 x 256,
   INR 63 -> 256 x 4 -> 3 are base_config's defaults).
   """
   import importlib.util  # pylint: disable=import-outside-toplevel
@@ -95,8 +95,8 @@ def hypernet_flops_per_video(config) -> int:
   from inrv_jax.models import inrv as inrv_lib  # pylint: disable=import-outside-toplevel
   m = config.model
   spec = inrv_lib.inr_spec_from_config(m)
-  body = m.hn_in * m.hn_hidden + (m.hn_hidden_layers - 1) * m.hn_hidden ** 2
-  return 2 * sum(body + m.hn_hidden * size for size in (_numel(s) for s in spec.shapes))
+  body = m.latent_dim * m.hypernet_hidden + (m.hypernet_hidden_layers - 1) * m.hypernet_hidden ** 2
+  return 2 * sum(body + m.hypernet_hidden * size for size in (_numel(s) for s in spec.shapes))
 
 
 def _numel(shape) -> int:
@@ -191,14 +191,15 @@ def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict
   num_videos = max(config.train.batch_size, 16)
   mesh = parallel.make_mesh()
   parallel.check_batch_size(config.train.batch_size, mesh)
-  run_setup = train.setup(config, num_videos, mesh)
-  state = parallel.replicate(run_setup.state, mesh)
+  trainer = train.setup(config, num_videos, mesh)
+  state = parallel.replicate(trainer.state, mesh)
   batch = parallel.global_batch(synthetic_batch(config, num_videos), mesh)
   num_active = jnp.int32(num_videos)
   holder = [state]
 
   def run():
-    holder[0], metrics = run_setup.train_step(run_setup.frozen, holder[0], batch, num_active)
+    holder[0], metrics = trainer.train_step(trainer.frozen, trainer.lpips, holder[0], batch,
+                                            num_active)
     jax.block_until_ready((holder[0], metrics))
 
   start = time.perf_counter()
@@ -220,7 +221,7 @@ def _random_weights(config, num_videos: int):
   from flax import nnx  # pylint: disable=import-outside-toplevel
   from inrv_jax.models import inrv as inrv_lib  # pylint: disable=import-outside-toplevel
   module = inrv_lib.INRV(config.model, num_videos, rngs=nnx.Rngs(config.seed))
-  z = 0.1 * jax.random.normal(jax.random.key(1), (num_videos, config.model.hn_in))
+  z = 0.1 * jax.random.normal(jax.random.key(1), (num_videos, config.model.latent_dim))
   return jax.jit(module.inr_weights)(z)
 
 
@@ -288,9 +289,9 @@ def render_memory_child() -> None:
 
 
 def measure_inversion(reporter: Reporter, config) -> dict | None:
-  """Batched inversion (tasks/bench_inversion.py): one vmapped call vs one call per video."""
+  """Batched inversion (bench_inversion.py): one vmapped call vs one call per video."""
   try:
-    from inrv_jax.tasks import bench_inversion  # pylint: disable=import-outside-toplevel
+    from inrv_jax import bench_inversion  # pylint: disable=import-outside-toplevel
   except ImportError as err:
     print(json.dumps({"name": "batched_inversion", "skipped": str(err), **reporter.common}),
           flush=True)
@@ -351,7 +352,7 @@ def apply_overrides(config):
     raise errors.UserError("--lpips: this train step has no train.lpips_weight field")
   config.model.conditioning = FLAGS.conditioning or "none"
   if config.model.conditioning == "clip":
-    config.model.clip_pretrained = False  # random CLIP weights: same speed, no download
+    config.model.clip.pretrained = False  # random CLIP weights: same speed, no download
   if "stages" in config.train:
     config.train.stages = ()  # one plain stage; the bench times single steps
   config.train.num_steps = max(config.train.num_steps, 1000)

@@ -1,26 +1,88 @@
 """What a checkpoint holds, and the Orbax manager that writes and restores it.
 
-A checkpoint at step s has four items:
+A checkpoint at step s has four items (`new_state` builds the first three,
+the one place their structure is written):
   params     the trainable model parameters (nnx.State)
   opt_state  the Optax state
-  train      step, RNG key data, and `seen_latents` (the z each training
-             video had the last time it was in a batch)
+  train      step (int32), RNG key data ((2,) uint32), and `seen_latents`
+             (N, latent_dim) f32: the z each training video had the last
+             time it was in a batch
   meta       JSON: number of videos, step, stage, anything a reader needs
-The run's config is stored beside them as `config.json` in the workdir.
+and, in workdirs made by tools/import_official.py, `frozen` (the model's
+non-trainable state, e.g. the authors' CLIP tower). `abstract_state` gives
+the restore target of every reader (training and trained_model.load). The
+run's config is stored beside them as `config.json` in the workdir.
 """
 
 import json
 import pathlib
 
 import jax
+import jax.numpy as jnp
 import ml_collections
+import optax
 import orbax.checkpoint as ocp
+from flax import nnx
 
 from inrv_jax import config_defaults
 from inrv_jax import errors
+from inrv_jax import stages
+from inrv_jax.models import inrv as inrv_lib
 
 CONFIG_FILE = "config.json"
 STATE_ITEMS = ("params", "opt_state", "train")
+
+
+def new_state(params: nnx.State, tx: optax.GradientTransformation, seed: int,
+              seen_latents: jax.Array) -> dict:
+  """The train state of a fresh run: {"params", "opt_state", "train"}.
+
+  params: the model's trainable nnx.State; tx: its optimizer
+  (stages.make_optimizer); seed: config.seed (the step RNG is key(seed + 1));
+  seen_latents: (N, latent_dim) f32, from `initial_latents`.
+  """
+  return {"params": params, "opt_state": tx.init(params),
+          "train": {"step": jnp.int32(0),
+                    "rng": jax.random.key_data(jax.random.key(seed + 1)),
+                    "seen_latents": seen_latents}}
+
+
+def initial_latents(model_config: ml_collections.ConfigDict, module: inrv_lib.INRV) -> jax.Array:
+  """(N, latent_dim) f32: the z recorded for each video before it is first seen.
+
+  Its table row, or zeros with conditioning="clip" (where z needs the frames).
+  """
+  if model_config.conditioning == "clip":
+    return jnp.zeros((module.latent_table.shape[0], model_config.latent_dim), jnp.float32)
+  return jnp.array(module.all_latents(), copy=True)  # a copy: donated separately
+
+
+def abstract_state(config: ml_collections.ConfigDict, num_videos: int,
+                   sharding: jax.sharding.Sharding | None = None
+                   ) -> tuple[nnx.GraphDef, dict, nnx.State]:
+  """(graphdef, state, frozen) of `config`'s model for num_videos, as shapes only.
+
+  state: `new_state`'s tree with jax.ShapeDtypeStruct leaves; frozen: the
+  model's non-trainable state, likewise. Every leaf carries `sharding`
+  (default: the first local device), so a restore lands on this machine's
+  devices whatever the machine that wrote the checkpoint had. Nothing is
+  allocated and no weight file is read.
+  """
+  sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  model_config = config.model.copy_and_resolve_references()
+  model_config.clip.pretrained = False  # the same shapes, without reading CLIP weights
+  tx = stages.make_optimizer(config, stages.plan_for(config, num_videos))
+
+  def fresh():
+    module = inrv_lib.INRV(model_config, num_videos, rngs=nnx.Rngs(config.seed))
+    _, params, frozen = nnx.split(module, nnx.Param, ...)
+    return new_state(params, tx, config.seed, initial_latents(model_config, module)), frozen
+
+  graphdef = nnx.graphdef(nnx.eval_shape(
+      lambda: inrv_lib.INRV(model_config, num_videos, rngs=nnx.Rngs(config.seed))))
+  state, frozen = jax.eval_shape(fresh)
+  placed = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
+  return graphdef, jax.tree.map(placed, state), jax.tree.map(placed, frozen)
 
 
 def manager(workdir: str | pathlib.Path, keep: int = 3) -> ocp.CheckpointManager:
@@ -34,14 +96,15 @@ def save(mngr: ocp.CheckpointManager, step: int, state: dict, meta: dict) -> Non
   mngr.save(step, args=ocp.args.Composite(meta=ocp.args.JsonSave(meta), **items))
 
 
-def abstract(tree):
-  return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
-
-
-def restore(mngr: ocp.CheckpointManager, step: int, like: dict,
+def restore(mngr: ocp.CheckpointManager, step: int, target: dict,
             items=STATE_ITEMS) -> tuple[dict, dict]:
-  """Restore `items` of the checkpoint at `step` onto the structure of `like`."""
-  args = {k: ocp.args.StandardRestore(abstract(like[k])) for k in items}
+  """({item: tree}, meta) of the checkpoint at `step`.
+
+  target: {item: tree of jax.ShapeDtypeStruct (or arrays)} for each of
+  `items`, as `abstract_state` gives it; leaves land with their sharding.
+  """
+  args = {k: ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, target[k]))
+          for k in items}
   restored = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore(), **args))
   return {k: restored[k] for k in items}, dict(restored["meta"])
 
@@ -66,9 +129,9 @@ def read_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
     stored = json.loads(path.read_text())
   except json.JSONDecodeError as err:
     raise errors.UserError(f"{path}: unreadable config ({err})") from err
-  # Fields added to the code after this workdir was written keep their defaults.
+  # Renamed fields get today's names; fields added since keep their defaults.
   config = config_defaults.base_config()
-  _merge(config, stored)
+  _merge(config, config_defaults.upgrade(stored))
   return config
 
 
@@ -76,7 +139,7 @@ def read_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
 # less the fields that only say where files are or how fast to read them.
 RESUME_MUST_MATCH = ("model", "data")
 RESUME_MAY_CHANGE = ("data.dir", "data.manual_dir", "data.prepare_workers",
-                     "data.read_workers", "model.clip_weights")
+                     "data.read_workers", "model.clip.weights")
 
 
 def _flat(config: ml_collections.ConfigDict, prefix: str = "") -> dict:

@@ -4,6 +4,8 @@ Configs in configs/ call `base_config()` and override what their target
 needs. Any field can be overridden on the command line as --config.a.b=value.
 """
 
+import copy
+
 import ml_collections
 
 
@@ -19,28 +21,29 @@ def base_config() -> ml_collections.ConfigDict:
   m.inr.activation = "relu"     # "relu" (paper) or "sine" (SIREN variant)
   m.inr.sine_w0 = 30.0          # SIREN first-layer frequency; used only with activation="sine"
   m.compute_dtype = "float32"   # dtype of the INR's matmuls in training: "bfloat16" for GPUs/TPUs (f32 master weights and loss)
-  m.hn_in = 128                 # latent size fed to the hypernetwork (paper: 128 above 2000 videos, else 64)
-  m.hn_hidden = 256             # width of each hypernetwork head
-  m.hn_hidden_layers = 4        # hidden layers per head (hn_in->256, 3x256->256, then 256->numel)
+  m.latent_dim = 128            # width of the latent z fed to the hypernetwork (paper: 128 above 2000 videos, else 64)
+  m.hypernet_hidden = 256       # width of each hypernetwork head
+  m.hypernet_hidden_layers = 4  # hidden layers per head (latent_dim->256, 3x256->256, then 256->numel)
   m.last_layer_scale = 0.1      # each head's last weight is divided by 10 at init (paper)
   m.latent_init_std = 0.01      # latent table rows start N(0, std^2)
   m.conditioning = "none"       # "none", "gauss_prior" (0.05 KL on the table) or "clip" (paper Sec. 3.2)
   m.gauss_prior_weight = 0.05   # weight of the Gaussian-prior term; used with conditioning="gauss_prior"
   # conditioning="clip" (paper Sec. 3.2): z = MLP(concat(GRU-over-CLIP descriptor g, table row e))
-  m.clip_table_dim = 512        # width of the latent table rows e with conditioning="clip" (paper 512)
-  m.clip_normalize = False      # apply CLIP mean/std to frames; False = release QUIRK (no normalisation)
-  m.clip_pretrained = True      # load pretrained CLIP weights when the model is built (False = random, for tests)
-  m.clip_weights = ""           # local copy of OpenAI's ViT-B-32.pt (sha256-checked); "" = cache/download
-  m.clip_image_size = 224       # CLIP input side; frames are resized to it with anti-aliasing
-  m.clip_patch_size = 32        # CLIP ViT patch side (ViT-B/32)
-  m.clip_width = 768            # CLIP transformer width
-  m.clip_layers = 12            # CLIP transformer blocks
-  m.clip_heads = 12             # CLIP attention heads
-  m.clip_output_dim = 512       # CLIP image feature size (GRU input)
-  m.gru_hidden = 256            # GRU hidden size per direction (bidirectional: g has 2x this)
-  m.gru_layers = 3              # stacked bidirectional GRU layers
-  m.gru_dropout = 0.1           # dropout between GRU layers (not after the last), training only
-  m.clip_merge_hidden = 512     # hidden width of the merge MLP Linear(|g|+|e|, this) -> ReLU -> Linear(this, hn_in)
+  m.clip = k = ml_collections.ConfigDict()
+  k.table_dim = 512             # width of the latent table rows e (paper 512); z is still latent_dim wide
+  k.normalize = False           # apply CLIP mean/std to frames; False = release QUIRK (no normalisation)
+  k.pretrained = True           # load pretrained CLIP weights when the model is built (False = random, for tests)
+  k.weights = ""                # local copy of OpenAI's ViT-B-32.pt (sha256-checked); "" = cache/download
+  k.image_size = 224            # CLIP input side; frames are resized to it with anti-aliasing
+  k.patch_size = 32             # CLIP ViT patch side (ViT-B/32)
+  k.width = 768                 # CLIP transformer width
+  k.layers = 12                 # CLIP transformer blocks
+  k.heads = 12                  # CLIP attention heads
+  k.output_dim = 512            # CLIP image feature size (GRU input)
+  k.gru_hidden = 256            # GRU hidden size per direction (bidirectional: g has 2x this)
+  k.gru_layers = 3              # stacked bidirectional GRU layers
+  k.gru_dropout = 0.1           # dropout between GRU layers (not after the last), training only
+  k.merge_hidden = 512          # hidden width of the merge MLP Linear(|g|+|e|, this) -> ReLU -> Linear(this, latent_dim)
 
   c.data = d = ml_collections.ConfigDict()
   d.name = "video_folder"       # dataset: "video_folder" (any directory of videos), "how2sign_faces", "sky_timelapse", "rainbow_jelly", "moving_mnist"
@@ -78,14 +81,14 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval = e = ml_collections.ConfigDict()
   e.num_recon = 4               # training clips shown in the reconstruction grid
   e.num_samples = 4             # interpolation samples written after training
-  e.interp_steps = 8            # frames of latent path between the two endpoints of a sample
-  e.render_chunk = 65536        # pixels per rendering chunk (bounds peak memory)
+  e.interp_steps = 8            # videos along each sample's latent path, both endpoints included
+  e.render_chunk = 65536        # pixels per INR call when rendering (bounds the INR's activations, not the output video)
   e.fps = 8                     # frame rate of written MP4/GIF files
   return c
 
 
 def paper_dataset_config(name: str, num_frames: int = 25, size: int = 100, stride: int = 0,
-                         hn_in: int = 128) -> ml_collections.ConfigDict:
+                         latent_dim: int = 128) -> ml_collections.ConfigDict:
   """The base config set up for one of the paper's datasets (configs/faces.py, sky.py, ...).
 
   Clips of `num_frames` frames at size x size from builder `name` (raw files in
@@ -99,10 +102,46 @@ def paper_dataset_config(name: str, num_frames: int = 25, size: int = 100, strid
   c.data.height = size             # paper: 100 x 100
   c.data.width = size
   c.data.stride = stride           # 0 = first clip of each video only
-  c.model.hn_in = hn_in            # paper: 128 above 2000 training videos, else 64
+  c.model.latent_dim = latent_dim  # paper: 128 above 2000 training videos, else 64
   c.train.batch_size = 1           # the release trains 1-2 videos per GPU
   c.train.num_steps = 1_000_000    # long run; stop and resume at will
   c.train.checkpoint_every = 2000  # steps between checkpoints
   c.train.log_every = 100          # steps between metric lines
   c.eval.fps = 25                  # the datasets' frame rate
   return c
+
+
+# Fields renamed since workdirs were first written: old dotted name -> new one.
+# checkpoints.read_config applies it, so old config.json files keep loading.
+RENAMED_FIELDS = {
+    "model.hn_in": "model.latent_dim",
+    "model.hn_hidden": "model.hypernet_hidden",
+    "model.hn_hidden_layers": "model.hypernet_hidden_layers",
+    **{f"model.clip_{name}": f"model.clip.{name}" for name in (
+        "table_dim", "normalize", "pretrained", "weights", "image_size", "patch_size",
+        "width", "layers", "heads", "output_dim", "merge_hidden")},
+    **{f"model.gru_{name}": f"model.clip.gru_{name}" for name in ("hidden", "layers", "dropout")},
+}
+
+
+def upgrade(stored: dict) -> dict:
+  """A config dict as an older workdir's config.json holds it -> today's field names.
+
+  Returns a new nested dict; `stored` is left as it is. Unknown fields pass
+  through (checkpoints.read_config fills missing ones with today's defaults).
+  """
+  out = copy.deepcopy(stored)
+  for old, new in RENAMED_FIELDS.items():
+    *old_parents, old_leaf = old.split(".")
+    parent = out
+    for key in old_parents:
+      parent = parent.get(key) if isinstance(parent, dict) else None
+    if not isinstance(parent, dict) or old_leaf not in parent:
+      continue
+    value = parent.pop(old_leaf)
+    *new_parents, new_leaf = new.split(".")
+    target = out
+    for key in new_parents:
+      target = target.setdefault(key, {})
+    target[new_leaf] = value
+  return out

@@ -6,6 +6,7 @@ import pathlib
 import numpy as np
 
 from inrv_jax import media
+from inrv_jax import metrics
 from inrv_jax.data import datasets
 from inrv_jax.tasks import interpolation
 from inrv_jax.tasks import rendering
@@ -18,8 +19,7 @@ def reconstruction_psnr(model, source, batch: int = 8) -> np.ndarray:
     indices = np.arange(start, min(start + batch, len(source)))
     truth = datasets.clips01(source, indices)
     recon = rendering.render(model, model.latents[indices])
-    mse = np.mean(np.square(recon - truth), axis=(1, 2, 3, 4))
-    values.append(-10.0 * np.log10(np.maximum(mse, 1e-12)))
+    values.append(metrics.psnr(recon, truth))
   return np.concatenate(values)
 
 

@@ -44,9 +44,3 @@ def gaussian_prior(table: jnp.ndarray, num_rows=None) -> jnp.ndarray:
   mu = jnp.sum(mask * table) / count
   std = jnp.sqrt(jnp.sum(mask * jnp.square(table - mu)) / count)
   return jnp.square(mu) / (2.0 * jnp.square(jnp.exp(0.5 * std)))
-
-
-def psnr(pred01: jnp.ndarray, target01: jnp.ndarray, axes=None) -> jnp.ndarray:
-  """PSNR in dB of images in [0, 1] (mean over `axes`, default all)."""
-  err = jnp.mean(jnp.square(pred01 - target01), axis=axes)
-  return -10.0 * jnp.log10(jnp.maximum(err, 1e-12))

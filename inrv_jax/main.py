@@ -44,7 +44,7 @@ flags.DEFINE_integer("inversion_steps", None, "invert: Adam steps (default 100).
 flags.DEFINE_float("inversion_lr", None, "invert: Adam learning rate on the latents.")
 flags.DEFINE_integer("inversion_pixels", None, "invert: observed pixels sampled per video "
                      "per step (0 = all).")
-flags.DEFINE_string("latents", None, "render: an .npy of latents (n, hn_in) to render, e.g. "
+flags.DEFINE_string("latents", None, "render: an .npy of latents (n, latent_dim) to render, e.g. "
                     "DIR/invert/latents.npy.")
 flags.DEFINE_integer("num_frames", None, "sample/interpolate/invert/render: output frames.")
 flags.DEFINE_list("resolution", None, "sample/interpolate/invert/render/fvd: output H,W "
@@ -72,7 +72,8 @@ def task_options(mode: str) -> dict:
   }[mode]
 
 
-def run(mode: str, config, workdir: str, **options):
+def run_mode(mode: str, config, workdir: str, **options):
+  """Do `mode` on `workdir`: train with `config`, or a task with its flag options."""
   if mode == "train":
     if config is None:
       raise app.UsageError("--mode=train needs --config=configs/NAME.py")
@@ -93,7 +94,7 @@ def main(argv):
     jax.distributed.initialize()
   try:
     options = {} if FLAGS.mode == "train" else task_options(FLAGS.mode)
-    run(FLAGS.mode, FLAGS.config, FLAGS.workdir, **options)
+    run_mode(FLAGS.mode, FLAGS.config, FLAGS.workdir, **options)
   except errors.UserError as err:
     print(f"error: {err}", file=sys.stderr)
     sys.exit(2)

@@ -7,6 +7,8 @@ computed per frame and channel as a per-pixel map (reflect-padded borders),
 then averaged over the selected pixels.
 """
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from scipy import ndimage
 
@@ -30,9 +32,20 @@ def mse(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> np.ndar
   return _masked_mean(np.square(a - b), mask)
 
 
+def psnr_from_mse(mse_value, data_range: float = 1.0):
+  """PSNR in dB = 10 log10(data_range^2 / MSE), MSE floored at 1e-12 * data_range^2.
+
+  Works on NumPy values and on JAX arrays (inside jit too): the training
+  step's metric (data_range 2 for [-1, 1] targets) and every evaluation.
+  """
+  xp = jnp if isinstance(mse_value, jax.Array) else np
+  peak = data_range * data_range
+  return 10.0 * xp.log10(peak / xp.maximum(mse_value, 1e-12 * peak))
+
+
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-  """Videos (B, T, H, W, 3) in [0, 1] -> PSNR in dB, (B,)."""
-  return -10.0 * np.log10(np.maximum(mse(a, b, mask), 1e-12))
+  """Videos (B, T, H, W, 3) in [0, 1] -> PSNR in dB, (B,) float64 (NaN where the mask is empty)."""
+  return psnr_from_mse(mse(a, b, mask))
 
 
 def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:

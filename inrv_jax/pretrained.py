@@ -5,8 +5,12 @@ torchvision publishes). `path(name, override)` returns a local file: the
 override if given, else the cache (~/.cache/inrv_jax or $INRV_CACHE_DIR),
 downloading into it when online. When the file can't be had,
 `MissingWeightsError` says which file, where it comes from, and which config
-field takes a local path. `require([...])` checks several at once, so a run
-stops at start-up listing everything that is missing.
+field takes a local path. `require({entry: override})` checks several at
+once, so a run stops at start-up listing everything that is missing.
+
+The entries themselves live beside the model that loads them (big_vision's
+models/*.load): `clip_vision.CLIP_WEIGHTS`, `vgg16.IMAGENET_WEIGHTS`,
+`lpips.LIN_WEIGHTS`; `resources.needed_weights(config)` lists a config's.
 """
 
 import dataclasses
@@ -28,14 +32,6 @@ class WeightFile:
   sha256: str        # full hex digest or a leading prefix of it
   filename: str      # name in the cache directory
   config_field: str  # config field that takes a local path instead
-
-
-REGISTRY: dict[str, WeightFile] = {}
-
-
-def register(entry: WeightFile) -> WeightFile:
-  REGISTRY[entry.name] = entry
-  return entry
 
 
 class MissingWeightsError(errors.UserError):
@@ -89,10 +85,14 @@ def _download(entry: WeightFile, dest: pathlib.Path, timeout: float) -> None:
   os.replace(tmp.name, dest)
 
 
-def path(name: str, override: str = "", download: bool = True,
+def path(entry: WeightFile, override: str = "", download: bool = True,
          timeout: float = 30.0) -> pathlib.Path:
-  """Local path of weight file `name`, verified; downloads into the cache if allowed."""
-  entry = REGISTRY[name]
+  """Local path of `entry`'s file, SHA-256 verified; downloads into the cache if allowed.
+
+  Raises MissingWeightsError (naming the file, URL and config field) when the
+  override does not exist, the checksum differs, or the file is not cached
+  and can't be downloaded.
+  """
   if override:
     local = pathlib.Path(override).expanduser()
     if not local.is_file():
@@ -108,13 +108,13 @@ def path(name: str, override: str = "", download: bool = True,
   return cached
 
 
-def require(names_and_overrides: dict[str, str], download: bool = True,
+def require(entries_and_overrides: dict[WeightFile, str], download: bool = True,
             timeout: float = 30.0) -> dict[str, pathlib.Path]:
-  """Resolve several files; raise one error listing every one that is missing."""
+  """Resolve several files -> {entry.name: path}; one error lists every missing one."""
   found, problems = {}, []
-  for name, override in names_and_overrides.items():
+  for entry, override in entries_and_overrides.items():
     try:
-      found[name] = path(name, override, download=download, timeout=timeout)
+      found[entry.name] = path(entry, override, download=download, timeout=timeout)
     except MissingWeightsError as err:
       problems.append(str(err))
   if problems:

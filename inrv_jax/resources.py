@@ -9,18 +9,19 @@ import ml_collections
 
 from inrv_jax import errors
 from inrv_jax import pretrained
+from inrv_jax.models import clip_vision
+from inrv_jax.models import lpips
+from inrv_jax.models import vgg16
 
 
-def needed_weights(config: ml_collections.ConfigDict) -> dict[str, str]:
-  """Registry names of the weight files this config needs -> their local-path override."""
+def needed_weights(config: ml_collections.ConfigDict) -> dict[pretrained.WeightFile, str]:
+  """The weight files this config needs -> their local-path override ("" = cache)."""
   needed = {}
-  if config.train.get("lpips_weight", 0.0) > 0:
-    from inrv_jax.models import lpips  # registers vgg16 / lpips_vgg
-    needed["vgg16"] = config.train.vgg16_weights
-    needed["lpips_vgg"] = config.train.lpips_weights or lpips.packaged_lin_weights()
-  if config.model.conditioning == "clip" and config.model.get("clip_pretrained", False):
-    from inrv_jax.tools import convert_clip  # registers the CLIP file
-    needed[convert_clip.CLIP_WEIGHTS.name] = config.model.clip_weights
+  if config.train.lpips_weight > 0:
+    needed[vgg16.IMAGENET_WEIGHTS] = config.train.vgg16_weights
+    needed[lpips.LIN_WEIGHTS] = config.train.lpips_weights or lpips.packaged_lin_weights()
+  if config.model.conditioning == "clip" and config.model.clip.pretrained:
+    needed[clip_vision.CLIP_WEIGHTS] = config.model.clip.weights
   return needed
 
 

@@ -13,6 +13,7 @@ stage; the learning rate per stage is an Optax piecewise-constant schedule.
 import dataclasses
 import math
 
+import ml_collections
 import optax
 
 
@@ -51,14 +52,6 @@ def total_steps(stages: list[Stage]) -> int:
   return stages[-1].end_step
 
 
-def stage_at(stages: list[Stage], step: int) -> Stage:
-  """The stage that trains global step `step` (the last one once all are done)."""
-  for stage in stages:
-    if step < stage.end_step:
-      return stage
-  return stages[-1]
-
-
 def learning_rate(stages: list[Stage], base: float, scales=()) -> optax.Schedule:
   """Base learning rate times the per-stage scale (1 where none is given)."""
   values = [base * (scales[s.index] if s.index < len(scales) else 1.0) for s in stages]
@@ -66,3 +59,22 @@ def learning_rate(stages: list[Stage], base: float, scales=()) -> optax.Schedule
     return optax.constant_schedule(values[0])
   return optax.join_schedules([optax.constant_schedule(v) for v in values],
                               [s.first_step for s in stages[1:]])
+
+
+def plan_for(config: ml_collections.ConfigDict, num_videos: int) -> list[Stage]:
+  """The plan of `config.train` (stages, batch_size, num_steps) over num_videos videos."""
+  t = config.train
+  return plan(t.stages, num_videos, t.batch_size, t.num_steps)
+
+
+def make_optimizer(config: ml_collections.ConfigDict,
+                   stages: list[Stage] | None = None) -> optax.GradientTransformation:
+  """Adam over everything trainable, no decay, no clipping (paper Sec. 4).
+
+  The learning rate is train.learning_rate (paper 1e-4), times
+  train.stage_lr_scales[k] during stage k of `stages` when given. Without
+  stages, one constant-schedule stage (the same optimizer state structure).
+  """
+  stages = stages or [Stage(0, 0, 0, 0)]
+  return optax.adam(learning_rate(stages, config.train.learning_rate,
+                                  config.train.stage_lr_scales))

@@ -1,10 +1,15 @@
-"""train_and_evaluate(config, workdir): state, the jitted step, the loop, outputs.
+"""train_and_evaluate(config, workdir): the training program, read top to bottom.
 
-One batch's path: data/pipeline.py yields the local rows of global batch s
-(videos (B, T, H, W, 3) in [-1, 1] and their dataset indices); they become
-global arrays sharded on `data`; `train_step` looks up each video's latent,
-runs the hypernetwork, renders the INR on the clip's grid (or on a random
-subset of its pixels) and takes one Adam step on the pixel loss.
+One batch's path: data/pipeline.py yields this process's rows of global
+batch s (videos (B, T, H, W, 3) float32 in [-1, 1] and their dataset
+indices (B,) int32); parallel.global_batch makes them global arrays sharded
+on `data`; `train_step` looks up each video's latent (models/inrv.py), runs
+the hypernetwork, renders the INR on the clip's grid or on random pixels of
+it (models/inr.py), and takes one Adam step on the pixel loss (losses.py).
+
+The file has three parts: the step (a pure jitted function), the setup
+(model, optimizer and frozen networks for a number of videos), and
+train_and_evaluate (data, restore, the loop over stages and steps, outputs).
 """
 
 import dataclasses
@@ -16,19 +21,19 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
-from flax import nnx
 import tqdm
+from flax import nnx
 
 from inrv_jax import checkpoints
 from inrv_jax import evaluation
 from inrv_jax import losses
+from inrv_jax import metrics as metrics_lib
 from inrv_jax import parallel
 from inrv_jax import resources
 from inrv_jax import stages
 from inrv_jax import trained_model
 from inrv_jax.data import datasets
 from inrv_jax.data import pipeline
-from inrv_jax.models import coords as coords_lib
 from inrv_jax.models import inr as inr_lib
 from inrv_jax.models import inrv as inrv_lib
 from inrv_jax.models import lpips as lpips_lib
@@ -38,86 +43,44 @@ def _say(message: str) -> None:
   if jax.process_index() == 0:
     print(message, flush=True)
 
-
-def make_optimizer(config: ml_collections.ConfigDict,
-                   plan: list[stages.Stage] | None = None) -> optax.GradientTransformation:
-  """Adam over everything trainable, no decay, no clipping (paper).
-
-  The learning rate is constant (paper) unless train.stage_lr_scales sets one
-  per progressive stage of `plan`.
-  """
-  plan = plan or [stages.Stage(0, 0, 0, 0)]  # one stage: a constant schedule
-  return optax.adam(stages.learning_rate(plan, config.train.learning_rate,
-                                         config.train.stage_lr_scales))
+# ------------------------------------------------------------------ the step
 
 
-def init_state(config, num_videos: int, tx) -> tuple[nnx.GraphDef, nnx.State, dict]:
-  """(graphdef, non-trainable state, train state) for a fresh run."""
-  module = inrv_lib.INRV(config.model, num_videos, rngs=nnx.Rngs(config.seed))
-  graphdef, params, rest = nnx.split(module, nnx.Param, ...)
-  state = {
-      "params": params,
-      "opt_state": tx.init(params),
-      "train": {
-          "step": jnp.int32(0),
-          "rng": jax.random.key_data(jax.random.key(config.seed + 1)),
-          "seen_latents": initial_latents(config, module, num_videos),  # (N, hn_in)
-      },
-  }
-  return graphdef, rest, state
+def predict_and_target(spec: inr_lib.INRSpec, weights: inr_lib.Weights, videos: jnp.ndarray,
+                       fraction: float, key: jax.Array, compute_dtype=jnp.float32):
+  """INR outputs (float32) and the pixels they are compared with, both in [-1, 1].
 
-
-def initial_latents(config, module, num_videos: int) -> jnp.ndarray:
-  """The z recorded for each video before it is first seen: its table row, or
-  zeros with conditioning (where z needs the video's frames)."""
-  if config.model.conditioning == "clip":
-    return jnp.zeros((num_videos, config.model.hn_in), jnp.float32)
-  return jnp.array(module.all_latents(), copy=True)  # a copy: donated separately
-
-
-def predict_and_target(spec: inr_lib.INRSpec, weights, videos, fraction: float, key,
-                       compute_dtype=jnp.float32):
-  """INR outputs (float32) and the pixels they are compared with.
-
-  videos (B, T, H, W, 3). With fraction 1 the whole grid is rendered
-  ((B, T, H, W, 3) both); otherwise each video gets its own random pixels
-  ((B, P', 3) both). The INR runs in `compute_dtype` (bfloat16 on
-  accelerators); the hypernetwork, its master weights and the loss stay f32.
+  weights: INR tensors each (B, *shape); videos (B, T, H, W, 3). With
+  fraction 1 the whole grid is rendered ((B, T, H, W, 3) both); otherwise
+  each video gets round(fraction * T*H*W) random pixels of its own ((B, P', 3)
+  both). The INR runs in `compute_dtype` (bfloat16 on accelerators); the
+  hypernetwork, its master weights and the loss stay f32.
   """
   weights = tuple(w.astype(compute_dtype) for w in weights)
-  pred, target = _predict(spec, weights, videos, fraction, key)
-  return pred.astype(jnp.float32), target
-
-
-def _predict(spec, weights, videos, fraction, key):
   b, t, h, w, c = videos.shape
   if fraction >= 1.0:
-    return inr_lib.grid_apply(spec, weights, t, h, w), videos
+    return inr_lib.grid_apply(spec, weights, t, h, w).astype(jnp.float32), videos
   num_pixels = t * h * w
   count = max(1, int(round(fraction * num_pixels)))
   pixels = jax.random.randint(key, (b, count), 0, num_pixels)  # (B, P')
-  grid = jnp.asarray(coords_lib.grid(t, h, w))  # (THW, 3)
-  pred = jax.vmap(lambda wt, idx: inr_lib.inr_apply(spec, wt, grid[idx]))(weights, pixels)
+  pred = inr_lib.pixels_apply(spec, weights, (t, h, w), pixels)
   target = jnp.take_along_axis(videos.reshape(b, num_pixels, c), pixels[..., None], axis=1)
-  return pred, target
+  return pred.astype(jnp.float32), target
 
 
-def load_perceptual(config):
-  """(graphdef, frozen state) of LPIPS-VGG16 when train.lpips_weight > 0, else None."""
-  if config.train.lpips_weight <= 0:
-    return None
-  if config.train.pixel_fraction < 1.0:
-    raise ValueError("train.lpips_weight > 0 needs whole frames: set train.pixel_fraction=1")
-  from inrv_jax.models import lpips
-  return nnx.split(lpips.load_lpips(config.train.vgg16_weights, config.train.lpips_weights))
+def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
+                    tx: optax.GradientTransformation, mesh: jax.sharding.Mesh,
+                    lpips_graphdef: nnx.GraphDef | None = None):
+  """The jitted pure step (frozen, lpips, state, batch, num_active) -> (state, metrics).
 
-
-def make_train_step(config, graphdef, tx, mesh, perceptual_graphdef=None):
-  """The jitted pure step: (frozen, state, batch, num_active) -> (state, metrics).
-
-  frozen: {"model": the model's non-trainable state, "lpips": LPIPS weights or
-  None}; frozen weights are arguments, not constants baked into the program.
-  num_active: how many latent rows the current progressive stage uses.
+  frozen: the model's non-trainable state (frozen CLIP tower; empty without
+  conditioning); lpips: LPIPS-VGG16 weights, or None without the LPIPS term.
+  Both are arguments, not constants baked into the program. state: the
+  checkpoints.new_state dict (donated). batch: {"video": (B, T, H, W, 3) in
+  [-1, 1], "index": (B,) int32}, sharded on `data`. num_active: how many
+  latent rows the current progressive stage uses (the Gaussian prior's rows).
+  metrics: scalars {"loss", "pixel_loss", "psnr" (dB, on the compared
+  pixels), and "lpips" when used}.
   """
   spec = inrv_lib.inr_spec_from_config(config.model)
   pixel_loss = losses.pixel_loss(config.train.loss)
@@ -125,31 +88,30 @@ def make_train_step(config, graphdef, tx, mesh, perceptual_graphdef=None):
   conditioning = config.model.conditioning
   compute_dtype = jnp.dtype(config.model.compute_dtype)
 
-  def loss_fn(params, frozen, batch, key, num_active):
-    module = nnx.merge(graphdef, params, frozen["model"])
+  def loss_fn(params, frozen, lpips, batch, key, num_active):
+    module = nnx.merge(graphdef, params, frozen)
     pixel_key, dropout_key = jax.random.split(key)
     latent_kwargs = {"dropout_key": dropout_key} if conditioning == "clip" else {}
-    z = module.latents(batch["index"], batch["video"], **latent_kwargs)  # (B, hn_in)
-    weights = module.inr_weights(z)
-    pred, target = predict_and_target(spec, weights, batch["video"], fraction, pixel_key,
-                                      compute_dtype)
+    z = module.latents(batch["index"], batch["video"], **latent_kwargs)  # (B, latent_dim)
+    pred, target = predict_and_target(spec, module.inr_weights(z), batch["video"], fraction,
+                                      pixel_key, compute_dtype)
     pix = pixel_loss(pred, target)
     loss, extra = pix, {}
-    if perceptual_graphdef is not None:
-      perceptual = nnx.merge(perceptual_graphdef, frozen["lpips"])
+    if lpips_graphdef is not None:
+      perceptual = nnx.merge(lpips_graphdef, lpips)
       extra["lpips"] = jnp.mean(lpips_lib.lpips_loss_per_frame(perceptual, target, pred))
       loss = loss + config.train.lpips_weight * extra["lpips"]
     if conditioning == "gauss_prior":
       loss = loss + config.model.gauss_prior_weight * losses.gaussian_prior(
           module.latent_table[...], num_active)
-    mse = jnp.mean(jnp.square(pred - target))
-    return loss, {"pixel_loss": pix, "psnr": 10.0 * jnp.log10(4.0 / mse), "z": z, **extra}
+    psnr = metrics_lib.psnr_from_mse(losses.mse(pred, target), data_range=2.0)
+    return loss, {"pixel_loss": pix, "psnr": psnr, "z": z, **extra}
 
-  def step(frozen, state, batch, num_active):
+  def step(frozen, lpips, state, batch, num_active):
     train = state["train"]
     key = jax.random.fold_in(jax.random.wrap_key_data(train["rng"]), train["step"])
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state["params"], frozen, batch, key, num_active)
+        state["params"], frozen, lpips, batch, key, num_active)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
     seen = train["seen_latents"].at[batch["index"]].set(jax.lax.stop_gradient(aux.pop("z")))
@@ -158,35 +120,62 @@ def make_train_step(config, graphdef, tx, mesh, perceptual_graphdef=None):
     return new_state, {"loss": loss, **aux}
 
   replicated = parallel.replicated(mesh)
-  batch_sharding = parallel.batch_sharded(mesh)
-  return jax.jit(step, in_shardings=(replicated, replicated, batch_sharding, replicated),
-                 out_shardings=(replicated, replicated), donate_argnums=1)
+  return jax.jit(step, in_shardings=(replicated, replicated, replicated,
+                                     parallel.batch_sharded(mesh), replicated),
+                 out_shardings=(replicated, replicated), donate_argnums=2)
+
+# ------------------------------------------------------------------ the setup
+
+
+def init_state(config: ml_collections.ConfigDict, num_videos: int,
+               tx: optax.GradientTransformation) -> tuple[nnx.GraphDef, nnx.State, dict]:
+  """(graphdef, frozen, state) of a fresh run: the INRV module split into its
+  structure, its non-trainable state and the checkpoints.new_state dict."""
+  module = inrv_lib.INRV(config.model, num_videos, rngs=nnx.Rngs(config.seed))
+  graphdef, params, frozen = nnx.split(module, nnx.Param, ...)
+  seen = checkpoints.initial_latents(config.model, module)
+  return graphdef, frozen, checkpoints.new_state(params, tx, config.seed, seen)
+
+
+def load_lpips(config: ml_collections.ConfigDict) -> tuple[nnx.GraphDef, nnx.State] | None:
+  """(graphdef, frozen weights) of LPIPS-VGG16 when train.lpips_weight > 0, else None.
+
+  Raises ValueError when LPIPS is asked for on sampled pixels (it needs whole
+  frames), pretrained.MissingWeightsError when its weight files can't be had.
+  """
+  if config.train.lpips_weight <= 0:
+    return None
+  if config.train.pixel_fraction < 1.0:
+    raise ValueError("train.lpips_weight > 0 needs whole frames: set train.pixel_fraction=1")
+  return nnx.split(lpips_lib.load_lpips(config.train.vgg16_weights, config.train.lpips_weights))
 
 
 @dataclasses.dataclass
-class Setup:
-  """What a training loop needs, before any checkpoint is restored."""
-  graphdef: nnx.GraphDef          # structure of the INRV module
-  frozen: dict                    # replicated non-trainable state (model rest, LPIPS)
-  state: dict                     # fresh train state (params, opt_state, train); not yet placed
-  train_step: object              # the jitted step (frozen, state, batch, num_active)
+class TrainSetup:
+  """What the loop needs for a number of videos, before any checkpoint is restored."""
+  graphdef: nnx.GraphDef       # structure of the INRV module
+  frozen: nnx.State            # the model's non-trainable state, replicated
+  lpips: nnx.State | None      # LPIPS-VGG16 weights, replicated (None = no LPIPS term)
+  state: dict                  # fresh checkpoints.new_state dict; not yet placed on devices
+  train_step: object           # make_train_step's jitted (frozen, lpips, state, batch, num_active)
 
 
-def setup(config: ml_collections.ConfigDict, num_videos: int, mesh,
-          plan: list[stages.Stage] | None = None) -> Setup:
+def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding.Mesh,
+          plan: list[stages.Stage] | None = None) -> TrainSetup:
   """Model, optimizer, frozen networks and the compiled step for `num_videos` videos."""
-  plan = plan or stages.plan((), num_videos, config.train.batch_size, config.train.num_steps)
-  perceptual = load_perceptual(config)
-  tx = make_optimizer(config, plan)
-  graphdef, rest, state = init_state(config, num_videos, tx)
-  frozen = parallel.replicate({"model": rest, "lpips": perceptual[1] if perceptual else None},
-                              mesh)
-  step = make_train_step(config, graphdef, tx, mesh, perceptual[0] if perceptual else None)
-  return Setup(graphdef, frozen, state, step)
+  plan = plan or stages.plan_for(config, num_videos)
+  lpips = load_lpips(config)
+  tx = stages.make_optimizer(config, plan)
+  graphdef, frozen, state = init_state(config, num_videos, tx)
+  step = make_train_step(config, graphdef, tx, mesh, lpips[0] if lpips else None)
+  return TrainSetup(graphdef, parallel.replicate(frozen, mesh),
+                    parallel.replicate(lpips[1], mesh) if lpips else None, state, step)
+
+# ------------------------------------------------------------------ logging
 
 
 class MetricWriter:
-  """metrics.jsonl lines plus TensorBoard scalars in workdir/tensorboard."""
+  """metrics.jsonl lines plus TensorBoard scalars in workdir/tensorboard (process 0 only)."""
 
   def __init__(self, workdir: pathlib.Path):
     from tensorboardX import SummaryWriter
@@ -208,94 +197,111 @@ class MetricWriter:
       self._tb.close()
 
 
-def train_stage(stage, ctx, state):
-  """Run the steps of one stage that are not done yet; returns the new state."""
-  config, mngr, writer, bar = ctx["config"], ctx["mngr"], ctx["writer"], ctx["bar"]
-  first = int(state["train"]["step"])
-  if first >= stage.end_step:
-    return state
-  # The stage's batches: a pure function of (seed, stage, step within the stage).
-  batches = pipeline.Batches(datasets.first_n(ctx["source"], stage.num_videos),
-                             config.train.batch_size, config.seed + stage.index,
-                             first - stage.first_step, workers=config.data.read_workers)
-  num_active = jnp.int32(stage.num_videos)
-  meta = {**ctx["meta"], "stage": stage.index, "stage_videos": stage.num_videos}
-  tick, tick_step = time.perf_counter(), first
-  window = None  # metrics summed on device since the last log line (no sync per step)
-  try:
-    for step in range(first, stage.end_step):
-      batch = parallel.global_batch(next(batches), ctx["mesh"])
-      state, metrics = ctx["run"].train_step(ctx["run"].frozen, state, batch, num_active)
-      window = metrics if window is None else jax.tree.map(jnp.add, window, metrics)
-      done = step + 1
-      bar.update(1)
-      if done % config.train.log_every == 0 or done in (stage.first_step + 1, stage.end_step):
-        # means over the steps since the last line
-        values = {k: float(v) / (done - tick_step) for k, v in window.items()}
-        window = None
-        now = time.perf_counter()
-        values["steps_per_second"] = (done - tick_step) / max(now - tick, 1e-9)
-        values["stage"] = stage.index
-        tick, tick_step = now, done
-        writer.write(done, values)
-        bar.set_postfix(stage=stage.index, loss=f"{values['loss']:.4f}",
-                        psnr=f"{values['psnr']:.1f}")
-      if done % config.train.checkpoint_every == 0 or done == stage.end_step:
-        checkpoints.save(mngr, done, state, {**meta, "step": done})
-  finally:
-    batches.close()
-  return state
+class MetricWindow:
+  """Step metrics summed on device between log lines (no host sync per step)."""
+
+  def __init__(self, step: int):
+    self._sums, self._step, self._time = None, step, time.perf_counter()
+
+  def add(self, metrics: dict) -> None:
+    self._sums = metrics if self._sums is None else jax.tree.map(jnp.add, self._sums, metrics)
+
+  def means(self, step: int) -> dict:
+    """Means over the steps since the last call, plus steps_per_second; resets."""
+    count, now = step - self._step, time.perf_counter()
+    values = {k: float(v) / count for k, v in self._sums.items()}
+    values["steps_per_second"] = count / max(now - self._time, 1e-9)
+    self._sums, self._step, self._time = None, step, now
+    return values
+
+# ------------------------------------------------------------------ train_and_evaluate
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str | pathlib.Path) -> trained_model.TrainedModel:
-  """Train (resuming from the newest checkpoint in workdir), then write outputs."""
+  """Train (resuming from the newest checkpoint in workdir), then write the outputs.
+
+  Returns the trained model (also remembered as the process's last model).
+  Raises errors.UserError before anything is written when weights or data are
+  missing, or when the workdir holds a run of another model or dataset.
+  """
   workdir = pathlib.Path(workdir).expanduser().resolve()
   workdir.mkdir(parents=True, exist_ok=True)
   mesh = parallel.make_mesh()
   parallel.check_batch_size(config.train.batch_size, mesh)
   resources.check(config, lambda: datasets.missing_data(config.data))
+
+  # ---- data: the prepared clips and the progressive plan over them
   source = datasets.load(config.data)
   num_videos = len(source)
   _say(f"{num_videos} training clips of {config.data.num_frames}x{config.data.height}"
        f"x{config.data.width} frames")
-  plan = stages.plan(config.train.stages, num_videos, config.train.batch_size,
-                     config.train.num_steps)
+  plan = stages.plan_for(config, num_videos)
   if len(plan) > 1:
     _say("progressive stages: " + ", ".join(
         f"{s.num_videos} videos for steps {s.first_step}-{s.end_step}" for s in plan))
 
-  run = setup(config, num_videos, mesh, plan)
-  state = run.state
+  # ---- model, optimizer, step; then the newest checkpoint, if any
+  trainer = setup(config, num_videos, mesh, plan)
   mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
   latest = mngr.latest_step()
-  if latest is not None:
+  if latest is None:
+    state = parallel.replicate(trainer.state, mesh)
+  else:
     checkpoints.check_resumable(workdir, config, checkpoints.read_meta(mngr, latest),
                                 num_videos)
-    state, meta = checkpoints.restore(mngr, latest, state)
+    _, target, _ = checkpoints.abstract_state(config, num_videos, parallel.replicated(mesh))
+    state, meta = checkpoints.restore(mngr, latest, target)
     _say(f"resuming {workdir} from step {latest} (stage {meta.get('stage', 0)})")
   checkpoints.write_config(workdir, config)
-  ctx = {"config": config, "mngr": mngr, "mesh": mesh, "source": source,
-         "run": run,
-         "meta": {"num_videos": num_videos}, "writer": MetricWriter(workdir)}
-  state = parallel.replicate(state, mesh)
+  writer = MetricWriter(workdir)
   end = stages.total_steps(plan)
-  ctx["bar"] = tqdm.tqdm(total=end, initial=min(int(state["train"]["step"]), end),
-                         desc="train",
-                         disable=not config.train.progress_bar or jax.process_index() != 0)
+  bar = tqdm.tqdm(total=end, initial=min(int(state["train"]["step"]), end), desc="train",
+                  disable=not config.train.progress_bar or jax.process_index() != 0)
+
+  # ---- the loop: each stage's steps not done yet
   try:
     for stage in plan:
-      state = train_stage(stage, ctx, state)
+      first = int(state["train"]["step"])
+      if first >= stage.end_step:
+        continue
+      # The stage's batches: a pure function of (seed, stage, step within the stage).
+      batches = pipeline.Batches(datasets.first_n(source, stage.num_videos),
+                                 config.train.batch_size, config.seed + stage.index,
+                                 first - stage.first_step, workers=config.data.read_workers)
+      num_active = jnp.int32(stage.num_videos)
+      meta = {"num_videos": num_videos, "stage": stage.index, "stage_videos": stage.num_videos}
+      window = MetricWindow(first)
+      try:
+        for step in range(first, stage.end_step):
+          batch = parallel.global_batch(next(batches), mesh)
+          state, metrics = trainer.train_step(trainer.frozen, trainer.lpips, state, batch,
+                                              num_active)
+          window.add(metrics)
+          done = step + 1
+          bar.update(1)
+          if done % config.train.log_every == 0 or done in (stage.first_step + 1,
+                                                            stage.end_step):
+            values = {**window.means(done), "stage": stage.index}
+            writer.write(done, values)
+            bar.set_postfix(stage=stage.index, loss=f"{values['loss']:.4f}",
+                            psnr=f"{values['psnr']:.1f}")
+          if done % config.train.checkpoint_every == 0 or done == stage.end_step:
+            checkpoints.save(mngr, done, state, {**meta, "step": done})
+      finally:
+        batches.close()
     if mngr.latest_step() is None:  # nothing to train (num_steps 0): keep the init
-      checkpoints.save(mngr, 0, state, {**ctx["meta"], "stage": 0, "step": 0})
+      checkpoints.save(mngr, 0, state, {"num_videos": num_videos, "stage": 0, "step": 0})
     mngr.wait_until_finished()
   finally:
-    ctx["bar"].close()
+    bar.close()
+
+  # ---- outputs: reconstructions, samples, loss curve, final PSNR
   step = int(state["train"]["step"])
-  module = nnx.merge(run.graphdef, state["params"], run.frozen["model"])
+  module = nnx.merge(trainer.graphdef, state["params"], trainer.frozen)
   model = trained_model.remember(trained_model.from_module(
       config, module, state["train"]["seen_latents"], str(workdir), step))
   final = evaluation.write_outputs(model, source, workdir)
-  ctx["writer"].write(step, final)
-  ctx["writer"].close()
+  writer.write(step, final)
+  writer.close()
   return model

@@ -1,8 +1,9 @@
 """A trained INR-V: config + parameters + the learned latent of every training video.
 
-`load(workdir)` restores the newest checkpoint of a workdir. The object is
-what every task takes: `model.latents` (N, hn_in) in dataset order and
-`model.inr_weights(z)` -> per-video INR tensors.
+`load(workdir)` restores the newest checkpoint of a workdir onto this
+machine's devices. The object is what every task takes: `model.latents`
+(N, latent_dim) in dataset order and `model.inr_weights(z)` -> per-video INR
+tensors, which tasks/rendering.py renders.
 """
 
 import dataclasses
@@ -24,18 +25,24 @@ _LAST_MODEL = []  # the model most recently loaded or trained in this process
 
 @dataclasses.dataclass
 class TrainedModel:
-  config: ml_collections.ConfigDict
-  graphdef: nnx.GraphDef
+  """A trained INR-V model, as `load` and `train.train_and_evaluate` return it.
+
+  The latent of training video i is `latents[i]`: its table row (paper's
+  auto-decoder), or with conditioning="clip" the merged z it had the last
+  time training saw it. New videos get latents from tasks/inversion.py.
+  """
+  config: ml_collections.ConfigDict  # the run's full config (config.json)
+  graphdef: nnx.GraphDef      # structure of the INRV module
   params: nnx.State           # trainable parameters
-  rest: nnx.State             # everything else (e.g. frozen encoders)
-  latents: np.ndarray         # (num_videos, hn_in) hypernetwork inputs, dataset order
-  workdir: str | None = None
-  step: int = 0
+  frozen: nnx.State           # non-trainable state (the frozen CLIP tower; empty without)
+  latents: np.ndarray         # (num_videos, latent_dim) f32 hypernetwork inputs, dataset order
+  workdir: str | None = None  # where it was loaded from or trained (None: built in memory)
+  step: int = 0               # the training step of its checkpoint
 
   def __post_init__(self):
     graphdef = self.graphdef
     self._weights = jax.jit(
-        lambda params, rest, z: nnx.merge(graphdef, params, rest).inr_weights(z))
+        lambda params, frozen, z: nnx.merge(graphdef, params, frozen).inr_weights(z))
 
   @property
   def inr_spec(self) -> inr_lib.INRSpec:
@@ -46,31 +53,41 @@ class TrainedModel:
     return self.latents.shape[0]
 
   def inr_weights(self, z: jnp.ndarray) -> inr_lib.Weights:
-    """z (B, hn_in) -> INR tensors, each (B, *shape)."""
-    return self._weights(self.params, self.rest, jnp.asarray(z, jnp.float32))
+    """z (B, latent_dim) float -> INR tensors, each (B, *shape) f32 (see inr_spec.shapes)."""
+    return self._weights(self.params, self.frozen, jnp.asarray(z, jnp.float32))
 
 
 def remember(model: TrainedModel) -> TrainedModel:
+  """Make `model` the one tasks use when given neither model= nor workdir=; returns it."""
   _LAST_MODEL[:] = [model]
   return model
 
 
 def last_model() -> TrainedModel | None:
+  """The model most recently loaded or trained in this process, if any."""
   return _LAST_MODEL[0] if _LAST_MODEL else None
 
 
-def abstract_module(config: ml_collections.ConfigDict, num_videos: int):
-  return nnx.eval_shape(lambda: inrv_lib.INRV(config.model, num_videos, rngs=nnx.Rngs(config.seed)))
+def from_module(config: ml_collections.ConfigDict, module: inrv_lib.INRV, seen_latents,
+                workdir: str | None = None, step: int = 0) -> TrainedModel:
+  """A TrainedModel of a live INRV module.
 
-
-def from_module(config, module: inrv_lib.INRV, seen_latents, workdir=None, step=0) -> TrainedModel:
-  graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+  seen_latents: (N, latent_dim), the checkpoint's `train.seen_latents`; used
+  as the latents with conditioning="clip" only (else the table rows are).
+  """
+  graphdef, params, frozen = nnx.split(module, nnx.Param, ...)
   latents = seen_latents if config.model.conditioning == "clip" else module.all_latents()
-  return TrainedModel(config, graphdef, params, rest, np.asarray(latents), workdir, step)
+  return TrainedModel(config, graphdef, params, frozen, np.asarray(latents), workdir, step)
 
 
 def load(workdir: str | pathlib.Path, step: int | None = None) -> TrainedModel:
-  """The model of a trained workdir (newest checkpoint unless `step` is given)."""
+  """The model of a trained workdir (newest checkpoint unless `step` is given).
+
+  Restores onto this machine's first device, whatever devices trained it.
+  Workdirs written by older versions load too (renamed config fields are
+  upgraded, see config_defaults.RENAMED_FIELDS). Raises errors.UserError when
+  `workdir` is not a directory, holds no config.json or no checkpoint.
+  """
   workdir = pathlib.Path(workdir).expanduser()
   if not workdir.is_dir():
     raise errors.UserError(f"{workdir}: no such workdir")
@@ -80,18 +97,13 @@ def load(workdir: str | pathlib.Path, step: int | None = None) -> TrainedModel:
   if step is None:
     raise errors.UserError(f"{workdir}: no checkpoint in {workdir / 'checkpoints'}")
   meta = checkpoints.read_meta(mngr, step)
-  # Imported checkpoints (tools/import_official.py) store frozen weights (CLIP) as item "frozen".
-  frozen = meta.get("frozen_in_checkpoint", False)
-  build = config.copy_and_resolve_references()
-  build.model.clip_pretrained = build.model.clip_pretrained and not frozen
-  module = abstract_module(build, meta["num_videos"])
-  graphdef, params, rest = nnx.split(module, nnx.Param, ...)
-  train_like = {"step": jnp.int32(0), "rng": jnp.zeros((2,), jnp.uint32),
-                "seen_latents": jnp.zeros((meta["num_videos"], config.model.hn_in))}
-  restored, _ = checkpoints.restore(
-      mngr, step, {"params": params, "train": train_like, "frozen": rest},
-      items=("params", "train", "frozen") if frozen else ("params", "train"))
-  real_rest = restored["frozen"] if frozen else inrv_lib.frozen_state(build.model, config.seed)
-  module = nnx.merge(graphdef, restored["params"], real_rest)
+  graphdef, state, frozen = checkpoints.abstract_state(config, meta["num_videos"])
+  # Imported checkpoints (tools/import_official.py) hold the frozen CLIP as item "frozen";
+  # otherwise it is rebuilt from the config (pretrained file, or random from the seed).
+  imported = meta.get("frozen_in_checkpoint", False)
+  items = ("params", "train", "frozen") if imported else ("params", "train")
+  restored, _ = checkpoints.restore(mngr, step, {**state, "frozen": frozen}, items=items)
+  frozen = restored["frozen"] if imported else inrv_lib.frozen_state(config.model, config.seed)
+  module = nnx.merge(graphdef, restored["params"], frozen)
   return remember(from_module(config, module, restored["train"]["seen_latents"],
                               str(workdir), step))

@@ -30,7 +30,7 @@ def lines():
   cmd = [sys.executable, "-m", "inrv_jax.bench", "--config=configs/quickstart.py",
          "--config.data.num_frames=2", "--config.data.height=8", "--config.data.width=8",
          "--config.train.batch_size=2", "--config.model.inr.hidden=32",
-         "--config.model.hn_hidden=32", "--measure=matmul,train,render,render_memory,fvd",
+         "--config.model.hypernet_hidden=32", "--measure=matmul,train,render,render_memory,fvd",
          "--warmup=0", "--repeats=2", "--matmul_size=128", "--render_shape=3,16,16",
          "--fvd_batch=1"]
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)

@@ -99,11 +99,11 @@ def test_eight_devices_give_the_losses_of_one(data_dir, tmp_path):
 def test_clip_conditioned_training_records_post_merge_latents(tiny_config, tmp_path):
   c = tiny_config
   c.model.conditioning = "clip"
-  c.model.clip_pretrained = False  # a tiny random CLIP: no download
-  c.model.clip_image_size, c.model.clip_patch_size = 32, 16
-  c.model.clip_width, c.model.clip_layers, c.model.clip_heads = 16, 1, 2
-  c.model.clip_output_dim, c.model.clip_table_dim = 8, 8
-  c.model.gru_hidden, c.model.clip_merge_hidden = 4, 16
+  c.model.clip.pretrained = False  # a tiny random CLIP: no download
+  c.model.clip.image_size, c.model.clip.patch_size = 32, 16
+  c.model.clip.width, c.model.clip.layers, c.model.clip.heads = 16, 1, 2
+  c.model.clip.output_dim, c.model.clip.table_dim = 8, 8
+  c.model.clip.gru_hidden, c.model.clip.merge_hidden = 4, 16
   c.data.max_clips = 4
   c.train.num_steps = 6
   model = train.train_and_evaluate(c, tmp_path)

@@ -26,21 +26,21 @@ def test_step_adds_weighted_lpips_to_l1(tiny_config):
   c.data.height = c.data.width = 16
   c.train.lpips_weight = 0.7
   plan = stages.plan((), 4, 2, 10)
-  tx = train.make_optimizer(c, plan)
-  graphdef, rest, state = train.init_state(c, 4, tx)
+  tx = stages.make_optimizer(c, plan)
+  graphdef, frozen, state = train.init_state(c, 4, tx)
   perceptual_graphdef, perceptual_state = nnx.split(small_lpips())
   mesh = parallel.make_mesh()
   step = train.make_train_step(c, graphdef, tx, mesh, perceptual_graphdef)
   videos = jax.random.uniform(jax.random.key(1), (2, 8, 16, 16, 3), minval=-1, maxval=1)
   batch = {"video": videos, "index": jnp.array([0, 3])}
   # the prediction the step makes, computed outside it
-  module = nnx.merge(graphdef, state["params"], rest)
+  module = nnx.merge(graphdef, state["params"], frozen)
   pred = inr.grid_apply(module.inr_spec, module.inr_weights(module.latents(batch["index"])),
                         8, 16, 16)
   expected_l1 = losses.l1(pred, videos)
   perceptual = nnx.merge(perceptual_graphdef, perceptual_state)
   expected_lpips = jnp.mean(lpips.lpips_loss_per_frame(perceptual, videos, pred))
-  _, metrics = step({"model": rest, "lpips": perceptual_state}, state, batch, jnp.int32(4))
+  _, metrics = step(frozen, perceptual_state, state, batch, jnp.int32(4))
   assert float(expected_lpips) > 0
   np.testing.assert_allclose(metrics["pixel_loss"], expected_l1, rtol=1e-5)
   np.testing.assert_allclose(metrics["lpips"], expected_lpips, rtol=1e-4)

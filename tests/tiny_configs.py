@@ -10,15 +10,15 @@ def shrink_model(c):
   c.model.inr.hidden = 32
   c.model.inr.hidden_layers = 2
   c.model.inr.num_frequencies = 4
-  c.model.hn_hidden = 32
-  c.model.hn_hidden_layers = 1
+  c.model.hypernet_hidden = 32
+  c.model.hypernet_hidden_layers = 1
   return c
 
 
 def tiny(config, data_dir: pathlib.Path):
   """Shrink a config to a model and clip size that trains in seconds on 2 cores."""
   c = shrink_model(config)
-  c.model.hn_in = 16
+  c.model.latent_dim = 16
   c.data.path = "bundled"
   c.data.dir = str(data_dir)
   c.data.num_frames = 8
@@ -38,9 +38,9 @@ def tiny(config, data_dir: pathlib.Path):
 
 
 def tiny_task_config():
-  """The task tests' model: hn_in 8, 4-frame 8 x 12 clips, 4,096-pixel render chunks."""
+  """The task tests' model: latent_dim 8, 4-frame 8 x 12 clips, 4,096-pixel render chunks."""
   c = shrink_model(config_defaults.base_config())
-  c.model.hn_in = 8
+  c.model.latent_dim = 8
   c.data.num_frames = 4
   c.data.height = 8
   c.data.width = 12

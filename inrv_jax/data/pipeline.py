@@ -83,15 +83,12 @@ class Batches:
                prefetch: int = 4, threads: int = 2, workers: int = 0):
     self._iter = iter(batch_dataset(source, global_batch, seed, start_step,
                                     prefetch, threads, workers))
-    self.step = start_step  # the step of the next batch
 
   def __iter__(self):
     return self
 
   def __next__(self) -> dict[str, np.ndarray]:
-    batch = next(self._iter)
-    self.step += 1
-    return batch
+    return next(self._iter)
 
   def close(self):
     close = getattr(self._iter, "close", None)

@@ -7,7 +7,7 @@ Defaults are ViT-B/32 (224 px, patch 32, width 768, 12 layers, 12 heads,
 encoder never enters `nnx.state(model, nnx.Param)`: optimizers and `nnx.grad`
 (which default to `nnx.Param`) leave it alone.
 
-Pure-dict layout (what `load_params` takes; see tools/convert_clip.py):
+Pure-dict layout (what `load_params` takes; see from_torch.py):
   patch_embed/kernel (P*P*3, W), rows ordered (py, px, c)
   class_embedding (W,), position_embedding (1 + (S/P)^2, W)
   ln_pre/{scale, bias}
@@ -19,18 +19,30 @@ Pure-dict layout (what `load_params` takes; see tools/convert_clip.py):
 """
 
 import dataclasses
+import os
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from inrv_jax import pretrained
+from inrv_jax.formats import state_dict
+from inrv_jax.models import from_torch
+from inrv_jax.models.common import FrozenParam
+
+# OpenAI's ViT-B/32 (openai/CLIP clip/clip.py `_MODELS["ViT-B/32"]`); the URL's
+# path segment is the file's SHA-256.
+CLIP_WEIGHTS = pretrained.WeightFile(
+    name="clip_vit_b32",
+    url=("https://openaipublic.azureedge.net/clip/models/"
+         "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt"),
+    sha256="40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
+    filename="ViT-B-32.pt",
+    config_field="model.clip.weights")
+
 # OpenAI CLIP's preprocessing statistics (RGB, inputs in [0, 1]).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-class FrozenParam(nnx.Variable):
-  """A pretrained weight that is never trained (excluded from nnx.Param filters)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,3 +189,28 @@ def load_params(module: nnx.Module, pure: dict, variable_type=FrozenParam) -> No
                      f"differing (path, shape) entries: {diff[:8]}")
   nnx.replace_by_pure_dict(state, jax.tree.map(jnp.asarray, pure))
   nnx.update(module, state)
+
+
+def params_from_file(path: os.PathLike | str) -> dict:
+  """ClipVisionTower pure dict from an OpenAI (.pt TorchScript) or HF (.safetensors) file.
+
+  Raises torch_pickle.UnsafePickleError for a file that names a global outside
+  the tensor allowlist (nothing in it runs), KeyError for a file without CLIP
+  vision weights.
+  """
+  state = state_dict.read_state_dict(path)
+  if any(k.endswith("embeddings.patch_embedding.weight") for k in state):
+    return from_torch.clip_params_from_hf(state)
+  return from_torch.clip_params_from_openai(state)
+
+
+def load(tower: "ClipVisionTower", path_override: str = "", download: bool = True) -> None:
+  """Fill `tower` with OpenAI's ViT-B/32 weights, in place.
+
+  path_override: a local ViT-B-32.pt (model.clip.weights); "" = the cache
+  (~/.cache/inrv_jax or $INRV_CACHE_DIR), downloading into it when allowed.
+  Raises pretrained.MissingWeightsError naming the file, its URL and the
+  config field when it can't be had or its SHA-256 does not match.
+  """
+  path = pretrained.path(CLIP_WEIGHTS, path_override, download=download)
+  load_params(tower, params_from_file(path))

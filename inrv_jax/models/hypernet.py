@@ -1,6 +1,6 @@
 """The Flax hypernetwork (one MLP head per INR tensor) and the latent table.
 
-Head i maps a latent z (hn_in,) to the flat values of INR tensor i, reshaped
+Head i maps a latent z (latent_dim,) to the flat values of INR tensor i, reshaped
 row-major to that tensor's (out, in) or (out,) shape. Init follows the
 authors' release: Kaiming-normal (fan_in, ReLU gain) weights, the last layer's
 weight divided by 10, PyTorch-default biases U(+-1/sqrt(fan_in)).
@@ -13,27 +13,11 @@ import jax.numpy as jnp
 from flax import nnx
 
 from inrv_jax.models import inr as inr_lib
-
-kaiming_normal = jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal")
-
-
-def torch_bias_init(fan_in: int):
-  """PyTorch nn.Linear's default bias init, U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-  bound = 1.0 / math.sqrt(fan_in)
-
-  def init(key, shape, dtype=jnp.float32):
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
-  return init
-
-
-def scaled(init, factor: float):
-  def scaled_init(key, shape, dtype=jnp.float32):
-    return init(key, shape, dtype) * factor
-  return scaled_init
+from inrv_jax.models.common import kaiming_normal, scaled, torch_bias_init
 
 
 class Head(nnx.Module):
-  """hn_in -> hidden (ReLU) x hidden_layers -> out_size (linear)."""
+  """latent_dim -> hidden (ReLU) x hidden_layers -> out_size (linear)."""
 
   def __init__(self, in_size: int, hidden: int, hidden_layers: int,
                out_size: int, last_layer_scale: float, *, rngs: nnx.Rngs):

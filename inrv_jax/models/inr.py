@@ -55,18 +55,6 @@ class INRSpec:
 Weights = tuple[jnp.ndarray, ...]
 
 
-def flatten(spec: INRSpec, weights: Weights) -> jnp.ndarray:
-  """Tensors -> (num_params,) vector, row-major per tensor, in tensor order."""
-  del spec
-  return jnp.concatenate([w.reshape(-1) for w in weights])
-
-
-def unflatten(spec: INRSpec, flat: jnp.ndarray) -> Weights:
-  """(num_params,) -> tensors; inverse of `flatten`."""
-  sizes = [math.prod(s) for s in spec.shapes]
-  splits = np.cumsum(sizes)[:-1]
-  return tuple(p.reshape(s) for p, s in zip(jnp.split(flat, splits), spec.shapes))
-
 
 def _activation(spec: INRSpec, x: jnp.ndarray, first: bool) -> jnp.ndarray:
   if spec.activation == "relu":
@@ -96,6 +84,19 @@ def inr_apply(spec: INRSpec, weights: Weights, coords: jnp.ndarray) -> jnp.ndarr
 def batched_apply(spec: INRSpec, weights: Weights, coords: jnp.ndarray) -> jnp.ndarray:
   """vmap of inr_apply over videos: weights (B, ...) and coords (P, 3) -> (B, P, C)."""
   return jax.vmap(lambda w: inr_apply(spec, w, coords))(weights)
+
+
+def pixels_apply(spec: INRSpec, weights: Weights, grid_shape: tuple[int, int, int],
+                 pixels: jnp.ndarray) -> jnp.ndarray:
+  """Each video's INR at its own pixels of the (T, H, W) grid.
+
+  weights: tensors each (B, *shape); pixels: (B, P) int flat indices in
+  [0, T*H*W), row-major over (t, h, w) like `coords.grid`. Returns (B, P, C)
+  raw outputs in target space. The sampled-pixel forward of training
+  (train.pixel_fraction < 1) and of inversion.
+  """
+  grid = jnp.asarray(coords_lib.grid(*grid_shape))  # (THW, 3)
+  return jax.vmap(lambda w, idx: inr_apply(spec, w, grid[idx]))(weights, pixels)
 
 
 def grid_apply(spec: INRSpec, weights: Weights, num_frames: int, height: int,

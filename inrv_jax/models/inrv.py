@@ -3,7 +3,7 @@
 `latents(indices)` gives the hypernetwork inputs z of training videos and
 `inr_weights(z)` the per-video INR tensors; rendering them is a pure function
 in `inr.py`. Conditioning variants (paper Sec. 3.2) plug in between the table
-row and z: with conditioning="clip" the table rows are clip_table_dim wide and
+row and z: with conditioning="clip" the table rows are model.clip.table_dim wide and
 z = ClipConditioner(videos, row) (see conditioning.py).
 """
 
@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from inrv_jax.models import clip_vision
 from inrv_jax.models import conditioning as conditioning_lib
 from inrv_jax.models import hypernet as hypernet_lib
 from inrv_jax.models import inr as inr_lib
@@ -26,11 +27,11 @@ def inr_spec_from_config(model_config: ml_collections.ConfigDict) -> inr_lib.INR
 
 def _conditioner(model_config: ml_collections.ConfigDict,
                  rngs: nnx.Rngs) -> conditioning_lib.ClipConditioner:
-  """The CLIP conditioner, with the pretrained CLIP weights when clip_pretrained."""
-  conditioner = conditioning_lib.ClipConditioner(model_config, model_config.hn_in, rngs=rngs)
-  if model_config.clip_pretrained:
-    from inrv_jax.tools import convert_clip  # pylint: disable=import-outside-toplevel
-    convert_clip.load_pretrained_clip(conditioner.clip, model_config)
+  """The CLIP conditioner, with the pretrained CLIP weights when model.clip.pretrained."""
+  clip = model_config.clip
+  conditioner = conditioning_lib.ClipConditioner(clip, model_config.latent_dim, rngs=rngs)
+  if clip.pretrained:
+    clip_vision.load(conditioner.clip, clip.weights)
   return conditioner
 
 
@@ -60,16 +61,16 @@ class INRV(nnx.Module):
     clip = self.conditioning == "clip"
     # The conditioner draws first from `rngs`, so that frozen_state() can rebuild it alone.
     self.conditioner = _conditioner(model_config, rngs) if clip else None
-    table_dim = model_config.clip_table_dim if clip else model_config.hn_in
+    table_dim = model_config.clip.table_dim if clip else model_config.latent_dim
     init = hypernet_lib.latent_table_init(model_config.latent_init_std)
     self.latent_table = nnx.Param(init(rngs.params(), (num_videos, table_dim)))
     self.hypernet = hypernet_lib.HyperNetwork(
-        self.inr_spec, model_config.hn_in, model_config.hn_hidden,
-        model_config.hn_hidden_layers, model_config.last_layer_scale, rngs=rngs)
+        self.inr_spec, model_config.latent_dim, model_config.hypernet_hidden,
+        model_config.hypernet_hidden_layers, model_config.last_layer_scale, rngs=rngs)
 
   def latents(self, indices: jnp.ndarray, videos: jnp.ndarray | None = None,
               dropout_key: jax.Array | None = None) -> jnp.ndarray:
-    """Hypernetwork inputs z for training videos: indices (B,) -> (B, hn_in).
+    """Hypernetwork inputs z for training videos: indices (B,) -> (B, latent_dim).
 
     videos (B, T, H, W, 3) in [-1, 1] and dropout_key (GRU dropout; None =
     deterministic) are used by conditioning="clip" only, and ignored otherwise.
@@ -82,11 +83,11 @@ class INRV(nnx.Module):
     return self.conditioner(videos, rows, dropout_key)
 
   def inr_weights(self, z: jnp.ndarray) -> inr_lib.Weights:
-    """z (B, hn_in) -> INR tensors, each (B, *shape)."""
+    """z (B, latent_dim) -> INR tensors, each (B, *shape)."""
     return self.hypernet(z)
 
   def all_latents(self) -> jnp.ndarray:
-    """(num_videos, hn_in): the z of every training video, in dataset order."""
+    """(num_videos, latent_dim): the z of every training video, in dataset order."""
     if self.conditioner is not None:
       raise ValueError(
           "conditioning='clip': z depends on each video's frames; use the post-merge z "

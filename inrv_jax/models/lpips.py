@@ -22,20 +22,21 @@ import numpy as np
 from flax import nnx
 
 from inrv_jax import pretrained
+from inrv_jax.formats import torch_pickle
 from inrv_jax.models import vgg16 as vgg16_lib
-from inrv_jax.models.clip_vision import FrozenParam
+from inrv_jax.models.common import FrozenParam
 
 SHIFT = (-0.030, -0.088, -0.188)  # ScalingLayer, RGB, for inputs in [-1, 1]
 SCALE = (0.458, 0.448, 0.450)
 MIN_SIDE = 16                     # 4 max-pools before relu5_3
 NORM_EPS = 1e-10                  # added to the channel norm (not inside the sqrt)
 LIN_SHA256 = "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868"
-LIN_WEIGHTS = pretrained.register(pretrained.WeightFile(
+LIN_WEIGHTS = pretrained.WeightFile(
     name="lpips_vgg",
     url="https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth",
     sha256=LIN_SHA256,
     filename="lpips_v0.1_vgg.pth",
-    config_field="train.lpips_weights"))
+    config_field="train.lpips_weights")
 
 
 def lin_params_from_state(state: Mapping[str, np.ndarray]) -> list[np.ndarray]:
@@ -113,10 +114,9 @@ def load_lpips(vgg_path_override: str = "", lin_path_override: str = "",
   vgg.pth, else cache, else download. Raises MissingWeightsError listing
   every file that can't be had.
   """
-  from inrv_jax.tools import torch_pickle  # pylint: disable=import-outside-toplevel
   files = pretrained.require(
-      {"vgg16": vgg_path_override,
-       "lpips_vgg": lin_path_override or packaged_lin_weights()},
+      {vgg16_lib.IMAGENET_WEIGHTS: vgg_path_override,
+       LIN_WEIGHTS: lin_path_override or packaged_lin_weights()},
       download=download)
   vgg = vgg16_lib.VGG16Features(
       vgg16_lib.vgg16_params_from_torchvision(torch_pickle.load(files["vgg16"])))

@@ -19,16 +19,16 @@ import numpy as np
 from flax import nnx
 
 from inrv_jax import pretrained
-from inrv_jax.models.clip_vision import FrozenParam
+from inrv_jax.models.common import FrozenParam
 
 BLOCK_DEPTHS = (2, 2, 3, 3, 3)          # convs per block
 BLOCK_WIDTHS = (64, 128, 256, 512, 512)  # output channels per block
-IMAGENET_WEIGHTS = pretrained.register(pretrained.WeightFile(
+IMAGENET_WEIGHTS = pretrained.WeightFile(
     name="vgg16",
     url="https://download.pytorch.org/models/vgg16-397923af.pth",
     sha256="397923af",  # torchvision publishes this prefix of the sha256
     filename="vgg16-397923af.pth",
-    config_field="train.vgg16_weights"))
+    config_field="train.vgg16_weights")
 
 Params = list[tuple[np.ndarray, np.ndarray]]
 

@@ -230,7 +230,7 @@ def render(workdir, indices=None, latents: str | None = None, num_frames: int | 
   out = _out_dir(workdir, "render")
   if latents:
     if not pathlib.Path(latents).is_file():
-      raise errors.UserError(f"{latents}: no such latents file (.npy of shape (n, hn_in))")
+      raise errors.UserError(f"{latents}: no such latents file (.npy of shape (n, latent_dim))")
     z, names = np.load(latents), f"rows of {latents}"
   else:
     chosen = _indices(model, indices, 4)

@@ -32,7 +32,7 @@ PATHS = {"slerp": slerp_path, "lerp": lerp_path}
 
 
 def endpoint(model, which) -> np.ndarray:
-  """A path end: an int = that training video's latent, else a latent (hn_in,)."""
+  """A path end: an int = that training video's latent, else a latent (latent_dim,)."""
   if isinstance(which, (int, np.integer)):
     if not -model.num_videos <= which < model.num_videos:
       raise errors.UserError(f"video index {which} is out of range: the model has "
@@ -49,7 +49,7 @@ def interpolate(a, b, steps: int = 8, model=None, workdir=None, method: str = "s
                 ) -> np.ndarray:
   """Videos along the path a -> b: (steps, T, H, W, 3) float32 in [0, 1].
 
-  a, b: training video indices or latents (hn_in,), e.g. from `invert`.
+  a, b: training video indices or latents (latent_dim,), e.g. from `invert`.
   """
   if method not in PATHS:
     raise errors.UserError(f"unknown interpolation {method!r}; choose one of {sorted(PATHS)}")

@@ -24,7 +24,6 @@ from flax import nnx
 
 from inrv_jax import errors
 from inrv_jax import metrics
-from inrv_jax.models import coords as coords_lib
 from inrv_jax.models import inr as inr_lib
 from inrv_jax.tasks import masks as masks_lib
 from inrv_jax.tasks import rendering
@@ -36,19 +35,13 @@ DEFAULT_PIXELS = 2048  # observed pixels sampled per video per step (0 = all of 
 
 @dataclasses.dataclass
 class InversionResult:
-  latents: np.ndarray      # (B, hn_in) the optimised latents
+  latents: np.ndarray      # (B, latent_dim) the optimised latents
   videos: np.ndarray       # (B, T, H, W, 3) their renders on the inversion grid, [0, 1]
   targets: np.ndarray      # (B, T, H, W, 3) the inverted videos, [0, 1]
   masks: np.ndarray        # (B, T, H, W) bool, True = observed
   baseline: np.ndarray     # (B, T, H, W, 3) unobserved pixels filled with the mean frame
   losses: np.ndarray       # (steps, B) masked MSE ([-1, 1] space) of every step
   metrics: dict            # name -> (B,) float; *_unobserved is NaN where all is observed
-
-  def summary(self) -> dict:
-    """Means over videos (NaN-aware) of every metric."""
-    with warnings.catch_warnings():
-      warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns for `full`
-      return {k: float(np.nanmean(v)) for k, v in self.metrics.items()}
 
 
 def mean_frame_fill(videos: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -114,37 +107,35 @@ def make_inverter(graphdef, spec: inr_lib.INRSpec, grid_shape: tuple[int, int, i
                   learning_rate: float, pixels_per_step: int, steps_per_call: int):
   """The jitted multi-step inversion of a batch of videos.
 
-  Returns run(params, rest, latents (B, D), opt_state, targets (B, THW, 3) in [-1, 1],
+  Returns run(params, frozen, latents (B, D), opt_state, targets (B, THW, 3) in [-1, 1],
   observed (B, Pmax) flat indices, counts (B,), key, first_step) ->
   (latents, opt_state, losses (steps_per_call, B)).
   """
   tx = optax.adam(learning_rate)
-  grid = jnp.asarray(coords_lib.grid(*grid_shape))  # (THW, 3)
 
-  def video_loss(z, params, rest, target, observed, count, key):
-    weights = nnx.merge(graphdef, params, rest).inr_weights(z[None])
-    weights = jax.tree.map(lambda w: w[0], weights)
+  def video_loss(z, params, frozen, target, observed, count, key):
+    weights = nnx.merge(graphdef, params, frozen).inr_weights(z[None])  # each (1, *shape)
     if pixels_per_step and pixels_per_step < observed.shape[0]:
       picks = jax.random.randint(key, (pixels_per_step,), 0, count)  # uniform over observed
       idx, valid = observed[picks], jnp.ones((pixels_per_step,))
     else:
       idx, valid = observed, (jnp.arange(observed.shape[0]) < count).astype(jnp.float32)
-    pred = inr_lib.inr_apply(spec, weights, grid[idx])  # (P, 3)
+    pred = inr_lib.pixels_apply(spec, weights, grid_shape, idx[None])[0]  # (P, 3)
     err = jnp.mean(jnp.square(pred - target[idx]), axis=-1)  # (P,)
     return jnp.sum(err * valid) / jnp.sum(valid)
 
-  def video_step(z, opt_state, params, rest, target, observed, count, key):
-    loss, grad = jax.value_and_grad(video_loss)(z, params, rest, target, observed, count, key)
+  def video_step(z, opt_state, params, frozen, target, observed, count, key):
+    loss, grad = jax.value_and_grad(video_loss)(z, params, frozen, target, observed, count, key)
     updates, opt_state = tx.update(grad, opt_state, z)
     return optax.apply_updates(z, updates), opt_state, loss
 
   batch_step = jax.vmap(video_step, in_axes=(0, 0, None, None, 0, 0, 0, 0))
 
-  def run(params, rest, latents, opt_state, targets, observed, counts, key, first_step):
+  def run(params, frozen, latents, opt_state, targets, observed, counts, key, first_step):
     def body(carry, step):
       z, state = carry
       keys = jax.random.split(jax.random.fold_in(key, step), z.shape[0])
-      z, state, loss = batch_step(z, state, params, rest, targets, observed, counts, keys)
+      z, state, loss = batch_step(z, state, params, frozen, targets, observed, counts, keys)
       return (z, state), loss
     (latents, opt_state), losses = jax.lax.scan(
         body, (latents, opt_state), first_step + jnp.arange(steps_per_call))
@@ -176,7 +167,7 @@ def optimise(model, targets: np.ndarray, masks: np.ndarray, steps: int = DEFAULT
   with tqdm.tqdm(total=steps, desc=f"invert {b} videos", unit="step",
                  disable=not progress, leave=False) as bar:
     for first in range(0, steps, steps_per_call):
-      latents, opt_state, loss = run(model.params, model.rest, latents, opt_state, flat_targets,
+      latents, opt_state, loss = run(model.params, model.frozen, latents, opt_state, flat_targets,
                                      jnp.asarray(observed), jnp.asarray(counts), key,
                                      jnp.int32(first))
       losses.append(np.asarray(loss))

@@ -105,7 +105,7 @@ def render_weights(spec: inr_lib.INRSpec, weights: inr_lib.Weights, num_frames: 
 def render(model, latents, num_frames: int | None = None,
            resolution: tuple[int, int] | None = None, chunk_pixels: int | None = None,
            video_batch: int = 4, progress: bool | None = None) -> np.ndarray:
-  """Latents (n, hn_in) -> videos (n, T, H, W, 3) float32 in [0, 1].
+  """Latents (n, latent_dim) -> videos (n, T, H, W, 3) float32 in [0, 1].
 
   T and (H, W) default to the training clip size; any other grid is rendered
   by querying the INR there (e.g. 128 x 128 from a model trained at 32 x 32).

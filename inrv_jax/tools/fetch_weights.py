@@ -2,7 +2,7 @@
 
   python -m inrv_jax.tools.fetch_weights --config=configs/faces.py
   python -m inrv_jax.tools.fetch_weights --config=configs/faces.py \
-      --config.model.clip_weights=/data/ViT-B-32.pt --config.train.vgg16_weights=/data/vgg16.pth
+      --config.model.clip.weights=/data/ViT-B-32.pt --config.train.vgg16_weights=/data/vgg16.pth
 
 Each file is downloaded from its canonical URL into ~/.cache/inrv_jax (or
 $INRV_CACHE_DIR) and checked against its SHA-256; a local path given in the

@@ -9,7 +9,7 @@ refuses anything but tensor reconstruction. Every tensor is mapped:
   latent_codes.weight (N, E)                -> latent_table (N, E)
   hyper_net.nets.{i}.net.{j}.0.weight (o, i) -> hypernet.heads[i].layers[j].kernel (i, o)
   hyper_net.nets.{i}.net.{j}.0.bias          -> hypernet.heads[i].layers[j].bias
-  clip.gru.*                                 -> conditioner.gru   (convert_clip)
+  clip.gru.*                                 -> conditioner.gru   (models/from_torch.py)
   mergeclipinstance.{0,2}.*                  -> conditioner.merge1/merge2
   clip.model.visual.*                        -> conditioner.clip  (frozen; stored in
                                                 the checkpoint's `frozen` item)
@@ -49,11 +49,11 @@ from ml_collections import config_flags
 from inrv_jax import checkpoints
 from inrv_jax import config_defaults
 from inrv_jax import errors
-from inrv_jax import train
+from inrv_jax.formats import torch_pickle
+from inrv_jax import stages
 from inrv_jax.models import clip_vision
+from inrv_jax.models import from_torch
 from inrv_jax.models import inrv as inrv_lib
-from inrv_jax.tools import convert_clip
-from inrv_jax.tools import torch_pickle
 
 HEAD = "hyper_net.nets.{i}.net.{j}.0.{kind}"
 TABLE = "latent_codes.weight"
@@ -102,7 +102,7 @@ def infer_sizes(state: dict) -> dict:
            "heads": heads, "head_layers": layers,
            "conditioning": "clip" if any(k.startswith(GRU_PREFIX) for k in state) else "none"}
   if first is not None:
-    sizes.update(hn_in=first.shape[1], hn_hidden=first.shape[0])
+    sizes.update(latent_dim=first.shape[1], hypernet_hidden=first.shape[0])
   outs = [state.get(HEAD.format(i=i, j=layers - 1, kind="bias")) for i in range(heads)]
   if heads >= 2 and all(o is not None for o in outs):
     inr_hidden = outs[1].shape[0]
@@ -118,45 +118,45 @@ def expected_shapes(model_config: ml_collections.ConfigDict, num_videos: int) ->
   m = model_config
   spec = inrv_lib.inr_spec_from_config(m)
   clip = m.conditioning == "clip"
-  out = {TABLE: ((num_videos, m.clip_table_dim if clip else m.hn_in),
-                 "model.clip_table_dim" if clip else "model.hn_in")}
-  dims = [m.hn_in] + [m.hn_hidden] * m.hn_hidden_layers
+  out = {TABLE: ((num_videos, m.clip.table_dim if clip else m.latent_dim),
+                 "model.clip.table_dim" if clip else "model.latent_dim")}
+  dims = [m.latent_dim] + [m.hypernet_hidden] * m.hypernet_hidden_layers
   for i, shape in enumerate(spec.shapes):
     head_dims = dims + [int(np.prod(shape))]
     for j, (fan_in, fan_out) in enumerate(zip(head_dims[:-1], head_dims[1:])):
-      why = "model.hn_in, model.hn_hidden, model.hn_hidden_layers, model.inr.*"
+      why = "model.latent_dim, model.hypernet_hidden, model.hypernet_hidden_layers, model.inr.*"
       out[HEAD.format(i=i, j=j, kind="weight")] = ((fan_out, fan_in), why)
       out[HEAD.format(i=i, j=j, kind="bias")] = ((fan_out,), why)
   if not clip:
     return out
-  h = m.gru_hidden
-  for k in range(m.gru_layers):
+  h = m.clip.gru_hidden
+  for k in range(m.clip.gru_layers):
     for sfx in ("", "_reverse"):
-      fan_in = m.clip_output_dim if k == 0 else 2 * h
-      why = "model.gru_hidden, model.gru_layers, model.clip_output_dim"
+      fan_in = m.clip.output_dim if k == 0 else 2 * h
+      why = "model.clip.gru_hidden, model.clip.gru_layers, model.clip.output_dim"
       out[f"{GRU_PREFIX}weight_ih_l{k}{sfx}"] = ((3 * h, fan_in), why)
       out[f"{GRU_PREFIX}weight_hh_l{k}{sfx}"] = ((3 * h, h), why)
       out[f"{GRU_PREFIX}bias_ih_l{k}{sfx}"] = ((3 * h,), why)
       out[f"{GRU_PREFIX}bias_hh_l{k}{sfx}"] = ((3 * h,), why)
-  why = "model.clip_merge_hidden, model.gru_hidden, model.clip_table_dim, model.hn_in"
-  out[MERGE_PREFIX + "0.weight"] = ((m.clip_merge_hidden, 2 * h + m.clip_table_dim), why)
-  out[MERGE_PREFIX + "0.bias"] = ((m.clip_merge_hidden,), why)
-  out[MERGE_PREFIX + "2.weight"] = ((m.hn_in, m.clip_merge_hidden), why)
-  out[MERGE_PREFIX + "2.bias"] = ((m.hn_in,), why)
+  why = "model.clip.merge_hidden, model.clip.gru_hidden, model.clip.table_dim, model.latent_dim"
+  out[MERGE_PREFIX + "0.weight"] = ((m.clip.merge_hidden, 2 * h + m.clip.table_dim), why)
+  out[MERGE_PREFIX + "0.bias"] = ((m.clip.merge_hidden,), why)
+  out[MERGE_PREFIX + "2.weight"] = ((m.latent_dim, m.clip.merge_hidden), why)
+  out[MERGE_PREFIX + "2.bias"] = ((m.latent_dim,), why)
   out.update(_visual_shapes(m))
   return out
 
 
 def _visual_shapes(m: ml_collections.ConfigDict) -> dict:
   """OpenAI CLIP `visual.*` tensors of the configured ViT."""
-  w, p, why = m.clip_width, m.clip_patch_size, "model.clip_* (ViT sizes)"
-  tokens = 1 + (m.clip_image_size // p) ** 2
+  w, p, why = m.clip.width, m.clip.patch_size, "model.clip_* (ViT sizes)"
+  tokens = 1 + (m.clip.image_size // p) ** 2
   v = VISUAL_PREFIX
   out = {f"{v}conv1.weight": (w, 3, p, p), f"{v}class_embedding": (w,),
-         f"{v}positional_embedding": (tokens, w), f"{v}proj": (w, m.clip_output_dim)}
+         f"{v}positional_embedding": (tokens, w), f"{v}proj": (w, m.clip.output_dim)}
   for ln in ("ln_pre", "ln_post"):
     out[f"{v}{ln}.weight"] = out[f"{v}{ln}.bias"] = (w,)
-  for i in range(m.clip_layers):
+  for i in range(m.clip.layers):
     b = f"{v}transformer.resblocks.{i}."
     out.update({f"{b}attn.in_proj_weight": (3 * w, w), f"{b}attn.in_proj_bias": (3 * w,),
                 f"{b}attn.out_proj.weight": (w, w), f"{b}attn.out_proj.bias": (w,),
@@ -207,22 +207,22 @@ def param_tree(state: dict, model_config: ml_collections.ConfigDict) -> dict:
   heads = {}
   for i in range(len(spec.shapes)):
     layers = {}
-    for j in range(model_config.hn_hidden_layers + 1):
+    for j in range(model_config.hypernet_hidden_layers + 1):
       layers[j] = {"kernel": f32(state[HEAD.format(i=i, j=j, kind="weight")]).T,
                    "bias": f32(state[HEAD.format(i=i, j=j, kind="bias")])}
     heads[i] = {"layers": layers}
   tree = {"latent_table": f32(state[TABLE]), "hypernet": {"heads": heads}}
   if model_config.conditioning == "clip":
     tree["conditioner"] = {
-        "gru": convert_clip.gru_params_from_torch(_subdict(state, GRU_PREFIX)),
-        **convert_clip.merge_params_from_torch(_subdict(state, MERGE_PREFIX))}
+        "gru": from_torch.gru_params_from_torch(_subdict(state, GRU_PREFIX)),
+        **from_torch.merge_params_from_torch(_subdict(state, MERGE_PREFIX))}
   return tree
 
 
 def sampling_latents(path: pathlib.Path, learned, table: np.ndarray,
                      model_config: ml_collections.ConfigDict) -> np.ndarray:
-  """seen_latents (N, hn_in) from `learned_latents` (see the module docstring)."""
-  num_videos, hn_in = table.shape[0], model_config.hn_in
+  """seen_latents (N, latent_dim) from `learned_latents` (see the module docstring)."""
+  num_videos, latent_dim = table.shape[0], model_config.latent_dim
   clip = model_config.conditioning == "clip"
   if learned is None:
     if clip:
@@ -234,15 +234,15 @@ def sampling_latents(path: pathlib.Path, learned, table: np.ndarray,
     raise CheckpointImportError(f"{path}: 'learned_latents' is a {type(learned).__name__}, "
                                 "expected "
                        "a dict {video index: [None, None, z]}")
-  out = np.full((num_videos, hn_in), np.nan, np.float32) if clip else table.astype(np.float32)
+  out = np.full((num_videos, latent_dim), np.nan, np.float32) if clip else table.astype(np.float32)
   covered = set()
   for index, entry in learned.items():
     z = entry[-1] if isinstance(entry, (list, tuple)) else entry
     z = np.asarray(z, np.float32).reshape(-1) if isinstance(z, np.ndarray) else None
-    if z is None or z.shape != (hn_in,):
-      raise CheckpointImportError(f"{path}: learned_latents[{index!r}] is not a z of {hn_in} "
+    if z is None or z.shape != (latent_dim,):
+      raise CheckpointImportError(f"{path}: learned_latents[{index!r}] is not a z of {latent_dim} "
                                   "numbers "
-                         f"(model.hn_in={hn_in})")
+                         f"(model.latent_dim={latent_dim})")
     if not isinstance(index, (int, np.integer)) or not 0 <= int(index) < num_videos:
       raise CheckpointImportError(f"{path}: learned_latents has index {index!r}, but the latent "
                          f"table ({TABLE}) holds {num_videos} videos")
@@ -257,34 +257,32 @@ def sampling_latents(path: pathlib.Path, learned, table: np.ndarray,
 
 
 def build_module(state: dict, config: ml_collections.ConfigDict, num_videos: int):
-  """(graphdef, params, rest) of an INRV holding the authors' tensors."""
+  """(graphdef, params, frozen) of an INRV holding the authors' tensors."""
   build_config = config.model.copy_and_resolve_references()
-  build_config.clip_pretrained = False  # CLIP comes from the checkpoint itself
+  build_config.clip.pretrained = False  # CLIP comes from the checkpoint itself
   module = inrv_lib.INRV(build_config, num_videos, rngs=nnx.Rngs(config.seed))
   if config.model.conditioning == "clip":
     clip_vision.load_params(module.conditioner.clip,
-                            convert_clip.clip_params_from_openai(_subdict(state, CLIP_PREFIX)))
-  graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+                            from_torch.clip_params_from_openai(_subdict(state, CLIP_PREFIX)))
+  graphdef, params, frozen = nnx.split(module, nnx.Param, ...)
   tree = param_tree(state, config.model)
   want = jax.tree.map(np.shape, nnx.to_pure_dict(params))
   if jax.tree.map(np.shape, tree) != want:  # a bug here, not in the user's file
     raise AssertionError("imported parameter tree does not match the model's")
   nnx.replace_by_pure_dict(params, jax.tree.map(jnp.asarray, tree))
-  return graphdef, params, rest
+  return graphdef, params, frozen
 
 # ------------------------------------------------------------------ writing
 
 
-def _write_workdir(tmp: pathlib.Path, config, params, rest, seen: np.ndarray, meta: dict):
-  tx = train.make_optimizer(config)
-  state = {"params": params, "opt_state": tx.init(params),
-           "train": {"step": jnp.int32(0),
-                     "rng": jax.random.key_data(jax.random.key(config.seed + 1)),
-                     "seen_latents": jnp.asarray(seen)}}
+def _write_workdir(tmp: pathlib.Path, config, params, frozen, seen: np.ndarray, meta: dict):
+  num_videos = meta["num_videos"]
+  tx = stages.make_optimizer(config, stages.plan_for(config, num_videos))
+  state = checkpoints.new_state(params, tx, config.seed, jnp.asarray(seen))
   mngr = checkpoints.manager(tmp, config.train.keep_checkpoints)
   items = {k: ocp.args.StandardSave(state[k]) for k in checkpoints.STATE_ITEMS}
-  if jax.tree.leaves(rest):
-    items["frozen"] = ocp.args.StandardSave(rest)
+  if jax.tree.leaves(frozen):
+    items["frozen"] = ocp.args.StandardSave(frozen)
   mngr.save(0, args=ocp.args.Composite(meta=ocp.args.JsonSave(meta), **items))
   mngr.wait_until_finished()
   mngr.close()
@@ -304,13 +302,13 @@ def import_checkpoint(checkpoint: str | pathlib.Path, workdir: str | pathlib.Pat
   check_shapes(path, state, config.model)
   num_videos = state[TABLE].shape[0]
   seen = sampling_latents(path, learned, state[TABLE], config.model)
-  _, params, rest = build_module(state, config, num_videos)
+  _, params, frozen = build_module(state, config, num_videos)
   meta = {"num_videos": num_videos, "stage": 0, "step": 0, "imported_from": str(path),
-          "frozen_in_checkpoint": bool(jax.tree.leaves(rest))}
+          "frozen_in_checkpoint": bool(jax.tree.leaves(frozen))}
   workdir.parent.mkdir(parents=True, exist_ok=True)
   tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{workdir.name}.importing-", dir=workdir.parent))
   try:
-    _write_workdir(tmp, config, params, rest, seen, meta)
+    _write_workdir(tmp, config, params, frozen, seen, meta)
     if workdir.exists():
       workdir.rmdir()  # empty, checked above
     tmp.rename(workdir)

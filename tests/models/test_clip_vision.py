@@ -7,7 +7,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from inrv_jax.models import clip_vision
-from inrv_jax.tools import convert_clip
+from inrv_jax.formats import state_dict
+from inrv_jax.models import from_torch
+from inrv_jax.models.common import FrozenParam
 
 TINY = clip_vision.ClipVisionSpec(image_size=64, patch_size=16, width=64, layers=2,
                                   heads=4, output_dim=32)
@@ -68,7 +70,7 @@ def test_matches_hugging_face():
   images = np.random.default_rng(0).uniform(-2, 2, (3, 64, 64, 3)).astype(np.float32)
   with torch.no_grad():
     want = model(pixel_values=torch.from_numpy(images.transpose(0, 3, 1, 2))).image_embeds.numpy()
-  tower = _tower(convert_clip.clip_params_from_hf(_hf_state(model)))
+  tower = _tower(from_torch.clip_params_from_hf(_hf_state(model)))
   got = nnx.jit(lambda t, x: t(x))(tower, jnp.asarray(images))
   assert got.shape == (3, TINY.output_dim)
   np.testing.assert_allclose(np.asarray(got), want, atol=1e-4)
@@ -76,8 +78,8 @@ def test_matches_hugging_face():
 
 def test_openai_naming_converts_to_the_same_params():
   hf = _hf_state(_hf_model())
-  from_hf = convert_clip.clip_params_from_hf(hf)
-  from_openai = convert_clip.clip_params_from_openai(_openai_names(hf, "clip.model."))
+  from_hf = from_torch.clip_params_from_hf(hf)
+  from_openai = from_torch.clip_params_from_openai(_openai_names(hf, "clip.model."))
   jax.tree.map(np.testing.assert_array_equal, from_openai, from_hf)
 
 
@@ -90,12 +92,12 @@ def test_default_spec_is_vit_b32():
 def test_params_are_frozen_variables():
   tower = clip_vision.ClipVisionTower(TINY, rngs=nnx.Rngs(0))
   assert not jax.tree.leaves(nnx.state(tower, nnx.Param))
-  assert jax.tree.leaves(nnx.state(tower, clip_vision.FrozenParam))
+  assert jax.tree.leaves(nnx.state(tower, FrozenParam))
 
 
 def test_load_params_rejects_wrong_shapes():
   tower = clip_vision.ClipVisionTower(TINY, rngs=nnx.Rngs(0))
-  pure = nnx.to_pure_dict(nnx.state(tower, clip_vision.FrozenParam))
+  pure = nnx.to_pure_dict(nnx.state(tower, FrozenParam))
   pure["proj"]["kernel"] = np.zeros((TINY.width, 7), np.float32)
   with pytest.raises(ValueError, match="proj"):
     clip_vision.load_params(tower, pure)
@@ -114,7 +116,7 @@ def test_read_safetensors(tmp_path):
              "c": torch.randn(2, 3).bfloat16(), "d": torch.arange(6).reshape(2, 3)}
   path = tmp_path / "w.safetensors"
   safetensors_torch.save_file(tensors, str(path), metadata={"format": "pt"})
-  got = convert_clip.read_safetensors(path)
+  got = state_dict.read_safetensors(path)
   assert sorted(got) == sorted(tensors)
   for name, tensor in tensors.items():
     want = tensor.float().numpy() if tensor.dtype == torch.bfloat16 else tensor.numpy()
@@ -159,7 +161,7 @@ def test_read_torchscript_archive(tmp_path):
   model = torch.jit.trace(Model().eval(), torch.randn(1, 3, 4, 4)).half()
   path = tmp_path / "model.pt"
   model.save(str(path))
-  got = convert_clip.read_state_dict(path)
+  got = state_dict.read_state_dict(path)
   want = {k: v.numpy() for k, v in model.state_dict().items()}
   assert sorted(got) == sorted(want)
   for name in want:

@@ -9,9 +9,10 @@ from flax import nnx
 from inrv_jax import config_defaults
 from inrv_jax import pretrained
 from inrv_jax.models import clip_vision
+from inrv_jax.models import from_torch
+from inrv_jax.models.common import FrozenParam
 from inrv_jax.models import conditioning
 from inrv_jax.models import inrv as inrv_lib
-from inrv_jax.tools import convert_clip
 
 B, T, H, W, NUM_VIDEOS = 2, 3, 8, 8, 4
 
@@ -19,12 +20,12 @@ B, T, H, W, NUM_VIDEOS = 2, 3, 8, 8, 4
 def _config(**overrides):
   m = config_defaults.base_config().model
   m.conditioning = "clip"
-  m.clip_pretrained = False
+  m.clip.pretrained = False
   m.inr.hidden, m.inr.hidden_layers, m.inr.num_frequencies = 8, 1, 2
-  m.hn_in, m.hn_hidden, m.hn_hidden_layers = 8, 16, 1
-  m.clip_image_size, m.clip_patch_size, m.clip_width = 32, 16, 32
-  m.clip_layers, m.clip_heads, m.clip_output_dim = 1, 2, 16
-  m.gru_hidden, m.clip_table_dim, m.clip_merge_hidden = 8, 16, 16
+  m.latent_dim, m.hypernet_hidden, m.hypernet_hidden_layers = 8, 16, 1
+  m.clip.image_size, m.clip.patch_size, m.clip.width = 32, 16, 32
+  m.clip.layers, m.clip.heads, m.clip.output_dim = 1, 2, 16
+  m.clip.gru_hidden, m.clip.table_dim, m.clip.merge_hidden = 8, 16, 16
   m.update(overrides)
   return m
 
@@ -69,10 +70,10 @@ _param_grads = nnx.jit(nnx.grad(_inr_loss))  # w.r.t. nnx.Param, as training tak
 
 def test_defaults_follow_the_paper():
   m = config_defaults.base_config().model
-  assert (m.clip_table_dim, m.gru_hidden, m.gru_layers, m.gru_dropout, m.clip_merge_hidden,
-          m.clip_normalize) == (512, 256, 3, 0.1, 512, False)
-  assert (m.clip_image_size, m.clip_patch_size, m.clip_width, m.clip_layers, m.clip_heads,
-          m.clip_output_dim) == (224, 32, 768, 12, 12, 512)
+  assert (m.clip.table_dim, m.clip.gru_hidden, m.clip.gru_layers, m.clip.gru_dropout, m.clip.merge_hidden,
+          m.clip.normalize) == (512, 256, 3, 0.1, 512, False)
+  assert (m.clip.image_size, m.clip.patch_size, m.clip.width, m.clip.layers, m.clip.heads,
+          m.clip.output_dim) == (224, 32, 768, 12, 12, 512)
 
 
 def test_shapes(model):
@@ -102,7 +103,7 @@ def test_clip_inputs_resize_and_optional_normalisation(model):
 def test_clip_is_frozen(model):
   params = nnx.state(model, nnx.Param)
   assert "clip" not in params["conditioner"]
-  assert jax.tree.leaves(nnx.state(model.conditioner.clip, clip_vision.FrozenParam))
+  assert jax.tree.leaves(nnx.state(model.conditioner.clip, FrozenParam))
 
   grads = _param_grads(model, _videos(), jax.random.key(0))
   assert "clip" not in grads["conditioner"]
@@ -111,7 +112,7 @@ def test_clip_is_frozen(model):
   def feature_sum(conditioner, videos):
     return jnp.sum(conditioner.frame_features(videos))
 
-  frozen_grads = nnx.grad(feature_sum, argnums=nnx.DiffState(0, clip_vision.FrozenParam))
+  frozen_grads = nnx.grad(feature_sum, argnums=nnx.DiffState(0, FrozenParam))
   frozen_grads = nnx.jit(frozen_grads)(model.conditioner, _videos())
   assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(frozen_grads))
 
@@ -156,7 +157,7 @@ def test_merge_matches_torch_sequential_on_concat_g_e(model):
   torch.manual_seed(0)
   ref = torch.nn.Sequential(torch.nn.Linear(32, 16), torch.nn.ReLU(True), torch.nn.Linear(16, 8))
   state = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
-  pure = convert_clip.merge_params_from_torch(state)
+  pure = from_torch.merge_params_from_torch(state)
   for name in ("merge1", "merge2"):
     clip_vision.load_params(getattr(model.conditioner, name), pure[name], nnx.Param)
   rng = np.random.default_rng(0)
@@ -167,16 +168,16 @@ def test_merge_matches_torch_sequential_on_concat_g_e(model):
                              atol=1e-5)
 
 
-def test_pretrained_clip_is_registered_and_missing_file_is_reported(tmp_path, monkeypatch):
-  entry = pretrained.REGISTRY["clip_vit_b32"]
-  assert entry.sha256 == entry.url.split("/")[-2] and entry.config_field == "model.clip_weights"
+def test_pretrained_clip_entry_and_missing_file_is_reported(tmp_path, monkeypatch):
+  entry = clip_vision.CLIP_WEIGHTS
+  assert entry.sha256 == entry.url.split("/")[-2] and entry.config_field == "model.clip.weights"
   monkeypatch.setenv("INRV_CACHE_DIR", str(tmp_path))
   tower = clip_vision.ClipVisionTower(clip_vision.ClipVisionSpec(32, 16, 32, 1, 2, 4, 16),
                                       rngs=nnx.Rngs(0))
-  with pytest.raises(pretrained.MissingWeightsError, match="model.clip_weights"):
-    convert_clip.load_pretrained_clip(tower, _config(clip_weights=str(tmp_path / "absent.pt")))
+  with pytest.raises(pretrained.MissingWeightsError, match="model.clip.weights"):
+    clip_vision.load(tower, str(tmp_path / "absent.pt"))
   with pytest.raises(pretrained.MissingWeightsError, match="ViT-B-32.pt"):
-    convert_clip.load_pretrained_clip(tower, _config(), download=False)
+    clip_vision.load(tower, download=False)
 
 
 def test_frozen_state_rebuilds_the_models_frozen_clip_alone(built):

@@ -8,7 +8,7 @@ from flax import nnx
 
 from inrv_jax.models import clip_vision
 from inrv_jax.models import gru as gru_lib
-from inrv_jax.tools import convert_clip
+from inrv_jax.models import from_torch
 
 IN, HIDDEN, LAYERS, B, T = 6, 5, 3, 2, 7
 
@@ -60,7 +60,7 @@ def _run(model, x, key=None):
 def _gru(state, dropout_rate=0.0) -> gru_lib.GRU:
   model = gru_lib.GRU(IN, HIDDEN, LAYERS, bidirectional=True, dropout_rate=dropout_rate,
                       rngs=nnx.Rngs(0))
-  clip_vision.load_params(model, convert_clip.gru_params_from_torch(state), nnx.Param)
+  clip_vision.load_params(model, from_torch.gru_params_from_torch(state), nnx.Param)
   return model
 
 

@@ -17,7 +17,7 @@ def count(tree):
 
 
 def test_paper_hypernetwork_has_57438467_parameters():
-  config = config_defaults.base_config()  # paper sizes, hn_in 128
+  config = config_defaults.base_config()  # paper sizes, latent_dim 128
   model = nnx.eval_shape(lambda: inrv.INRV(config.model, 10, rngs=nnx.Rngs(0)))
   assert count(nnx.state(model.hypernet, nnx.Param)) == 57_438_467
   assert model.latent_table.shape == (10, 128)
@@ -42,8 +42,8 @@ def test_init_statistics_follow_the_release():
 
 def test_latent_table_starts_at_one_hundredth():
   config = config_defaults.base_config()
-  config.model.hn_in = 64
-  config.model.hn_hidden = 8
+  config.model.latent_dim = 64
+  config.model.hypernet_hidden = 8
   config.model.inr.hidden = 8
   model = inrv.INRV(config.model, 500, rngs=nnx.Rngs(0))
   np.testing.assert_allclose(np.std(model.latent_table[...]), 0.01, rtol=0.05)
@@ -51,7 +51,7 @@ def test_latent_table_starts_at_one_hundredth():
 
 def test_emitted_weights_have_inr_shapes():
   config = config_defaults.base_config()
-  config.model.hn_in, config.model.hn_hidden = 8, 16
+  config.model.latent_dim, config.model.hypernet_hidden = 8, 16
   config.model.inr.hidden = 16
   model = inrv.INRV(config.model, 3, rngs=nnx.Rngs(0))
   weights = model.inr_weights(model.latents(np.array([0, 2])))

@@ -22,15 +22,6 @@ def test_paper_inr_has_214531_parameters():
   assert spec.macs_per_pixel == 213_504
 
 
-def test_flatten_roundtrip():
-  spec = inr.INRSpec(hidden=8, hidden_layers=2, num_frequencies=2)
-  weights = tuple(w[0] for w in random_weights(spec, 1))
-  flat = inr.flatten(spec, weights)
-  assert flat.shape == (spec.num_params,)
-  for a, b in zip(inr.unflatten(spec, flat), weights):
-    np.testing.assert_array_equal(a, b)
-
-
 def test_inr_apply_is_the_mlp_of_the_encoding():
   spec = inr.INRSpec(hidden=8, hidden_layers=1, num_frequencies=2)
   w0, b0, w1, b1 = (w[0] for w in random_weights(spec, 1))

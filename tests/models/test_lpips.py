@@ -9,7 +9,7 @@ from flax import nnx
 from inrv_jax import pretrained
 from inrv_jax.models import lpips as lpips_lib
 from inrv_jax.models import vgg16 as vgg16_lib
-from inrv_jax.tools import torch_pickle
+from inrv_jax.formats import torch_pickle
 
 WIDTHS = (8, 16, 24, 32, 32)  # narrow random VGG16: same layers, fast tests
 
@@ -135,11 +135,11 @@ def test_lin_layers_from_lpips_package():
 
 def test_missing_weights_name_url_and_config_field(tmp_path, monkeypatch):
   monkeypatch.setenv("INRV_CACHE_DIR", str(tmp_path))
-  for name, field in (("vgg16", "train.vgg16_weights"),
-                      ("lpips_vgg", "train.lpips_weights")):
+  for entry, field in ((vgg16_lib.IMAGENET_WEIGHTS, "train.vgg16_weights"),
+                       (lpips_lib.LIN_WEIGHTS, "train.lpips_weights")):
     with pytest.raises(pretrained.MissingWeightsError) as err:
-      pretrained.path(name, download=False)
-    assert pretrained.REGISTRY[name].url in str(err.value)
+      pretrained.path(entry, download=False)
+    assert entry.url in str(err.value)
     assert f"--config.{field}=" in str(err.value)
   with pytest.raises(pretrained.MissingWeightsError, match="vgg16-397923af.pth"):
     lpips_lib.load_lpips(download=False)

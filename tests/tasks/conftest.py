@@ -13,9 +13,9 @@ from tiny_configs import tiny_task_config
 def tiny_model() -> trained_model.TrainedModel:
   config = tiny_task_config()
   module = inrv_lib.INRV(config.model, 6, rngs=nnx.Rngs(0))
-  latents = np.random.default_rng(0).normal(0.0, 1.0, (6, config.model.hn_in)).astype(np.float32)
-  graphdef, params, rest = nnx.split(module, nnx.Param, ...)
-  return trained_model.TrainedModel(config, graphdef, params, rest, latents)
+  latents = np.random.default_rng(0).normal(0.0, 1.0, (6, config.model.latent_dim)).astype(np.float32)
+  graphdef, params, frozen = nnx.split(module, nnx.Param, ...)
+  return trained_model.TrainedModel(config, graphdef, params, frozen, latents)
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,7 @@ def test_sample_mode(workdir):
 def test_interpolate_mode_with_indices_and_a_video_file(workdir):
   clip = np.zeros((4, 8, 12, 3), np.uint8) + 128
   video_io.write_mp4(workdir / "clip.mp4", clip)
-  record = main_lib.run("interpolate", None, str(workdir), pairs=["0:2", f"{workdir}/clip.mp4:1"],
+  record = main_lib.run_mode("interpolate", None, str(workdir), pairs=["0:2", f"{workdir}/clip.mp4:1"],
                         steps=3)
   assert record["pairs"][0] == "0:2"
   assert outputs(workdir / "interpolate", "interpolation")[0] == "interpolation.gif"
@@ -73,4 +73,4 @@ def test_render_mode_reports_memory(workdir):
 
 def test_missing_workdir_is_a_user_error(tmp_path):
   with pytest.raises(errors.UserError, match="no such workdir"):
-    main_lib.run("render", None, str(tmp_path / "absent"))
+    main_lib.run_mode("render", None, str(tmp_path / "absent"))

@@ -39,7 +39,7 @@ def test_fvd_mode_scores_samples_and_caches_the_real_features(workdir16):
   real = np.load(cache)
   assert real.shape == (4, 400)
   np.save(cache, real + 100.0)  # a second run must read these instead of recomputing
-  again = main_lib.run("fvd", None, str(workdir16), num=4, resolution=["24"], batch_size=4)
+  again = main_lib.run_mode("fvd", None, str(workdir16), num=4, resolution=["24"], batch_size=4)
   assert again["fvd"] > record["fvd"] + 400 * 100.0 ** 2 * 0.5
 
 

@@ -18,7 +18,7 @@ def fetch(*args, cache):
 def test_offline_lists_every_missing_file(tmp_path):
   result = fetch("--config=configs/faces.py", cache=tmp_path)
   assert result.returncode == 2 and "Traceback" not in result.stderr
-  for expected in ("ViT-B-32.pt", "--config.model.clip_weights", "vgg16-397923af.pth",
+  for expected in ("ViT-B-32.pt", "--config.model.clip.weights", "vgg16-397923af.pth",
                    "https://download.pytorch.org/models/vgg16-397923af.pth",
                    "--config.train.vgg16_weights"):
     assert expected in result.stderr

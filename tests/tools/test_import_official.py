@@ -53,7 +53,7 @@ def _encode(c):
 
 
 def numpy_video(state, z, num_frames, height, width):
-  """Raw INR output (T, H, W, 3) of latent z (hn_in,) under the authors' tensors."""
+  """Raw INR output (T, H, W, 3) of latent z (latent_dim,) under the authors' tensors."""
   weights = []
   for i, shape in enumerate(_inr_shapes()):
     x = np.asarray(z, np.float64)
@@ -126,12 +126,12 @@ def tiny_config(clip=False):
   c = config_defaults.base_config()
   m = c.model
   m.inr.hidden, m.inr.hidden_layers, m.inr.num_frequencies = INR_WIDTH, 4, 10
-  m.hn_in, m.hn_hidden, m.hn_hidden_layers = HN_IN, HEAD_WIDTH, 4
+  m.latent_dim, m.hypernet_hidden, m.hypernet_hidden_layers = HN_IN, HEAD_WIDTH, 4
   if clip:
-    m.conditioning, m.clip_pretrained = "clip", False
-    m.clip_image_size, m.clip_patch_size, m.clip_width = CLIP["image"], CLIP["patch"], CLIP["width"]
-    m.clip_layers, m.clip_heads, m.clip_output_dim = CLIP["layers"], 2, CLIP["out"]
-    m.gru_hidden, m.clip_table_dim, m.clip_merge_hidden = CLIP["gru"], CLIP["table"], CLIP["merge"]
+    m.conditioning, m.clip.pretrained = "clip", False
+    m.clip.image_size, m.clip.patch_size, m.clip.width = CLIP["image"], CLIP["patch"], CLIP["width"]
+    m.clip.layers, m.clip.heads, m.clip.output_dim = CLIP["layers"], 2, CLIP["out"]
+    m.clip.gru_hidden, m.clip.table_dim, m.clip.merge_hidden = CLIP["gru"], CLIP["table"], CLIP["merge"]
   c.data.num_frames, c.data.height, c.data.width = T, H, W
   return c
 
@@ -251,7 +251,7 @@ def test_clip_checkpoint_maps_every_tensor(tmp_path):
                                 state["mergeclipinstance.0.weight"].T)
   np.testing.assert_array_equal(params["conditioner"]["merge2"]["bias"],
                                 state["mergeclipinstance.2.bias"])
-  clip = nnx.to_pure_dict(model.rest)["conditioner"]["clip"]  # frozen CLIP restored from the import
+  clip = nnx.to_pure_dict(model.frozen)["conditioner"]["clip"]  # frozen CLIP restored from the import
   np.testing.assert_array_equal(clip["class_embedding"], state["clip.model.visual.class_embedding"])
   c_proj = state["clip.model.visual.transformer.resblocks.0.mlp.c_proj.weight"]
   np.testing.assert_array_equal(clip["blocks"][0]["fc2"]["kernel"], c_proj.T)
@@ -287,12 +287,12 @@ def test_shape_mismatch_names_the_key_and_both_shapes(tmp_path):
   path = tmp_path / "inrv.pth"
   handmade_save(path, {"model": official_state(2)})
   config = tiny_config()
-  config.model.hn_hidden = 32
+  config.model.hypernet_hidden = 32
   with pytest.raises(errors.UserError) as err:
     import_official.import_checkpoint(path, tmp_path / "wd", config)
   message = str(err.value)
   assert "hyper_net.nets.0.net.0.0.weight" in message
-  assert "(16, 8)" in message and "(32, 8)" in message and "hn_hidden=16" in message
+  assert "(16, 8)" in message and "(32, 8)" in message and "hypernet_hidden=16" in message
   assert not (tmp_path / "wd").exists()
   with pytest.raises(errors.UserError, match="CLIP conditioning"):
     import_official.import_checkpoint(path, tmp_path / "wd", tiny_config(clip=True))
@@ -307,7 +307,7 @@ def test_command_line(tmp_path):
       "def get_config(arg=None):\n"
       "  c = config_defaults.base_config()\n"
       f"  c.model.inr.hidden = {INR_WIDTH}\n"
-      f"  c.model.hn_in, c.model.hn_hidden = {HN_IN}, {HEAD_WIDTH}\n"
+      f"  c.model.latent_dim, c.model.hypernet_hidden = {HN_IN}, {HEAD_WIDTH}\n"
       "  return c\n")
   repo = pathlib.Path(__file__).resolve().parents[2]
   env = {**os.environ, "PYTHONPATH": str(repo)}
@@ -315,7 +315,7 @@ def test_command_line(tmp_path):
       [sys.executable, "-m", "inrv_jax.tools.import_official", f"--checkpoint={path}",
        f"--config={config_file}", *extra], capture_output=True, text=True, env=env, cwd=repo,
       check=False)
-  bad = run(f"--workdir={tmp_path / 'wd'}", "--config.model.hn_in=4")  # override applied
+  bad = run(f"--workdir={tmp_path / 'wd'}", "--config.model.latent_dim=4")  # override applied
   assert bad.returncode == 2 and "latent_codes.weight has shape (5, 8)" in bad.stderr
   assert "(5, 4)" in bad.stderr and "Traceback" not in bad.stderr
   assert not (tmp_path / "wd").exists()

@@ -1,6 +1,6 @@
 """Benchmark: 32 videos inverted in one vmapped call vs 32 calls of one video.
 
-  python -m inrv_jax.tasks.bench_inversion [--workdir=DIR] [--videos=32] [--steps=50]
+  python -m inrv_jax.bench_inversion [--workdir=DIR] [--videos=32] [--steps=50]
 
 Without a workdir the quickstart architecture is freshly initialised (speed
 does not depend on the weights). The targets are the model's own renders of

@@ -1,6 +1,6 @@
 """Input-pipeline benchmark: batches/s delivered vs train steps/s consumed.
 
-  python -m inrv_jax.data.bench_pipeline --config=configs/faces.py
+  python -m inrv_jax.bench_pipeline --config=configs/faces.py
 
 Writes a small How2Sign-Faces manual directory in the real layout (real
 H.264 mp4 clips made from the bundled clips, 2 s at 25 fps, 128x128) to a
@@ -46,16 +46,16 @@ def time_pipeline(source, config, n: int) -> float:
 
 def time_train_step(source, config, n: int) -> float:
   mesh = parallel.make_mesh()
-  run = train.setup(config, len(source), mesh)
-  state, active = parallel.replicate(run.state, mesh), jnp.int32(len(source))
+  trainer = train.setup(config, len(source), mesh)
+  state, active = parallel.replicate(trainer.state, mesh), jnp.int32(len(source))
   batches = pipeline.Batches(source, config.train.batch_size, config.seed, 0)
-  state, metrics = run.train_step(run.frozen, state,  # compile
-                                  parallel.global_batch(next(batches), mesh), active)
+  state, metrics = trainer.train_step(trainer.frozen, trainer.lpips, state,  # compile
+                                      parallel.global_batch(next(batches), mesh), active)
   jax.block_until_ready(metrics)
   start = time.perf_counter()
   for _ in range(n):
-    state, metrics = run.train_step(run.frozen, state,
-                                    parallel.global_batch(next(batches), mesh), active)
+    state, metrics = trainer.train_step(trainer.frozen, trainer.lpips, state,
+                                        parallel.global_batch(next(batches), mesh), active)
   jax.block_until_ready(metrics)
   batches.close()
   return n / (time.perf_counter() - start)

@@ -12,7 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from inrv_jax.tools import torch_pickle
+from inrv_jax.formats import torch_pickle
 
 
 # --- writing torch-layout files by hand (no torch needed) -------------------

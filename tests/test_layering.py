@@ -1,0 +1,74 @@
+"""Dependencies run one way: every import of every module against inrv_jax/layering.py."""
+
+import ast
+import pathlib
+
+import pytest
+
+import inrv_jax
+from inrv_jax import layering
+
+PACKAGE = pathlib.Path(inrv_jax.__file__).parent
+
+
+def module_name(path: pathlib.Path, package: pathlib.Path = PACKAGE) -> str:
+  parts = path.relative_to(package.parent).with_suffix("").parts
+  return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: pathlib.Path) -> list[tuple[int, str]]:
+  """(line, module) of every import in the file, function-level ones included.
+
+  `from a import b` counts as importing a.b when a/b is a module or package, else a.
+  """
+  found = []
+  for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    if isinstance(node, ast.Import):
+      found += [(node.lineno, alias.name) for alias in node.names]
+    elif isinstance(node, ast.ImportFrom):
+      assert node.level == 0, f"{path}:{node.lineno}: use absolute imports"
+      for alias in node.names:
+        candidate = PACKAGE.parent.joinpath(*f"{node.module}.{alias.name}".split("."))
+        is_module = candidate.with_suffix(".py").is_file() or candidate.is_dir()
+        found.append((node.lineno, f"{node.module}.{alias.name}" if is_module else node.module))
+  return found
+
+
+def upward_edges(paths, package: pathlib.Path = PACKAGE) -> list[str]:
+  """One line per import of a module from a higher layer; `paths` lie under `package`."""
+  edges = []
+  for path in paths:
+    here = layering.layer_of(module_name(path, package))
+    for line, target in imports(path):
+      there = layering.layer_of(target)
+      if there is not None and there > here:
+        edges.append(f"{path.relative_to(package.parent)}:{line}: layer {here} imports "
+                     f"{target} (layer {there})")
+  return edges
+
+
+def test_no_module_imports_a_layer_above_its_own():
+  paths = sorted(PACKAGE.rglob("*.py"))
+  assert len(paths) > 40
+  assert upward_edges(paths) == []
+
+
+def test_every_module_is_in_a_layer():
+  for path in PACKAGE.rglob("*.py"):
+    layering.layer_of(module_name(path))  # raises KeyError for a module of no layer
+
+
+def test_an_upward_import_is_found_even_inside_a_function(tmp_path):
+  models = tmp_path / "inrv_jax" / "models"
+  models.mkdir(parents=True)
+  bad = models / "bad.py"
+  bad.write_text("import numpy\n\ndef f():\n  from inrv_jax import train\n"
+                 "  from configs import quickstart\n  return train, quickstart\n")
+  edges = upward_edges([bad], tmp_path / "inrv_jax")
+  assert len(edges) == 2 and "imports inrv_jax.train (layer 5)" in edges[0]
+  assert "imports configs.quickstart" in edges[1]
+
+
+def test_a_module_of_no_layer_is_an_error():
+  with pytest.raises(KeyError, match="inrv_jax.newthing is in no layer"):
+    layering.layer_of("inrv_jax.newthing.x")
