@@ -53,3 +53,14 @@ def write_resizing_avi(path: pathlib.Path, parts: list[np.ndarray]) -> pathlib.P
         packet.stream = stream
         container.mux(packet)
   return path
+
+
+def write_audio_only_mkv(path: pathlib.Path) -> pathlib.Path:
+  """A Matroska file with a 0.1 s silent audio stream and no video stream."""
+  with av.open(str(path), "w") as container:
+    stream = container.add_stream("pcm_s16le", rate=8000)
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+    frame.sample_rate = 8000
+    for packet in [*stream.encode(frame), *stream.encode(None)]:
+      container.mux(packet)
+  return path

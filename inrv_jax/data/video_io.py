@@ -41,10 +41,11 @@ def iter_frames(path: os.PathLike):
   both sizes. Raises VideoReadError (a DataError) naming the file when it
   can't be opened or decoded.
   """
+  name = errors.path_text(path)
   try:
     with av.open(str(path)) as container:
       if not container.streams.video:
-        raise VideoReadError(f"{path}: no video stream")
+        raise VideoReadError(f"{name}: no video stream")
       size, warned = None, False
       for index, frame in enumerate(container.decode(video=0)):
         rotation = frame.rotation  # read before `reformat`, which drops side data
@@ -52,7 +53,7 @@ def iter_frames(path: os.PathLike):
           size = (frame.width, frame.height)
         elif (frame.width, frame.height) != size:
           if not warned:
-            warnings.warn(f"{path}: frame size changes from {size[0]}x{size[1]} to "
+            warnings.warn(f"{name}: frame size changes from {size[0]}x{size[1]} to "
                           f"{frame.width}x{frame.height} (WxH) at frame {index}; scaling "
                           f"the frames of another size to {size[0]}x{size[1]}")
             warned = True
@@ -61,7 +62,7 @@ def iter_frames(path: os.PathLike):
   except VideoReadError:
     raise
   except (av.error.FFmpegError, OSError, ValueError) as err:
-    raise VideoReadError(f"{path}: cannot decode ({err})") from err
+    raise VideoReadError(f"{name}: cannot decode ({err})") from err
 
 
 def read_video(path: os.PathLike, max_frames: int = 0) -> np.ndarray:
@@ -72,7 +73,7 @@ def read_video(path: os.PathLike, max_frames: int = 0) -> np.ndarray:
     if max_frames and len(frames) >= max_frames:
       break
   if not frames:
-    raise VideoReadError(f"{path}: no frames could be decoded")
+    raise VideoReadError(f"{errors.path_text(path)}: no frames could be decoded")
   return np.stack(frames)
 
 
