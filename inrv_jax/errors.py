@@ -1,5 +1,7 @@
 """User-facing errors: main.py prints their message without a traceback."""
 
+import os
+
 
 class UserError(Exception):
   """Bad input or missing resources; the message says what and where."""
@@ -7,3 +9,13 @@ class UserError(Exception):
 
 class DataError(UserError):
   """A dataset that can't be prepared or read; the message names the path."""
+
+
+def path_text(path: os.PathLike | str) -> str:
+  """A path as printable UTF-8 text, for messages, logs and manifests.
+
+  Unchanged when it is valid UTF-8; a name whose bytes aren't (Python holds
+  them as lone surrogates, which can't be printed or written as UTF-8) shows
+  those bytes escaped, e.g. b'caf\\xe9.mp4' -> 'caf\\xe9.mp4'.
+  """
+  return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -26,13 +26,35 @@ NUM_FRAMES = 16    # frames per video (the "16f")
 NUM_VIDEOS = 2048  # videos per side (the "2048")
 
 
-def i3d_inputs(videos) -> jnp.ndarray:
-  """Videos (B, T, H, W, 3), uint8 or float in [0, 1] -> float32 (B, T, 224, 224, 3) in [-1, 1]."""
+def check_videos(videos) -> np.ndarray:
+  """Videos (B, T, H, W, 3) as an array, if they are uint8 or values in [0, 1].
+
+  Raises errors.UserError naming the shape, or the dtype and the range found:
+  anything but uint8 must lie in [0, 1] (a float copy of uint8 frames, in
+  [0, 255], would otherwise be clipped to white without a word).
+  """
   videos = np.asarray(videos)
   if videos.ndim != 5 or videos.shape[-1] != 3:
     raise errors.UserError(f"FVD takes videos (B, T, H, W, 3), got shape {videos.shape}")
+  if videos.dtype != np.uint8 and videos.size:
+    low, high = float(np.nanmin(videos)), float(np.nanmax(videos))
+    has_nan = bool(np.isnan(videos).any())
+    if has_nan or low < 0.0 or high > 1.0:
+      hint = " (uint8 frames as floats? divide by 255)" if 1.0 < high <= 255.0 else ""
+      raise errors.UserError(
+          f"FVD takes uint8 videos or videos with values in [0, 1]; got {videos.dtype} "
+          f"values in [{low:g}, {high:g}]{' and NaN' if has_nan else ''}{hint}")
+  return videos
+
+
+def i3d_inputs(videos) -> jnp.ndarray:
+  """Videos (B, T, H, W, 3), uint8 or float in [0, 1] -> float32 (B, T, 224, 224, 3) in [-1, 1].
+
+  Raises errors.UserError for another shape or values outside [0, 1] (`check_videos`).
+  """
+  videos = check_videos(videos)
   if videos.dtype != np.uint8:
-    videos = np.round(np.clip(videos, 0.0, 1.0) * 255.0).astype(np.uint8)
+    videos = np.round(videos * 255.0).astype(np.uint8)
   b, t = videos.shape[:2]
   size = (b, t, i3d_lib.INPUT_SIZE, i3d_lib.INPUT_SIZE, 3)
   resized = jax.image.resize(jnp.asarray(videos, jnp.float32), size, "linear", antialias=False)
@@ -49,7 +71,12 @@ class FeatureExtractor:
     self.num_frames = num_frames
 
   def __call__(self, videos) -> np.ndarray:
-    """videos (B, T >= num_frames, H, W, 3) -> (B, 400); the first num_frames frames count."""
+    """videos (B, T >= num_frames, H, W, 3), uint8 or in [0, 1] -> (B, 400) float64.
+
+    The first num_frames frames count. Raises errors.UserError for fewer
+    frames, another shape or values outside [0, 1] (`check_videos`).
+    """
+    check_videos(videos)
     if np.shape(videos)[1] < self.num_frames:
       raise errors.UserError(f"FVD over {self.num_frames} frames needs videos that long, got "
                              f"{np.shape(videos)[1]} frames")
@@ -84,6 +111,11 @@ def distance_between_features(features_a: np.ndarray, features_b: np.ndarray) ->
 
 
 def fvd(real, generated, extractor: FeatureExtractor | None = None) -> float:
-  """FVD between two sets of videos (B, T, H, W, 3), uint8 or float in [0, 1]."""
+  """FVD (a float >= 0) between two sets of videos (B, T >= 16, H, W, 3), uint8 or in [0, 1].
+
+  Raises errors.UserError for another shape or values outside [0, 1] (either
+  side, before any I3D work), or fewer than 2 videos or 16 frames a side.
+  """
+  check_videos(real), check_videos(generated)
   extractor = extractor or FeatureExtractor()
   return distance_between_features(extractor(real), extractor(generated))

@@ -8,6 +8,8 @@ The task modes read the model (and its config) from the trained workdir and
 write to DIR/<mode>/; see README "Tasks".
 """
 
+import os
+import pathlib
 import sys
 
 from absl import app
@@ -72,6 +74,22 @@ def task_options(mode: str) -> dict:
   }[mode]
 
 
+def check_paths(workdir: str) -> None:
+  """Raise errors.UserError, before anything is created, for a --config file that
+  isn't there or a --workdir that is (or lies under) a file."""
+  if FLAGS["config"].present:
+    name = config_flags.get_config_filename(FLAGS["config"])
+    if not os.path.isfile(name):
+      raise errors.UserError(f"--config={name}: no such config file"
+                             + (" (it is a directory)" if os.path.isdir(name) else ""))
+  path = pathlib.Path(workdir).expanduser()
+  for above in (path, *path.parents):
+    if above.exists():
+      if not above.is_dir():
+        raise errors.UserError(f"--workdir={workdir}: {above} is a file, not a directory")
+      return
+
+
 def run_mode(mode: str, config, workdir: str, **options):
   """Do `mode` on `workdir`: train with `config`, or a task with its flag options."""
   if mode == "train":
@@ -93,6 +111,7 @@ def main(argv):
     import jax
     jax.distributed.initialize()
   try:
+    check_paths(FLAGS.workdir)
     options = {} if FLAGS.mode == "train" else task_options(FLAGS.mode)
     run_mode(FLAGS.mode, FLAGS.config, FLAGS.workdir, **options)
   except errors.UserError as err:

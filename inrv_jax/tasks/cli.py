@@ -222,6 +222,15 @@ def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = N
   return _write_json(out, "metrics", record)
 
 
+def read_npy(path: pathlib.Path | str, what: str) -> np.ndarray:
+  """A plain .npy array; never unpickles (allow_pickle=False), so a planted pickle runs
+  no code. Raises errors.UserError naming the file when it isn't such an array."""
+  try:
+    return np.load(path, allow_pickle=False)
+  except (OSError, ValueError) as err:  # object arrays need pickle: ValueError
+    raise errors.UserError(f"{path}: not a plain NumPy array file ({what}): {err}") from err
+
+
 def render(workdir, indices=None, latents: str | None = None, num_frames: int | None = None,
            resolution=None, chunk_pixels: int | None = None) -> dict:
   """Training latents (`indices`) or a saved latents .npy at any size; default 4x the
@@ -231,7 +240,7 @@ def render(workdir, indices=None, latents: str | None = None, num_frames: int | 
   if latents:
     if not pathlib.Path(latents).is_file():
       raise errors.UserError(f"{latents}: no such latents file (.npy of shape (n, latent_dim))")
-    z, names = np.load(latents), f"rows of {latents}"
+    z, names = read_npy(latents, "latents (n, latent_dim)"), f"rows of {latents}"
   else:
     chosen = _indices(model, indices, 4)
     z, names = model.latents[chosen], [f"training clip {i}" for i in chosen]
@@ -262,7 +271,8 @@ def fvd(workdir, num: int = fvd_lib.NUM_VIDEOS, num_frames: int = fvd_lib.NUM_FR
   extractor = fvd_lib.FeatureExtractor(batch_size=batch_size, num_frames=num_frames)
   cache = (pathlib.Path(workdir).expanduser() / "fvd"
            / f"real_features_{min(num, len(source))}x{num_frames}.npy")
-  real = np.load(cache) if cache.is_file() else None
+  real = (read_npy(cache, "cached I3D features of the real clips; delete it to recompute")
+          if cache.is_file() else None)
   result = fvd_eval.model_fvd(model, source, num, num_frames, _resolution(resolution), method,
                               seed, extractor, real)
   out = _out_dir(workdir, "fvd")  # only once there is something to write

@@ -72,8 +72,8 @@ def frames_to_clips(frames: Iterable[np.ndarray], spec: ClipSpec, name: str) -> 
 
 
 def video_file_clips(path: str, spec: ClipSpec) -> list[Clip]:
-  """Clips of one video file (mp4, avi, ...)."""
-  return frames_to_clips(video_io.iter_frames(path), spec, path)
+  """Clips of one video file (mp4, avi, ...), named by errors.path_text(path)."""
+  return frames_to_clips(video_io.iter_frames(path), spec, errors.path_text(path))
 
 
 def image_files(folder: pathlib.Path) -> list[pathlib.Path]:

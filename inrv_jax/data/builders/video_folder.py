@@ -9,6 +9,7 @@ carries a fingerprint of the files, so changing the folder prepares anew.
 
 import dataclasses
 import hashlib
+import os
 import pathlib
 
 
@@ -79,7 +80,8 @@ def config_for(source_dir: pathlib.Path, videos: list[pathlib.Path], num_frames:
   fingerprint = hashlib.sha256()
   for p in videos:
     stat = p.stat()
-    fingerprint.update(f"{p}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    # the name's bytes as the OS has them: a name that isn't UTF-8 still counts
+    fingerprint.update(os.fsencode(p) + f"|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
   fingerprint.update(f"{tuple(crop)}".encode())
   name = f"{base.clip_name(num_frames, height, width, stride)}_{fingerprint.hexdigest()[:12]}"
   return VideoFolderConfig(
@@ -108,7 +110,8 @@ class VideoFolder(base.ClipBuilder):
   def _jobs(self, manual_dir: pathlib.Path) -> list[sharded_writer.Job]:
     spec = self.spec
     return [sharded_writer.Job(sources.video_file_clips, (str(manual_dir / f), spec),
-                               str(manual_dir / f)) for f in self.builder_config.files]
+                               errors.path_text(manual_dir / f))
+            for f in self.builder_config.files]
 
 
 def builder(source_path: str, files: tuple[str, ...], data_dir: str, num_frames: int,
