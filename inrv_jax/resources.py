@@ -17,7 +17,8 @@ def needed_weights(config: ml_collections.ConfigDict) -> dict[str, str]:
   if config.train.get("lpips_weight", 0.0) > 0:
     from inrv_jax.models import lpips  # registers vgg16 / lpips_vgg
     needed["vgg16"] = config.train.vgg16_weights
-    needed["lpips_vgg"] = config.train.lpips_weights or lpips.packaged_lin_weights()
+    if config.train.lpips_weights or not lpips.packaged_lin_weights():
+      needed["lpips_vgg"] = config.train.lpips_weights  # else the lin layers inrv_jax ships
   if config.model.conditioning == "clip" and config.model.get("clip_pretrained", False):
     from inrv_jax.tools import convert_clip  # registers the CLIP file
     needed[convert_clip.CLIP_WEIGHTS.name] = config.model.clip_weights
