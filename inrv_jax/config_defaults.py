@@ -71,7 +71,7 @@ def base_config() -> ml_collections.ConfigDict:
   t.loss = "l1"                 # pixel loss: "l1" (paper), "mse" or "weighted_mse" (Moving MNIST)
   t.lpips_weight = 0.0          # weight of per-frame LPIPS-VGG16 v0.1 added to the pixel loss (paper 0.7; 0 = off)
   t.vgg16_weights = ""          # local path of torchvision's vgg16-397923af.pth ("" = cache, else download)
-  t.lpips_weights = ""          # local path of LPIPS v0.1 vgg.pth lin layers ("" = lpips package data, cache, else download)
+  t.lpips_weights = ""          # local path of LPIPS v0.1 vgg.pth lin layers ("" = the copy inrv_jax ships)
   t.pixel_fraction = 1.0        # fraction of a clip's pixels sampled each step (1.0 = whole frames, paper)
   t.log_every = 50              # steps between metric lines in metrics.jsonl / TensorBoard (each the mean over those steps)
   t.checkpoint_every = 500      # steps between checkpoints (a final one is always written)

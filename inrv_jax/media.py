@@ -42,10 +42,10 @@ def write_video_set(directory: str | pathlib.Path, name: str, grid: np.ndarray,
 
 
 def loss_curve(path: str | pathlib.Path, steps, losses, title: str = "training loss"):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+  # A bare Figure, not pyplot: no global backend switch (a notebook keeps its inline plots)
+  from matplotlib.figure import Figure
+  fig = Figure(figsize=(6, 4), dpi=100)
+  ax = fig.subplots()
   ax.plot(steps, losses)
   ax.set_xlabel("step")
   ax.set_ylabel("loss")
@@ -54,5 +54,4 @@ def loss_curve(path: str | pathlib.Path, steps, losses, title: str = "training l
   ax.grid(alpha=0.3)
   fig.tight_layout()
   fig.savefig(path)
-  plt.close(fig)
   return pathlib.Path(path)

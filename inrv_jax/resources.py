@@ -19,7 +19,8 @@ def needed_weights(config: ml_collections.ConfigDict) -> dict[pretrained.WeightF
   needed = {}
   if config.train.lpips_weight > 0:
     needed[vgg16.IMAGENET_WEIGHTS] = config.train.vgg16_weights
-    needed[lpips.LIN_WEIGHTS] = config.train.lpips_weights or lpips.packaged_lin_weights()
+    if config.train.lpips_weights or not lpips.packaged_lin_weights():
+      needed[lpips.LIN_WEIGHTS] = config.train.lpips_weights  # else the lin layers inrv_jax ships
   if config.model.conditioning == "clip" and config.model.clip.pretrained:
     needed[clip_vision.CLIP_WEIGHTS] = config.model.clip.weights
   return needed

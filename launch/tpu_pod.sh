@@ -5,6 +5,8 @@
 set -euo pipefail
 tpu=$1 zone=$2 config=$3 workdir=$4
 shift 4
+# Quoted for the workers' shell, so flags with spaces or quotes arrive intact.
+flags=$(printf ' %q' --config="$config" --workdir="$workdir" "$@")
 gcloud compute tpus tpu-vm ssh "$tpu" --zone="$zone" --worker=all --command "
-  cd ~/inrv_jax && pip install -q -e . 'jax[tpu]' &&
-  python -m inrv_jax.main --distributed --config=$config --workdir=$workdir $*"
+  cd ~/inrv_jax && pip install -q -e '.[tpu]' &&
+  python -m inrv_jax.main --distributed$flags"

@@ -13,7 +13,6 @@ In a jitted train step pass the LPIPS module as an argument (nnx.jit) rather
 than closing over it, so its ~15M weights are not baked in as constants.
 """
 
-import importlib.util
 import pathlib
 from collections.abc import Mapping, Sequence
 
@@ -51,16 +50,23 @@ def random_lin_params(rng: np.random.Generator,
   return [rng.uniform(0.0, 1.0, (c,)).astype(np.float32) for c in widths]
 
 
+PACKAGED_LIN = pathlib.Path(__file__).parent / "weights" / "lpips_v0.1_vgg_lin.npz"
+
+
 def packaged_lin_weights() -> str:
-  """Path of vgg.pth inside an installed `lpips` package, if it is the v0.1 file; else ""."""
-  spec = importlib.util.find_spec("lpips")  # locates it without importing it
-  if spec is None or not spec.submodule_search_locations:
-    return ""
-  for root in spec.submodule_search_locations:
-    candidate = pathlib.Path(root) / "weights" / "v0.1" / "vgg.pth"
-    if candidate.is_file() and pretrained.sha256_of(candidate) == LIN_SHA256:
-      return str(candidate)
-  return ""
+  """Path of the LPIPS v0.1 VGG lin layers that ship inside inrv_jax, if present; else "".
+
+  `weights/lpips_v0.1_vgg_lin.npz` holds `lin0`..`lin4`, converted once from the
+  lpips package's v0.1 vgg.pth (BSD-2-Clause, `weights/LICENSE_lpips.txt`).
+  """
+  return str(PACKAGED_LIN) if PACKAGED_LIN.is_file() else ""
+
+
+def read_packaged_lin(path: str) -> list[np.ndarray]:
+  """Our .npz (no pickle) -> 5 vectors (C_k,), as `lin_params_from_state` gives."""
+  with np.load(path, allow_pickle=False) as data:
+    return [np.asarray(data[f"lin{k}"], np.float32)
+            for k in range(len(vgg16_lib.BLOCK_DEPTHS))]
 
 
 def _unit_normalize(f: jnp.ndarray) -> jnp.ndarray:
@@ -110,14 +116,17 @@ def load_lpips(vgg_path_override: str = "", lin_path_override: str = "",
   """LPIPS-VGG16 v0.1 with pretrained weights, read without torch.
 
   VGG16: torchvision's vgg16-397923af.pth (override, else cache, else
-  download). Lin layers: override, else the installed `lpips` package's
-  vgg.pth, else cache, else download. Raises MissingWeightsError listing
-  every file that can't be had.
+  download). Lin layers: override (a vgg.pth), else the .npz inside inrv_jax,
+  else cache, else download. Raises MissingWeightsError listing every file
+  that can't be had.
   """
-  files = pretrained.require(
-      {vgg16_lib.IMAGENET_WEIGHTS: vgg_path_override,
-       LIN_WEIGHTS: lin_path_override or packaged_lin_weights()},
-      download=download)
+  packaged = "" if lin_path_override else packaged_lin_weights()
+  needed = {vgg16_lib.IMAGENET_WEIGHTS: vgg_path_override}
+  if not packaged:
+    needed[LIN_WEIGHTS] = lin_path_override
+  files = pretrained.require(needed, download=download)
   vgg = vgg16_lib.VGG16Features(
       vgg16_lib.vgg16_params_from_torchvision(torch_pickle.load(files["vgg16"])))
+  if packaged:
+    return LPIPS(vgg, read_packaged_lin(packaged))
   return LPIPS(vgg, lin_params_from_state(torch_pickle.load(files["lpips_vgg"])))

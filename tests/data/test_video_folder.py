@@ -72,3 +72,19 @@ def test_no_usable_video_lists_every_reason(tmp_path, data_dir):
   (tmp_path / "a.mp4").write_bytes(b"garbage")
   with pytest.raises(errors.DataError, match="a.mp4"):
     prepare(tmp_path, data_dir)
+
+
+def test_preparing_says_nothing_is_downloaded(tmp_path, capfd, caplog):
+  """TFDS' 'Downloading and preparing dataset Unknown size' and its custom-config
+  warning are replaced by one honest line before and one after."""
+  prepare("bundled", tmp_path, stride=0, size=12)
+  out, err = capfd.readouterr()
+  assert "Preparing video_folder/12x12x8_" in out and "nothing is downloaded" in out
+  assert "Prepared video_folder/12x12x8_" in out and str(tmp_path) in out
+  for noise in ("Downloading and preparing", "Unknown size", "downloaded and prepared",
+                "Using custom data configuration", "has no dataset_info.json"):
+    assert noise not in out + err + caplog.text
+  prepare("bundled", tmp_path, stride=0, size=12)  # prepared already: silent
+  out, err = capfd.readouterr()
+  assert "Prepar" not in out + err
+  assert "Using custom data configuration" not in caplog.text

@@ -1,7 +1,6 @@
-"""inrv_jax.tools.torch_pickle: reading torch.save files without torch, safely."""
+"""inrv_jax.formats.torch_pickle: reading torch.save files without torch, safely."""
 
 import collections
-import importlib.util
 import io
 import os
 import pathlib
@@ -138,10 +137,8 @@ def test_code_execution_is_refused(tmp_path, kind):
 
 
 def test_lpips_package_vgg_file():
-  spec = importlib.util.find_spec("lpips")
-  if spec is None:
-    pytest.skip("lpips package data not installed")
-  path = pathlib.Path(spec.submodule_search_locations[0]) / "weights" / "v0.1" / "vgg.pth"
+  """The lpips package's v0.1 vgg.pth (a byte copy in tests/models/fixtures)."""
+  path = pathlib.Path(__file__).parents[1] / "models" / "fixtures" / "lpips_v0.1_vgg.pth"
   got = torch_pickle.load(path)
   channels = (64, 128, 256, 512, 512)
   assert list(got) == [f"lin{k}.model.1.weight" for k in range(5)]

@@ -1,5 +1,8 @@
 """LPIPS-VGG16 v0.1 in Flax vs a plain reference; weight files and frozen state."""
 
+import importlib.util
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -119,18 +122,43 @@ def test_weights_are_frozen(model):
   assert len(jax.tree.leaves(nnx.state(model))) == 2 * 13 + 5
 
 
-def test_lin_layers_from_lpips_package():
+FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "lpips_v0.1_vgg.pth"
+
+
+def test_packaged_lin_layers_equal_the_released_vgg_pth():
+  """The .npz inside inrv_jax == lin layers of LPIPS v0.1 vgg.pth (a copy of the lpips file)."""
+  assert pretrained.sha256_of(FIXTURE) == lpips_lib.LIN_SHA256  # the canonical file
+  want = lpips_lib.lin_params_from_state(torch_pickle.load(FIXTURE))
   path = lpips_lib.packaged_lin_weights()
-  if not path:
-    pytest.skip("lpips package data not installed")
-  lin = lpips_lib.lin_params_from_state(torch_pickle.load(path))
-  assert [w.shape for w in lin] == [(c,) for c in (64, 128, 256, 512, 512)]
-  model = lpips_lib.LPIPS(
-      vgg16_lib.VGG16Features(vgg16_lib.random_params(np.random.default_rng(2), (4,) * 5)),
-      [w[:4] for w in lin])
-  dist = nnx.jit(lambda m, a, b: m(a, b))(model, jnp.zeros((1, 16, 16, 3)),
-                                          jnp.ones((1, 16, 16, 3)))
-  assert dist.shape == (1,) and dist[0] > 0
+  assert path.endswith("lpips_v0.1_vgg_lin.npz")
+  got = lpips_lib.read_packaged_lin(path)
+  assert [w.shape for w in got] == [(c,) for c in (64, 128, 256, 512, 512)]
+  for g, w in zip(got, want):
+    assert g.dtype == np.float32
+    np.testing.assert_array_equal(g, w)
+  assert (pathlib.Path(path).parent / "LICENSE_lpips.txt").is_file()
+
+
+def test_fixture_is_the_lpips_package_file():
+  spec = importlib.util.find_spec("lpips")  # located, not imported (it needs torchvision)
+  if spec is None:
+    pytest.skip("lpips package not installed")
+  installed = pathlib.Path(spec.submodule_search_locations[0]) / "weights" / "v0.1" / "vgg.pth"
+  assert installed.read_bytes() == FIXTURE.read_bytes()
+
+
+def test_load_lpips_uses_the_packaged_lin_layers(tmp_path, monkeypatch):
+  """Only VGG16 comes from a file; the lin layers are the packaged ones."""
+  torch = pytest.importorskip("torch")
+  monkeypatch.setenv("INRV_CACHE_DIR", str(tmp_path / "empty_cache"))
+  monkeypatch.setattr(pretrained, "_verified", lambda entry, path: path)
+  state = _torchvision_state(vgg16_lib.random_params(np.random.default_rng(4), WIDTHS))
+  vgg_file = tmp_path / "vgg.pth"
+  torch.save({k: torch.from_numpy(v) for k, v in state.items()}, vgg_file)
+  model = lpips_lib.load_lpips(str(vgg_file), download=False)
+  want = lpips_lib.lin_params_from_state(torch_pickle.load(FIXTURE))
+  for got, w in zip(model.lin, want):
+    np.testing.assert_array_equal(got[...], w)
 
 
 def test_missing_weights_name_url_and_config_field(tmp_path, monkeypatch):

@@ -22,6 +22,7 @@ def test_offline_lists_every_missing_file(tmp_path):
                    "https://download.pytorch.org/models/vgg16-397923af.pth",
                    "--config.train.vgg16_weights"):
     assert expected in result.stderr
+  assert "lpips_v0.1_vgg.pth" not in result.stderr  # the lin layers ship with inrv_jax
 
 
 def test_quickstart_needs_nothing(tmp_path):

@@ -32,6 +32,22 @@ from inrv_jax.data.builders import sources
 MANIFEST = "skipped.json"
 
 
+class _QuietTfdsNotices:
+  """Drops two TFDS warnings that every run of ours triggers and that mean nothing here.
+
+  "Using custom data configuration: <repr>": our configs are built from the
+  clip size (`config_for`), so they are custom by design. "Variant folder X has
+  no dataset_info.json": TFDS looking for an earlier preparation, before ours.
+  """
+  NOTICES = ("Using custom data configuration: %s", "Variant folder %s has no %s")
+
+  def filter(self, record) -> bool:
+    return record.msg not in self.NOTICES
+
+
+logging.get_absl_logger().addFilter(_QuietTfdsNotices())
+
+
 @dataclasses.dataclass
 class ClipConfig(tfds.core.BuilderConfig):
   """Clip size and windows; the name reads HxWxT (e.g. 100x100x25, + _strideS)."""
@@ -162,6 +178,15 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     logging.info("%s: %d clips, %d sources skipped (listed in %s)", self.info.full_name,
                  sum(s.num_clips for s in kept), len(skipped), MANIFEST)
     self._finished_work_dir = self.work_dir()
+
+  def _log_download_bytes(self) -> None:
+    # TFDS' own line ("Downloading and preparing dataset Unknown size ...") is
+    # wrong for us: nothing is downloaded, clips are cut from local files.
+    print(f"Preparing {self.info.full_name} from local files into {self.data_dir_root} "
+          "(nothing is downloaded)")
+
+  def _log_download_done(self) -> None:
+    print(f"Prepared {self.info.full_name} in {self.data_dir}; later runs reuse it")
 
   def download_and_prepare(self, *args, **kwargs):
     super().download_and_prepare(*args, **kwargs)
