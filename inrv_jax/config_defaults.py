@@ -82,7 +82,7 @@ def base_config() -> ml_collections.ConfigDict:
   e.num_recon = 4               # training clips shown in the reconstruction grid
   e.num_samples = 4             # interpolation samples written after training
   e.interp_steps = 8            # videos along each sample's latent path, both endpoints included
-  e.render_chunk = 65536        # pixels per INR call when rendering (bounds the INR's activations, not the output video)
+  e.render_chunk = 65536        # pixels per jitted render call (how many calls; peak memory is set by rendering.BLOCK_PIXELS)
   e.fps = 8                     # frame rate of written MP4/GIF files
   return c
 

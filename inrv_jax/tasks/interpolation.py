@@ -47,9 +47,13 @@ def endpoint(model, which) -> np.ndarray:
 def interpolate(a, b, steps: int = 8, model=None, workdir=None, method: str = "slerp",
                 num_frames: int | None = None, resolution: tuple[int, int] | None = None
                 ) -> np.ndarray:
-  """Videos along the path a -> b: (steps, T, H, W, 3) float32 in [0, 1].
+  """Videos along the latent path a -> b: (steps, T, H, W, 3) float32 in [0, 1].
 
   a, b: training video indices or latents (latent_dim,), e.g. from `invert`.
+  steps counts the videos on the path, both ends included (paper Sec. 4,
+  Fig. 4: slerp between two videos' latents). method "slerp" falls back to
+  lerp when the latents are parallel. Raises errors.UserError for an unknown
+  method, steps < 2, an index out of range or a latent of the wrong width.
   """
   if method not in PATHS:
     raise errors.UserError(f"unknown interpolation {method!r}; choose one of {sorted(PATHS)}")

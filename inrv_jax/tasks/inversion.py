@@ -35,6 +35,8 @@ DEFAULT_PIXELS = 2048  # observed pixels sampled per video per step (0 = all of 
 
 @dataclasses.dataclass
 class InversionResult:
+  """What `invert` returns: float32 arrays in [0, 1] unless noted; metrics are
+  psnr_/ssim_{observed,unobserved} and baseline_*_unobserved, each (B,) (dB for PSNR)."""
   latents: np.ndarray      # (B, latent_dim) the optimised latents
   videos: np.ndarray       # (B, T, H, W, 3) their renders on the inversion grid, [0, 1]
   targets: np.ndarray      # (B, T, H, W, 3) the inverted videos, [0, 1]
@@ -180,12 +182,22 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
            learning_rate: float = DEFAULT_LEARNING_RATE, pixels_per_step: int = DEFAULT_PIXELS,
            key: jax.Array | int | None = None, batch_size: int = 64,
            progress: bool = True) -> InversionResult:
-  """Invert videos (B, T, H, W, 3) (uint8 or float in [0, 1]) seen through `mask`.
+  """Invert videos (B, T, H, W, 3) (uint8 0-255, or float in [0, 1]) seen through `mask`.
 
-  mask: a MaskSpec or spec string (e.g. "sparse:fraction=0.25") for every
-  video, or one per video, or bool arrays (T, H, W) / (B, T, H, W). Videos of
-  another size than the model's clips are resized (with a warning). Videos
-  are inverted `batch_size` at a time, each batch in one vmapped call.
+  Paper Sec. 4 (inversion, inpainting, future prediction, frame
+  interpolation, super-resolution): the hypernetwork is frozen and each
+  video's latent takes `steps` Adam steps from the mean training latent on
+  the MSE over its observed pixels (`pixels_per_step` of them per step; 0 =
+  all). mask: a MaskSpec or spec string (e.g. "sparse:fraction=0.25") for
+  every video, or one per video, or bool arrays (T, H, W) / (B, T, H, W).
+  Videos of another frame size than the model's clips are resized and longer
+  ones cut to T frames (with a warning). Videos are inverted `batch_size` at
+  a time, each batch in one vmapped call.
+
+  Returns an InversionResult: latents (B, latent_dim), renders, targets,
+  masks, the mean-frame baseline, losses (steps, B) and PSNR/SSIM (B,) on the
+  observed and unobserved pixels. Raises errors.UserError for videos that are
+  not RGB (B, T, H, W, 3), shorter than T frames, or a malformed mask spec.
   """
   model = rendering.model_from(model, workdir)
   data = model.config.data

@@ -108,7 +108,11 @@ def render(model, latents, num_frames: int | None = None,
   """Latents (n, latent_dim) -> videos (n, T, H, W, 3) float32 in [0, 1].
 
   T and (H, W) default to the training clip size; any other grid is rendered
-  by querying the INR there (e.g. 128 x 128 from a model trained at 32 x 32).
+  by querying the INR there (e.g. 128 x 128 from a model trained at 32 x 32;
+  the paper's super-resolution, Sec. 4). chunk_pixels: pixels per jitted call
+  (default eval.render_chunk); the result is the same for every value.
+  video_batch: videos whose INR weights are made at once. Raises
+  errors.UserError for a non-positive size or latents of the wrong width.
   """
   data = model.config.data
   num_frames = num_frames or data.num_frames

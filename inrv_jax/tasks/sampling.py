@@ -20,7 +20,10 @@ SLERP_POINTS = 50  # evenly spaced points on each random path (paper)
 
 def sample_latents(key: jax.Array, n: int, latents: np.ndarray,
                    method: str = "gaussian") -> np.ndarray:
-  """n new latents (n, D) drawn from the training latents (N, D); same key, same result."""
+  """n new latents (n, D) float32 drawn from the training latents (N, D); same key, same result.
+
+  Raises errors.UserError for n < 1, an unknown method or too few latents.
+  """
   latents = np.asarray(latents, np.float32)
   if n < 1:
     raise errors.UserError(f"number of samples must be >= 1, got {n}")
@@ -45,10 +48,15 @@ def sample_latents(key: jax.Array, n: int, latents: np.ndarray,
 def sample(key: jax.Array | int, n: int, model=None, workdir=None, method: str = "gaussian",
            num_frames: int | None = None, resolution: tuple[int, int] | None = None,
            return_latents: bool = False):
-  """n novel videos (n, T, H, W, 3) float32 in [0, 1] (and their latents if asked).
+  """n novel videos (n, T, H, W, 3) float32 in [0, 1] (and their latents (n, latent_dim)).
 
-  With neither `model` nor `workdir`, uses the model most recently loaded or
-  trained in this process, else $INRV_WORKDIR. An int key is a seed.
+  method: "gaussian" (per-dimension Gaussian fitted to the training latents)
+  or "slerp_random" (the paper's FVD sampling, Sec. 4; see the module
+  docstring). T and (H, W) default to the training clip size. With neither
+  `model` nor `workdir`, uses the model most recently loaded or trained in
+  this process, else $INRV_WORKDIR. An int key is a seed; the same key gives
+  the same videos. Raises errors.UserError for n < 1, an unknown method,
+  slerp_random with fewer than 2 training videos, or no model to use.
   """
   model = rendering.model_from(model, workdir)
   if isinstance(key, int):
