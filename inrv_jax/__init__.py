@@ -7,6 +7,11 @@
   result = inrv_jax.invert(videos, "inpaint_box")         # latents, renders, PSNR/SSIM
 """
 
+from inrv_jax import xla_cpu
+
+xla_cpu.apply()  # before anything starts JAX's CPU backend: see xla_cpu.py
+
+# pylint: disable=wrong-import-position
 from inrv_jax.tasks.interpolation import interpolate
 from inrv_jax.tasks.inversion import invert
 from inrv_jax.tasks.masks import MaskSpec

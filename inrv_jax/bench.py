@@ -12,6 +12,7 @@ authors' PyTorch step; `fraction_of_matmul_peak` divides the achieved rate by
 a large f32 matrix product's rate measured in the same run.
 """
 
+import dataclasses
 import json
 import os
 import resource
@@ -25,6 +26,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from inrv_jax import errors
+from inrv_jax import xla_cpu
 
 FLAGS = flags.FLAGS
 
@@ -43,6 +45,9 @@ def define_flags():
   flags.DEFINE_bool("lpips", False, "Add the paper's 0.7 x LPIPS term to the train step.")
   flags.DEFINE_enum("conditioning", None, ["none", "gauss_prior", "clip"],
                     "Override model.conditioning (clip uses random CLIP weights).")
+  flags.DEFINE_bool("cached_clip_features", False, "With --conditioning=clip: the step looks "
+                    "up precomputed CLIP frame features (as training does) instead of "
+                    "running the CLIP tower on every frame.")
   flags.DEFINE_integer("matmul_size", 2048, "Side of the square f32 matmul of the ceiling.")
   flags.DEFINE_list("render_shape", ["128", "256", "256"],
                     "Frames, height, width of the render measurements.")
@@ -141,7 +146,9 @@ class Reporter:
     self.common = {"device_kind": jax.devices()[0].device_kind,
                    "platform": jax.devices()[0].platform,
                    "num_devices": jax.device_count(),
-                   "jax_version": jax.__version__, "batch_size": batch_size}
+                   "jax_version": jax.__version__, "batch_size": batch_size,
+                   "cpu_model": xla_cpu.cpu_model(),
+                   "xla_flags": os.environ.get("XLA_FLAGS", "")}
     self.matmul_gflops = None
 
   def report(self, name: str, times: tuple[list[float], list[float]], flops: float,
@@ -192,14 +199,19 @@ def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict
   mesh = parallel.make_mesh()
   parallel.check_batch_size(config.train.batch_size, mesh)
   trainer = train.setup(config, num_videos, mesh)
+  cached = FLAGS.cached_clip_features and config.model.conditioning == "clip"
+  if cached:  # the step looks features up, as training does (clip_features.py)
+    d = config.data
+    table = jax.random.normal(jax.random.key(0),
+                              (num_videos, d.num_frames, config.model.clip.output_dim))
+    trainer = dataclasses.replace(trainer, clip_features=parallel.replicate(table, mesh))
   state = parallel.replicate(trainer.state, mesh)
   batch = parallel.global_batch(synthetic_batch(config, num_videos), mesh)
   num_active = jnp.int32(num_videos)
   holder = [state]
 
   def run():
-    holder[0], metrics = trainer.train_step(trainer.frozen, trainer.lpips, holder[0], batch,
-                                            num_active)
+    holder[0], metrics = trainer.step(holder[0], batch, num_active)
     jax.block_until_ready((holder[0], metrics))
 
   start = time.perf_counter()
@@ -212,7 +224,7 @@ def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict
                          compile_seconds=compile_s, clip=[d.num_frames, d.height, d.width],
                          pixel_fraction=config.train.pixel_fraction, loss=config.train.loss,
                          lpips_weight=config.train.get("lpips_weight", 0.0),
-                         conditioning=config.model.conditioning)
+                         conditioning=config.model.conditioning, cached_clip_features=cached)
 
 
 def _random_weights(config, num_videos: int):

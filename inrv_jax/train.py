@@ -25,6 +25,7 @@ import tqdm
 from flax import nnx
 
 from inrv_jax import checkpoints
+from inrv_jax import clip_features
 from inrv_jax import evaluation
 from inrv_jax import losses
 from inrv_jax import metrics as metrics_lib
@@ -71,11 +72,14 @@ def predict_and_target(spec: inr_lib.INRSpec, weights: inr_lib.Weights, videos: 
 def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
                     tx: optax.GradientTransformation, mesh: jax.sharding.Mesh,
                     lpips_graphdef: nnx.GraphDef | None = None):
-  """The jitted pure step (frozen, lpips, state, batch, num_active) -> (state, metrics).
+  """The jitted pure step (frozen, lpips, clip_features, state, batch, num_active)
+  -> (state, metrics).
 
   frozen: the model's non-trainable state (frozen CLIP tower; empty without
-  conditioning); lpips: LPIPS-VGG16 weights, or None without the LPIPS term.
-  Both are arguments, not constants baked into the program. state: the
+  conditioning); lpips: LPIPS-VGG16 weights, or None without the LPIPS term;
+  clip_features: every training video's CLIP frame features (N, T, D) f32
+  (clip_features.py), or None to run the CLIP tower on the batch's frames.
+  All three are arguments, not constants baked into the program. state: the
   checkpoints.new_state dict (donated). batch: {"video": (B, T, H, W, 3) in
   [-1, 1], "index": (B,) int32}, sharded on `data`. num_active: how many
   latent rows the current progressive stage uses (the Gaussian prior's rows).
@@ -88,10 +92,14 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   conditioning = config.model.conditioning
   compute_dtype = jnp.dtype(config.model.compute_dtype)
 
-  def loss_fn(params, frozen, lpips, batch, key, num_active):
+  def loss_fn(params, frozen, lpips, clip_features, batch, key, num_active):
     module = nnx.merge(graphdef, params, frozen)
     pixel_key, dropout_key = jax.random.split(key)
-    latent_kwargs = {"dropout_key": dropout_key} if conditioning == "clip" else {}
+    latent_kwargs = {}
+    if conditioning == "clip":
+      latent_kwargs["dropout_key"] = dropout_key
+      if clip_features is not None:
+        latent_kwargs["features"] = clip_features[batch["index"]]  # (B, T, D)
     z = module.latents(batch["index"], batch["video"], **latent_kwargs)  # (B, latent_dim)
     pred, target = predict_and_target(spec, module.inr_weights(z), batch["video"], fraction,
                                       pixel_key, compute_dtype)
@@ -107,11 +115,11 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     psnr = metrics_lib.psnr_from_mse(losses.mse(pred, target), data_range=2.0)
     return loss, {"pixel_loss": pix, "psnr": psnr, "z": z, **extra}
 
-  def step(frozen, lpips, state, batch, num_active):
+  def step(frozen, lpips, clip_features, state, batch, num_active):
     train = state["train"]
     key = jax.random.fold_in(jax.random.wrap_key_data(train["rng"]), train["step"])
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state["params"], frozen, lpips, batch, key, num_active)
+        state["params"], frozen, lpips, clip_features, batch, key, num_active)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
     seen = train["seen_latents"].at[batch["index"]].set(jax.lax.stop_gradient(aux.pop("z")))
@@ -120,9 +128,9 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     return new_state, {"loss": loss, **aux}
 
   replicated = parallel.replicated(mesh)
-  return jax.jit(step, in_shardings=(replicated, replicated, replicated,
+  return jax.jit(step, in_shardings=(replicated, replicated, replicated, replicated,
                                      parallel.batch_sharded(mesh), replicated),
-                 out_shardings=(replicated, replicated), donate_argnums=2)
+                 out_shardings=(replicated, replicated), donate_argnums=3)
 
 # ------------------------------------------------------------------ the setup
 
@@ -156,20 +164,38 @@ class TrainSetup:
   graphdef: nnx.GraphDef       # structure of the INRV module
   frozen: nnx.State            # the model's non-trainable state, replicated
   lpips: nnx.State | None      # LPIPS-VGG16 weights, replicated (None = no LPIPS term)
+  clip_features: jax.Array | None  # (N, T, D) CLIP frame features, replicated (None = per step)
   state: dict                  # fresh checkpoints.new_state dict; not yet placed on devices
-  train_step: object           # make_train_step's jitted (frozen, lpips, state, batch, num_active)
+  train_step: object           # make_train_step's jitted step
+
+  def step(self, state: dict, batch: dict, num_active: jax.Array) -> tuple[dict, dict]:
+    """One optimiser step with this setup's frozen inputs: (state, metrics)."""
+    return self.train_step(self.frozen, self.lpips, self.clip_features, state, batch,
+                           num_active)
 
 
 def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding.Mesh,
-          plan: list[stages.Stage] | None = None) -> TrainSetup:
-  """Model, optimizer, frozen networks and the compiled step for `num_videos` videos."""
+          plan: list[stages.Stage] | None = None, source=None) -> TrainSetup:
+  """Model, optimizer, frozen networks and the compiled step for `num_videos` videos.
+
+  With conditioning="clip" and the training `source` given, every video's CLIP
+  frame features are computed once (or read from their cache) and the step
+  looks them up; without a source the step runs the CLIP tower on each batch.
+  """
   plan = plan or stages.plan_for(config, num_videos)
   lpips = load_lpips(config)
   tx = stages.make_optimizer(config, plan)
   graphdef, frozen, state = init_state(config, num_videos, tx)
+  features = None
+  if config.model.conditioning == "clip" and source is not None:
+    module = nnx.merge(graphdef, state["params"], frozen)
+    features = parallel.replicate(
+        jnp.asarray(clip_features.load_or_compute(config.data, module.conditioner, source)),
+        mesh)
   step = make_train_step(config, graphdef, tx, mesh, lpips[0] if lpips else None)
   return TrainSetup(graphdef, parallel.replicate(frozen, mesh),
-                    parallel.replicate(lpips[1], mesh) if lpips else None, state, step)
+                    parallel.replicate(lpips[1], mesh) if lpips else None, features, state,
+                    step)
 
 # ------------------------------------------------------------------ logging
 
@@ -242,7 +268,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         f"{s.num_videos} videos for steps {s.first_step}-{s.end_step}" for s in plan))
 
   # ---- model, optimizer, step; then the newest checkpoint, if any
-  trainer = setup(config, num_videos, mesh, plan)
+  trainer = setup(config, num_videos, mesh, plan, source)
   mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
   latest = mngr.latest_step()
   if latest is None:
@@ -275,8 +301,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       try:
         for step in range(first, stage.end_step):
           batch = parallel.global_batch(next(batches), mesh)
-          state, metrics = trainer.train_step(trainer.frozen, trainer.lpips, state, batch,
-                                              num_active)
+          state, metrics = trainer.step(state, batch, num_active)
           window.add(metrics)
           done = step + 1
           bar.update(1)

@@ -14,6 +14,7 @@ import pytest
 import inrv_jax
 from inrv_jax import errors
 from inrv_jax import train
+from tiny_configs import tiny_clip
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -97,13 +98,7 @@ def test_eight_devices_give_the_losses_of_one(data_dir, tmp_path):
 
 
 def test_clip_conditioned_training_records_post_merge_latents(tiny_config, tmp_path):
-  c = tiny_config
-  c.model.conditioning = "clip"
-  c.model.clip.pretrained = False  # a tiny random CLIP: no download
-  c.model.clip.image_size, c.model.clip.patch_size = 32, 16
-  c.model.clip.width, c.model.clip.layers, c.model.clip.heads = 16, 1, 2
-  c.model.clip.output_dim, c.model.clip.table_dim = 8, 8
-  c.model.clip.gru_hidden, c.model.clip.merge_hidden = 4, 16
+  c = tiny_clip(tiny_config)
   c.data.max_clips = 4
   c.train.num_steps = 6
   model = train.train_and_evaluate(c, tmp_path)

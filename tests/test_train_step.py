@@ -40,7 +40,7 @@ def test_step_adds_weighted_lpips_to_l1(tiny_config):
   expected_l1 = losses.l1(pred, videos)
   perceptual = nnx.merge(perceptual_graphdef, perceptual_state)
   expected_lpips = jnp.mean(lpips.lpips_loss_per_frame(perceptual, videos, pred))
-  _, metrics = step(frozen, perceptual_state, state, batch, jnp.int32(4))
+  _, metrics = step(frozen, perceptual_state, None, state, batch, jnp.int32(4))
   assert float(expected_lpips) > 0
   np.testing.assert_allclose(metrics["pixel_loss"], expected_l1, rtol=1e-5)
   np.testing.assert_allclose(metrics["lpips"], expected_lpips, rtol=1e-4)

@@ -37,6 +37,17 @@ def tiny(config, data_dir: pathlib.Path):
   return c
 
 
+def tiny_clip(c):
+  """CLIP conditioning with a tiny random CLIP tower (no weight file), GRU and merge MLP."""
+  c.model.conditioning = "clip"
+  c.model.clip.pretrained = False  # a tiny random CLIP: no download
+  c.model.clip.image_size, c.model.clip.patch_size = 32, 16
+  c.model.clip.width, c.model.clip.layers, c.model.clip.heads = 16, 1, 2
+  c.model.clip.output_dim, c.model.clip.table_dim = 8, 8
+  c.model.clip.gru_hidden, c.model.clip.merge_hidden = 4, 16
+  return c
+
+
 def tiny_task_config():
   """The task tests' model: latent_dim 8, 4-frame 8 x 12 clips, 4,096-pixel render chunks."""
   c = shrink_model(config_defaults.base_config())

@@ -63,9 +63,9 @@ class ClipConditioner(nnx.Module):
     features = jax.lax.stop_gradient(self.clip(images))      # (B*T, D)
     return features.reshape(b, t, -1)
 
-  def descriptor(self, videos: jnp.ndarray, dropout_key: jax.Array | None = None) -> jnp.ndarray:
-    """g: (B, T, H, W, 3) -> (B, 2 * gru_hidden), GRU outputs averaged over time."""
-    return self.gru(self.frame_features(videos), dropout_key).mean(axis=1)
+  def descriptor(self, features: jnp.ndarray, dropout_key: jax.Array | None = None) -> jnp.ndarray:
+    """g: frame features (B, T, D) -> (B, 2 * gru_hidden), GRU outputs averaged over time."""
+    return self.gru(features, dropout_key).mean(axis=1)
 
   def merge(self, g: jnp.ndarray, rows: jnp.ndarray) -> jnp.ndarray:
     """concat(g, e) (B, |g| + |e|) -> z (B, latent_dim)."""
@@ -74,4 +74,14 @@ class ClipConditioner(nnx.Module):
   def __call__(self, videos: jnp.ndarray, rows: jnp.ndarray,
                dropout_key: jax.Array | None = None) -> jnp.ndarray:
     """videos (B, T, H, W, 3) in [-1, 1], rows (B, clip.table_dim) -> z (B, latent_dim)."""
-    return self.merge(self.descriptor(videos, dropout_key), rows)
+    return self.from_features(self.frame_features(videos), rows, dropout_key)
+
+  def from_features(self, features: jnp.ndarray, rows: jnp.ndarray,
+                    dropout_key: jax.Array | None = None) -> jnp.ndarray:
+    """z (B, latent_dim) from frame_features' output (B, T, D) and the table rows.
+
+    The same as __call__ on the videos the features came from: the CLIP tower
+    is frozen, so training can compute each video's features once
+    (clip_features.py) and skip the tower at every step.
+    """
+    return self.merge(self.descriptor(features, dropout_key), rows)

@@ -69,17 +69,23 @@ class INRV(nnx.Module):
         model_config.hypernet_hidden_layers, model_config.last_layer_scale, rngs=rngs)
 
   def latents(self, indices: jnp.ndarray, videos: jnp.ndarray | None = None,
-              dropout_key: jax.Array | None = None) -> jnp.ndarray:
-    """Hypernetwork inputs z for training videos: indices (B,) -> (B, latent_dim).
+              dropout_key: jax.Array | None = None,
+              features: jnp.ndarray | None = None) -> jnp.ndarray:
+    """Hypernetwork inputs z for training videos: indices (B,) int -> (B, latent_dim) f32.
 
-    videos (B, T, H, W, 3) in [-1, 1] and dropout_key (GRU dropout; None =
-    deterministic) are used by conditioning="clip" only, and ignored otherwise.
+    conditioning="clip" only (ignored otherwise): videos (B, T, H, W, 3) in
+    [-1, 1], or their frozen CLIP frame features (B, T, D) when already
+    computed (equal results); dropout_key: GRU dropout (None = deterministic).
+    Raises ValueError with conditioning="clip" and neither videos nor features.
     """
     rows = self.latent_table[...][indices]
     if self.conditioner is None:
       return rows
+    if features is not None:
+      return self.conditioner.from_features(features, rows, dropout_key)
     if videos is None:
-      raise ValueError("conditioning='clip' needs the videos to compute latents")
+      raise ValueError("conditioning='clip' needs the videos (or their CLIP features) "
+                       "to compute latents")
     return self.conditioner(videos, rows, dropout_key)
 
   def inr_weights(self, z: jnp.ndarray) -> inr_lib.Weights:

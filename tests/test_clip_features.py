@@ -1,0 +1,73 @@
+"""CLIP frame features computed once: the step that looks them up equals the step that
+runs the frozen CLIP tower, and the cache is keyed by weights and preprocessing."""
+
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from inrv_jax import clip_features
+from inrv_jax import parallel
+from inrv_jax import stages
+from inrv_jax import train
+from inrv_jax.data import datasets
+from inrv_jax.data import pipeline
+from tiny_configs import tiny_clip
+
+
+def _setup_and_batch(config, source):
+  mesh = parallel.make_mesh()
+  batches = pipeline.Batches(source, config.train.batch_size, config.seed, 0)
+  batch = parallel.global_batch(next(batches), mesh)
+  batches.close()
+  return mesh, batch
+
+
+def test_cached_features_give_the_loss_and_update_of_the_clip_tower(tiny_config):
+  c = tiny_clip(tiny_config)
+  c.data.max_clips = 4
+  source = datasets.load(c.data)
+  mesh, batch = _setup_and_batch(c, source)
+  cached = train.setup(c, len(source), mesh, source=source)
+  uncached = train.setup(c, len(source), mesh)
+  assert cached.clip_features.shape == (4, 8, 8) and uncached.clip_features is None
+  active = jnp.int32(len(source))
+  state_a, metrics_a = cached.step(parallel.replicate(cached.state, mesh), batch, active)
+  state_b, metrics_b = uncached.step(parallel.replicate(uncached.state, mesh), batch, active)
+  np.testing.assert_allclose(metrics_a["loss"], metrics_b["loss"], rtol=1e-6)
+  np.testing.assert_allclose(metrics_a["psnr"], metrics_b["psnr"], rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(state_a["params"]), jax.tree.leaves(state_b["params"])):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+
+
+def _conditioner(config, num_videos):
+  graphdef, frozen, state = train.init_state(config, num_videos,
+                                             stages.make_optimizer(config))
+  return nnx.merge(graphdef, state["params"], frozen).conditioner
+
+
+def test_features_are_stored_once_and_keyed_by_weights_and_preprocessing(tiny_config):
+  c = tiny_clip(tiny_config)
+  c.data.max_clips = 4
+  source = datasets.load(c.data)
+  directory = pathlib.Path(datasets.builder_for(c.data).data_dir)
+  conditioner = _conditioner(c, len(source))
+  key = clip_features.cache_key(conditioner, source, directory)
+  first = clip_features.load_or_compute(c.data, conditioner, source, progress=False)
+  stored = directory / "clip_features" / f"{key}.npy"
+  np.testing.assert_array_equal(np.load(stored), first)
+  assert first.shape == (4, 8, 8)
+  np.save(stored, np.zeros_like(first))  # later runs read the file, they do not recompute
+  assert not np.any(clip_features.load_or_compute(c.data, conditioner, source, progress=False))
+  # the same weights (same seed) with CLIP normalisation: another key, other features
+  c.model.clip.normalize = True
+  normalized = _conditioner(c, len(source))
+  assert clip_features.cache_key(normalized, source, directory) != key
+  assert not np.allclose(
+      clip_features.load_or_compute(c.data, normalized, source, progress=False), first)
+  # other weights (another seed): another key
+  c.seed = 1
+  assert clip_features.cache_key(_conditioner(c, len(source)), source, directory) not in (
+      key, clip_features.cache_key(normalized, source, directory))
