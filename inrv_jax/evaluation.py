@@ -48,6 +48,7 @@ def write_samples(model, directory: pathlib.Path, count: int, steps: int, fps: i
 
 
 def read_losses(workdir: pathlib.Path):
+  """(steps, losses) of the loss rows in workdir/metrics.jsonl ([] and [] without one)."""
   steps, values = [], []
   path = workdir / "metrics.jsonl"
   for line in path.read_text().splitlines() if path.exists() else []:

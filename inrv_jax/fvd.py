@@ -107,6 +107,7 @@ def frechet_distance(mu_a, sigma_a, mu_b, sigma_b) -> float:
 
 
 def distance_between_features(features_a: np.ndarray, features_b: np.ndarray) -> float:
+  """FVD between two sets of I3D features (n, 400) and (m, 400): Frechet distance of their Gaussians."""
   return frechet_distance(*gaussian(features_a), *gaussian(features_b))
 
 

@@ -9,10 +9,12 @@ import jax.numpy as jnp
 
 
 def l1(pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
+  """Mean absolute error over every pixel and channel (paper's loss); any equal shapes."""
   return jnp.mean(jnp.abs(pred - target))
 
 
 def mse(pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
+  """Mean squared error over every pixel and channel; any equal shapes."""
   return jnp.mean(jnp.square(pred - target))
 
 
@@ -26,6 +28,7 @@ PIXEL_LOSSES = {"l1": l1, "mse": mse, "weighted_mse": weighted_mse}
 
 
 def pixel_loss(name: str):
+  """The pixel loss named by train.loss; raises ValueError for another name."""
   if name not in PIXEL_LOSSES:
     raise ValueError(f"train.loss={name!r} is not one of {sorted(PIXEL_LOSSES)}")
   return PIXEL_LOSSES[name]

@@ -10,6 +10,7 @@ GAP = 2  # pixels of white between grid cells
 
 
 def to_uint8(videos01: np.ndarray) -> np.ndarray:
+  """Videos or images in [0, 1] (any shape) -> uint8 0-255, rounded, clipped first."""
   return np.round(np.clip(np.asarray(videos01), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
@@ -42,6 +43,7 @@ def write_video_set(directory: str | pathlib.Path, name: str, grid: np.ndarray,
 
 
 def loss_curve(path: str | pathlib.Path, steps, losses, title: str = "training loss"):
+  """Write a PNG of losses against steps (log scale) to `path`."""
   # A bare Figure, not pyplot: no global backend switch (a notebook keeps its inline plots)
   from matplotlib.figure import Figure
   fig = Figure(figsize=(6, 4), dpi=100)

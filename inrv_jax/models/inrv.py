@@ -19,6 +19,7 @@ from inrv_jax.models import inr as inr_lib
 
 
 def inr_spec_from_config(model_config: ml_collections.ConfigDict) -> inr_lib.INRSpec:
+  """The INR's sizes from the `model.inr` config section (paper: 63 -> 256 x 4 -> 3)."""
   inr = model_config.inr
   return inr_lib.INRSpec(hidden=inr.hidden, hidden_layers=inr.hidden_layers,
                          num_frequencies=inr.num_frequencies,

@@ -40,6 +40,7 @@ _FLOAT_PARAMS = ("fraction",)
 
 @dataclasses.dataclass(frozen=True)
 class MaskSpec:
+  """An observation mask by kind and parameters (see KINDS); masks.parse reads 'kind:a=1,b=2'."""
   kind: str = "full"
   params: tuple[tuple[str, float | int], ...] = ()  # sorted (name, value) pairs
 
