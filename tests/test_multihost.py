@@ -1,10 +1,11 @@
 """Two processes x 4 simulated CPU devices on loopback train like one process x 8.
 
-Each process is a real jax.distributed member (coordinator on 127.0.0.1, gloo
-collectives); tests/multihost_run.py is one process of a run. The pair trains
-4 steps, checkpoints, and a fresh pair resumes to 8; one process with 8
-devices trains 8 steps straight. Losses and parameters must agree, and only
-process 0 may print, log or write outputs.
+Each process is `python -m inrv_jax.main --distributed` joining a real
+jax.distributed cluster (coordinator bound to 127.0.0.1, gloo collectives
+between the processes). The pair trains 4 steps and checkpoints, a fresh pair
+resumes to 8; one process of 8 devices trains 8 steps straight. Losses,
+checkpointed parameters and final PSNR must agree, and only process 0 may
+print, log or write outputs.
 """
 
 import json
@@ -14,10 +15,12 @@ import socket
 import subprocess
 import sys
 
+import jax
 import numpy as np
 
+import inrv_jax
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
-RUN = REPO / "tests" / "multihost_run.py"
 
 
 def free_loopback_port() -> int:
@@ -26,18 +29,24 @@ def free_loopback_port() -> int:
     return s.getsockname()[1]
 
 
-def run(processes, devices, data_dir, workdir, steps, out_dir):
-  """Start `processes` processes of one run, wait; [(stdout+stderr, npz)] per process."""
-  env = {**os.environ, "PYTHONPATH": str(REPO)}
+def train(processes, devices, data_dir, workdir, steps, logs) -> list[str]:
+  """Run main.py's training in `processes` processes of `devices` CPU devices each,
+  wait for all; returns each process's output (stdout and stderr)."""
   port = free_loopback_port()
-  procs, logs = [], []
+  env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}",
+         "JAX_NUM_CPU_DEVICES": str(devices), "JAX_CPU_COLLECTIVES_IMPLEMENTATION": "gloo",
+         "JAX_COORDINATOR_BIND_ADDRESS": f"127.0.0.1:{port}"}
+  command = [sys.executable, "-m", "inrv_jax.main", "--config=tests/multihost_config.py",
+             f"--config.data.dir={data_dir}", f"--config.train.num_steps={steps}",
+             f"--workdir={workdir}"]
+  if processes > 1:
+    command += ["--distributed", f"--coordinator_address=127.0.0.1:{port}",
+                f"--num_processes={processes}"]
+  procs, files = [], []
   for i in range(processes):
-    log = open(out_dir / f"log{i}.txt", "w+")
-    procs.append(subprocess.Popen(
-        [sys.executable, str(RUN), str(processes), str(i), str(port), str(devices),
-         str(data_dir), str(workdir), str(steps), str(out_dir / f"out{i}.npz")],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
-    logs.append(log)
+    files.append(open(logs / f"process{i}.txt", "w+"))
+    procs.append(subprocess.Popen(command + ([f"--process_id={i}"] if processes > 1 else []),
+                                  cwd=REPO, env=env, stdout=files[-1], stderr=subprocess.STDOUT))
   try:
     codes = [p.wait(timeout=300) for p in procs]
   finally:
@@ -45,12 +54,12 @@ def run(processes, devices, data_dir, workdir, steps, out_dir):
       if p.poll() is None:
         p.kill()
   texts = []
-  for log in logs:
-    log.seek(0)
-    texts.append(log.read())
-    log.close()
+  for f in files:
+    f.seek(0)
+    texts.append(f.read())
+    f.close()
   assert codes == [0] * processes, "\n".join(t[-3000:] for t in texts)
-  return [(t, np.load(out_dir / f"out{i}.npz")) for i, t in enumerate(texts)]
+  return texts
 
 
 def records(workdir):
@@ -61,29 +70,26 @@ def test_two_processes_resumed_equal_one_process_of_eight_devices(data_dir, tmp_
   for name in ("one", "first", "resumed"):
     (tmp_path / name).mkdir()
   # one process first: it prepares the data the pairs then share
-  [(_, one)] = run(1, 8, data_dir, tmp_path / "wd_one", 8, tmp_path / "one")
-  run(2, 4, data_dir, tmp_path / "wd_two", 4, tmp_path / "first")
-  resumed = run(2, 4, data_dir, tmp_path / "wd_two", 8, tmp_path / "resumed")
+  train(1, 8, data_dir, tmp_path / "wd_one", 8, tmp_path / "one")
+  train(2, 4, data_dir, tmp_path / "wd_two", 4, tmp_path / "first")
+  text0, text1 = train(2, 4, data_dir, tmp_path / "wd_two", 8, tmp_path / "resumed")
 
-  (text0, two0), (text1, two1) = resumed
   assert "resuming" in text0 and "final mean reconstruction PSNR" in text0
   for silent in ("resuming", "final mean", "train:", "training clips"):
     assert silent not in text1, silent  # process 1 prints nothing of its own
-  for key in one.files:  # every process ends with the same model, that of one process
-    np.testing.assert_array_equal(two0[key], two1[key])
-    np.testing.assert_allclose(two0[key], one[key], rtol=1e-5, atol=1e-6, err_msg=key)
+  one, two = inrv_jax.load(tmp_path / "wd_one"), inrv_jax.load(tmp_path / "wd_two")
+  assert one.step == two.step == 8
+  for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(two.params), strict=True):
+    np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(two.latents, one.latents, rtol=1e-5, atol=1e-6)
 
   one_rows, two_rows = records(tmp_path / "wd_one"), records(tmp_path / "wd_two")
-  loss_steps = [r["step"] for r in two_rows if "loss" in r]
-  assert loss_steps == list(range(1, 9))  # each step logged once (process 0 only)
+  assert [r["step"] for r in two_rows if "loss" in r] == list(range(1, 9))  # once each
   np.testing.assert_allclose([r["loss"] for r in two_rows if "loss" in r],
                              [r["loss"] for r in one_rows if "loss" in r], rtol=2e-5)
   assert [r["step"] for r in two_rows if "final_psnr" in r] == [4, 8]
   np.testing.assert_allclose(two_rows[-1]["final_psnr"], one_rows[-1]["final_psnr"],
                              rtol=1e-5)
-  steps = sorted(int(p.name) for p in (tmp_path / "wd_two" / "checkpoints").iterdir()
-                 if p.name.isdigit())
-  assert steps[-1] == 8
   for name in ("reconstructions.png", "samples.mp4", "loss_curve.png", "config.json"):
     assert (tmp_path / "wd_two" / name).stat().st_size > 0, name
   assert len(list((tmp_path / "wd_two" / "tensorboard").iterdir())) == 2  # one per run
