@@ -114,9 +114,12 @@ def read_meta(mngr: ocp.CheckpointManager, step: int) -> dict:
 
 
 def write_config(workdir: str | pathlib.Path, config: ml_collections.ConfigDict) -> None:
+  """workdir/config.json, replaced at once (a reader never sees half of it)."""
   path = pathlib.Path(workdir) / CONFIG_FILE
   path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(config.to_json_best_effort(indent=1))
+  partial = path.with_suffix(".json.partial")
+  partial.write_text(config.to_json_best_effort(indent=1))
+  partial.replace(path)
 
 
 def read_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:

@@ -79,7 +79,8 @@ def base_config() -> ml_collections.ConfigDict:
   t.progress_bar = True         # show a tqdm bar with loss and it/s
 
   c.eval = e = ml_collections.ConfigDict()
-  e.num_recon = 4               # training clips shown in the reconstruction grid
+  e.every = 1000                # steps between snapshots during training: workdir/snapshots/step_<N>_*.png, TensorBoard images, recon_psnr (0 = none)
+  e.num_recon = 4               # training clips shown in the reconstruction grid (and whose PSNR is recon_psnr)
   e.num_samples = 4             # interpolation samples written after training
   e.interp_steps = 8            # videos along each sample's latent path, both endpoints included
   e.render_chunk = 65536        # pixels per jitted render call (how many calls; peak memory is set by rendering.BLOCK_PIXELS)

@@ -27,6 +27,13 @@ flags.DEFINE_enum("mode", "train", ["train", "sample", "interpolate", "invert", 
                   "What to do with the workdir.")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() first (one process "
                   "per host on multi-host GPU/TPU; see launch/).")
+flags.DEFINE_string("coordinator_address", None, "--distributed: host:port of process 0's "
+                    "coordinator (default: found by JAX on Cloud TPU, SLURM, Open MPI; else "
+                    "$JAX_COORDINATOR_ADDRESS).")
+flags.DEFINE_integer("num_processes", None, "--distributed: number of processes (default: found "
+                     "by JAX, as for --coordinator_address).")
+flags.DEFINE_integer("process_id", None, "--distributed: this process's index, 0 to "
+                     "num_processes - 1 (default: found by JAX).")
 flags.mark_flags_as_required(["workdir"])
 # Task modes (inrv_jax/tasks/cli.py).
 flags.DEFINE_integer("num", 8, "sample: number of videos.")
@@ -109,7 +116,8 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # Orbax and TFDS are chatty at INFO
   if FLAGS.distributed:
     import jax
-    jax.distributed.initialize()
+    jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
+                               num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
   try:
     check_paths(FLAGS.workdir)
     options = {} if FLAGS.mode == "train" else task_options(FLAGS.mode)

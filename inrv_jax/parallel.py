@@ -1,7 +1,9 @@
 """The device mesh and shardings: batches split on `data`, parameters replicated."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
@@ -48,3 +50,29 @@ def process_slice(global_size: int) -> slice:
   per_process = global_size // jax.process_count()
   start = jax.process_index() * per_process
   return slice(start, start + per_process)
+
+
+def is_main_process() -> bool:
+  """True in process 0, the one process that prints, logs and writes files."""
+  return jax.process_index() == 0
+
+
+def sync(name: str) -> None:
+  """Wait until every process has reached the point called `name` (no-op with one)."""
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
+
+
+def local_copy(tree):
+  """A copy of `tree`'s fully replicated arrays on this process's first device.
+
+  The copies are ordinary single-device arrays: code run on them (rendering,
+  evaluation) needs no other process, and they outlive the originals (which a
+  train step may donate). Raises ValueError for an array that is not fully
+  replicated (e.g. a batch sharded on `data`).
+  """
+  def one(x):
+    if not x.is_fully_replicated:
+      raise ValueError(f"local_copy needs fully replicated arrays, got {x.sharding}")
+    return jnp.array(x.addressable_data(0), copy=True)
+  return jax.tree.map(one, tree)

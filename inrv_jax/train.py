@@ -41,7 +41,7 @@ from inrv_jax.models import lpips as lpips_lib
 
 
 def _say(message: str) -> None:
-  if jax.process_index() == 0:
+  if parallel.is_main_process():
     print(message, flush=True)
 
 # ------------------------------------------------------------------ the step
@@ -205,11 +205,12 @@ class MetricWriter:
 
   def __init__(self, workdir: pathlib.Path):
     from tensorboardX import SummaryWriter
-    self._jsonl = open(workdir / "metrics.jsonl", "a")
-    self._tb = SummaryWriter(str(workdir / "tensorboard")) if jax.process_index() == 0 else None
+    self._main = parallel.is_main_process()
+    self._jsonl = open(workdir / "metrics.jsonl", "a") if self._main else None
+    self._tb = SummaryWriter(str(workdir / "tensorboard")) if self._main else None
 
   def write(self, step: int, metrics: dict) -> None:
-    if jax.process_index() != 0:
+    if not self._main:
       return
     self._jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
     self._jsonl.flush()
@@ -217,9 +218,14 @@ class MetricWriter:
       if isinstance(value, (int, float)):
         self._tb.add_scalar(name, value, step)
 
+  def write_images(self, step: int, images: dict) -> None:
+    """TensorBoard images {name: (H, W, 3) uint8}."""
+    for name, image in images.items() if self._main else ():
+      self._tb.add_image(name, image, step, dataformats="HWC")
+
   def close(self):
-    self._jsonl.close()
-    if self._tb is not None:
+    if self._main:
+      self._jsonl.close()
       self._tb.close()
 
 
@@ -240,6 +246,32 @@ class MetricWindow:
     self._sums, self._step, self._time = None, step, now
     return values
 
+# ------------------------------------------------------------------ models of the state
+
+
+def current_model(config: ml_collections.ConfigDict, trainer: TrainSetup, state: dict,
+                  workdir: pathlib.Path) -> trained_model.TrainedModel:
+  """The model of train state `state`, as copies on this process's first device.
+
+  Rendering it needs no other process (parallel.local_copy), and the copies
+  survive the next train step, which donates `state`.
+  """
+  params, frozen, seen = parallel.local_copy(
+      (state["params"], trainer.frozen, state["train"]["seen_latents"]))
+  return trained_model.from_module(config, nnx.merge(trainer.graphdef, params, frozen), seen,
+                                   str(workdir), int(state["train"]["step"]))
+
+
+def write_snapshot(config: ml_collections.ConfigDict, trainer: TrainSetup, state: dict,
+                   source, workdir: pathlib.Path, writer: MetricWriter) -> None:
+  """Process 0: evaluation.snapshot of the current model to workdir/snapshots, its
+  recon_psnr to metrics.jsonl/TensorBoard and its images to TensorBoard."""
+  if parallel.is_main_process():
+    model = current_model(config, trainer, state, workdir)
+    metrics, images = evaluation.snapshot(model, source, workdir / "snapshots")
+    writer.write(model.step, metrics)
+    writer.write_images(model.step, images)
+
 # ------------------------------------------------------------------ train_and_evaluate
 
 
@@ -257,7 +289,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   parallel.check_batch_size(config.train.batch_size, mesh)
   resources.check(config, lambda: datasets.missing_data(config.data))
 
-  # ---- data: the prepared clips and the progressive plan over them
+  # ---- data: the prepared clips (prepared by process 0 alone) and the plan over them
+  if parallel.is_main_process():
+    datasets.load(config.data)
+  parallel.sync("data prepared")
   source = datasets.load(config.data)
   num_videos = len(source)
   _say(f"{num_videos} training clips of {config.data.num_frames}x{config.data.height}"
@@ -279,7 +314,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     _, target, _ = checkpoints.abstract_state(config, num_videos, parallel.replicated(mesh))
     state, meta = checkpoints.restore(mngr, latest, target)
     _say(f"resuming {workdir} from step {latest} (stage {meta.get('stage', 0)})")
-  checkpoints.write_config(workdir, config)
+  if parallel.is_main_process():
+    checkpoints.write_config(workdir, config)
   writer = MetricWriter(workdir)
   end = stages.total_steps(plan)
   bar = tqdm.tqdm(total=end, initial=min(int(state["train"]["step"]), end), desc="train",
@@ -311,6 +347,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
             writer.write(done, values)
             bar.set_postfix(stage=stage.index, loss=f"{values['loss']:.4f}",
                             psnr=f"{values['psnr']:.1f}")
+          if config.eval.every and done % config.eval.every == 0:
+            write_snapshot(config, trainer, state, source, workdir, writer)
           if done % config.train.checkpoint_every == 0 or done == stage.end_step:
             checkpoints.save(mngr, done, state, {**meta, "step": done})
       finally:
@@ -321,12 +359,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   finally:
     bar.close()
 
-  # ---- outputs: reconstructions, samples, loss curve, final PSNR
-  step = int(state["train"]["step"])
-  module = nnx.merge(trainer.graphdef, state["params"], trainer.frozen)
-  model = trained_model.remember(trained_model.from_module(
-      config, module, state["train"]["seen_latents"], str(workdir), step))
-  final = evaluation.write_outputs(model, source, workdir)
-  writer.write(step, final)
+  # ---- outputs (process 0): reconstructions, samples, loss curve, final PSNR
+  model = trained_model.remember(current_model(config, trainer, state, workdir))
+  if parallel.is_main_process():
+    writer.write(model.step, evaluation.write_outputs(model, source, workdir))
   writer.close()
   return model
