@@ -15,6 +15,7 @@ Other weights or preprocessing give another file; nothing stale is read.
 import dataclasses
 import hashlib
 import json
+import os
 import pathlib
 
 import jax
@@ -79,7 +80,7 @@ def load_or_compute(data_config: ml_collections.ConfigDict,
       return features
   features = compute(conditioner, source, progress)
   path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_suffix(".tmp.npy")
+  tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")  # one per writing process
   np.save(tmp, features)
   tmp.replace(path)  # atomic: a stopped run never leaves half a file under the real name
   return features
