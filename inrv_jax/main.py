@@ -2,7 +2,7 @@
 
   python -m inrv_jax.main --config=configs/quickstart.py --workdir=DIR
   python -m inrv_jax.main --config=configs/faces.py:plain --config.train.num_steps=N ...
-  python -m inrv_jax.main --workdir=DIR --mode=sample|interpolate|invert|render|fvd [flags]
+  python -m inrv_jax.main --workdir=DIR --mode=sample|interpolate|invert|render|fvd|eval [flags]
 
 The task modes read the model (and its config) from the trained workdir and
 write to DIR/<mode>/; see README "Tasks".
@@ -23,7 +23,8 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (configs/NAME.py[:variant]); "
                                 "needed by --mode=train only.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and outputs.")
-flags.DEFINE_enum("mode", "train", ["train", "sample", "interpolate", "invert", "render", "fvd"],
+flags.DEFINE_enum("mode", "train", ["train", "sample", "interpolate", "invert", "render", "fvd",
+                                    "eval"],
                   "What to do with the workdir.")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() first (one process "
                   "per host on multi-host GPU/TPU; see launch/).")
@@ -58,10 +59,15 @@ flags.DEFINE_string("latents", None, "render: an .npy of latents (n, latent_dim)
 flags.DEFINE_integer("num_frames", None, "sample/interpolate/invert/render: output frames.")
 flags.DEFINE_list("resolution", None, "sample/interpolate/invert/render/fvd: output H,W "
                   "(fvd: of the generated videos; the paper's is 128).")
-flags.DEFINE_integer("fvd_videos", 2048, "fvd: generated videos, and at most as many "
-                     "training clips.")
+flags.DEFINE_integer("fvd_videos", None, "fvd: generated videos, and at most as many "
+                     "training clips (default 2048); eval: videos per side and run (default 64).")
 flags.DEFINE_integer("fvd_frames", 16, "fvd: frames per video (the first ones).")
 flags.DEFINE_integer("fvd_batch", 8, "fvd: videos per I3D call.")
+flags.DEFINE_integer("fvd_runs", 3, "eval: seeded FVD runs (mean ± std; 0 = no FVD).")
+flags.DEFINE_string("fvd_real", None, "eval: also FVD against this folder of real videos.")
+flags.DEFINE_string("eval_videos", None, "eval: invert (and FVD against) this folder of videos "
+                    "instead of the dataset's test split.")
+flags.DEFINE_integer("inversion_videos", 8, "eval: held-out videos inverted under each mask.")
 
 
 def task_options(mode: str) -> dict:
@@ -75,9 +81,16 @@ def task_options(mode: str) -> dict:
                      steps=FLAGS.inversion_steps, learning_rate=FLAGS.inversion_lr,
                      pixels=FLAGS.inversion_pixels, seed=FLAGS.seed, **size),
       "render": dict(indices=FLAGS.indices, latents=FLAGS.latents, **size),
-      "fvd": dict(num=FLAGS.fvd_videos, num_frames=FLAGS.fvd_frames,
+      "fvd": dict(num=FLAGS.fvd_videos or 2048, num_frames=FLAGS.fvd_frames,
                   resolution=FLAGS.resolution, method=FLAGS.method or "slerp_random",
                   seed=FLAGS.seed, batch_size=FLAGS.fvd_batch),
+      "eval": dict(eval_videos=FLAGS.eval_videos, fvd_real=FLAGS.fvd_real,
+                   fvd_runs=FLAGS.fvd_runs, fvd_videos=FLAGS.fvd_videos or 64,
+                   inversion_videos=FLAGS.inversion_videos, masks=FLAGS.mask,
+                   steps=FLAGS.inversion_steps, learning_rate=FLAGS.inversion_lr,
+                   pixels=FLAGS.inversion_pixels, seed=FLAGS.seed,
+                   resolution=FLAGS.resolution, fvd_batch=FLAGS.fvd_batch,
+                   fvd_frames=FLAGS.fvd_frames),
   }[mode]
 
 

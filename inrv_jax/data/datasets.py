@@ -31,7 +31,8 @@ def builder_for(data: ml_collections.ConfigDict) -> base.ClipBuilder:
   if data.name == "video_folder":
     return video_folder.builder(data.path, tuple(data.files), data_dir, *size, tuple(data.crop))
   if data.name == "moving_mnist":
-    config = moving_mnist.config_for(*size, data.generated_videos, data.generator_seed)
+    config = moving_mnist.config_for(*size, data.generated_videos, data.generator_seed,
+                                     data.digit_source, data.test_videos)
     return moving_mnist.MovingMnist(config=config, data_dir=data_dir)
   if data.name in CLIP_BUILDERS:
     cls = CLIP_BUILDERS[data.name]
@@ -51,11 +52,14 @@ def missing_data(data: ml_collections.ConfigDict) -> str | None:
   return None
 
 
-def prepare(data: ml_collections.ConfigDict):
-  """Prepare the dataset if needed; returns (data source, builder)."""
+def prepare(data: ml_collections.ConfigDict, split: str = "train"):
+  """Prepare the dataset if needed; returns (data source of `split`, builder).
+
+  Raises errors.DataError when the raw files are missing or the dataset has no `split`.
+  """
   builder = builder_for(data)
   manual_dir = data.manual_dir or base.default_manual_dir(data.dir)
-  source = base.prepare(builder, manual_dir, data.prepare_workers)
+  source = base.prepare(builder, manual_dir, data.prepare_workers, split)
   return source, builder
 
 
@@ -79,10 +83,14 @@ def first_n(source, n: int):
   return source if n >= len(source) else _FirstN(source, n)
 
 
-def load(data: ml_collections.ConfigDict):
-  """The prepared training clips of config.data (preparing them first), cut to data.max_clips."""
-  source, _ = prepare(data)
-  return first_n(source, data.max_clips) if data.max_clips else source
+def load(data: ml_collections.ConfigDict, split: str = "train"):
+  """The records of `split` ("train": the training videos, cut to data.max_clips; "test":
+  held-out videos, e.g. Moving MNIST's with data.test_videos), preparing them if needed.
+
+  Raises errors.DataError when the raw files are missing or the dataset has no `split`.
+  """
+  source, _ = prepare(data, split)
+  return first_n(source, data.max_clips) if data.max_clips and split == "train" else source
 
 
 def clips01(source, indices) -> np.ndarray:

