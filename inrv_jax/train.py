@@ -171,14 +171,28 @@ def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding
   return TrainSetup(graphdef, parallel.replicate(frozen, mesh),
                     parallel.replicate(lpips[1], mesh) if lpips else None, state, step)
 
+def resume_target(config: ml_collections.ConfigDict, workdir: pathlib.Path, meta: dict,
+                  num_videos: int, mesh: jax.sharding.Mesh) -> dict:
+  """The restore target of a checkpoint with `meta`, replicated on `mesh`; raises
+  errors.UserError when it was trained on another model or dataset."""
+  checkpoints.check_resumable(workdir, config, meta, num_videos)
+  return checkpoints.abstract_state(config, num_videos, parallel.replicated(mesh))[1]
+
 # ------------------------------------------------------------------ logging
 
 
 class MetricWriter:
-  """metrics.jsonl lines plus TensorBoard scalars in workdir/tensorboard (process 0 only)."""
+  """metrics.jsonl lines plus TensorBoard scalars in workdir/tensorboard (process 0 only).
 
-  def __init__(self, workdir: pathlib.Path):
+  Opening it drops the lines a stopped run wrote past `step` (the step it
+  resumes from) and the final-metrics line of an earlier finish, so that the
+  file holds each step once, in order.
+  """
+
+  def __init__(self, workdir: pathlib.Path, step: int):
     from tensorboardX import SummaryWriter
+    if jax.process_index() == 0:
+      keep_rows_up_to(workdir / "metrics.jsonl", step)
     self._jsonl = open(workdir / "metrics.jsonl", "a")
     self._tb = SummaryWriter(str(workdir / "tensorboard")) if jax.process_index() == 0 else None
 
@@ -195,6 +209,24 @@ class MetricWriter:
     self._jsonl.close()
     if self._tb is not None:
       self._tb.close()
+
+
+def keep_rows_up_to(path: pathlib.Path, step: int) -> None:
+  """Rewrite the JSON lines file `path` without rows past `step`, final-metrics rows
+  (those with "final_psnr") and unreadable lines (a line cut short by a kill)."""
+  if not path.exists():
+    return
+  kept = []
+  for line in path.read_text(errors="replace").splitlines():
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError:
+      continue
+    if isinstance(row, dict) and row.get("step", 0) <= step and "final_psnr" not in row:
+      kept.append(line + "\n")
+  temporary = path.with_suffix(".tmp")
+  temporary.write_text("".join(kept))
+  temporary.replace(path)
 
 
 class MetricWindow:
@@ -244,19 +276,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   # ---- model, optimizer, step; then the newest checkpoint, if any
   trainer = setup(config, num_videos, mesh, plan)
   mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
-  latest = mngr.latest_step()
-  if latest is None:
+  found = checkpoints.restore_newest_intact(
+      mngr, lambda meta: resume_target(config, workdir, meta, num_videos, mesh),
+      put_aside=workdir / "damaged_checkpoints")
+  if found is None:
     state = parallel.replicate(trainer.state, mesh)
   else:
-    checkpoints.check_resumable(workdir, config, checkpoints.read_meta(mngr, latest),
-                                num_videos)
-    _, target, _ = checkpoints.abstract_state(config, num_videos, parallel.replicated(mesh))
-    state, meta = checkpoints.restore(mngr, latest, target)
+    latest, state, meta = found
     _say(f"resuming {workdir} from step {latest} (stage {meta.get('stage', 0)})")
   checkpoints.write_config(workdir, config)
-  writer = MetricWriter(workdir)
+  start = int(state["train"]["step"])
+  writer = MetricWriter(workdir, start)
   end = stages.total_steps(plan)
-  bar = tqdm.tqdm(total=end, initial=min(int(state["train"]["step"]), end), desc="train",
+  bar = tqdm.tqdm(total=end, initial=min(start, end), desc="train",
                   disable=not config.train.progress_bar or jax.process_index() != 0)
 
   # ---- the loop: each stage's steps not done yet
