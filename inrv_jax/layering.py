@@ -20,8 +20,9 @@ LAYERS = (
     # 2: what training and the tasks share: losses, metrics, devices, the progressive
     #    plan and optimizer, FVD, media files, datasets and the input pipeline.
     ("losses", "metrics", "parallel", "stages", "fvd", "media", "data"),
-    # 3: what a checkpoint holds, start-up checks, a trained model loaded from a workdir.
-    ("checkpoints", "resources", "trained_model"),
+    # 3: what a checkpoint holds, start-up checks, a trained model loaded from a workdir,
+    #    why training stops early (signals, values that are not finite).
+    ("checkpoints", "resources", "trained_model", "stopping"),
     # 4: tasks on a trained model (render, sample, interpolate, invert, FVD, evaluation).
     ("tasks", "evaluation"),
     # 5: programs: training, the command line, benchmarks, converters and importers.

@@ -31,6 +31,7 @@ from inrv_jax import metrics as metrics_lib
 from inrv_jax import parallel
 from inrv_jax import resources
 from inrv_jax import stages
+from inrv_jax import stopping
 from inrv_jax import trained_model
 from inrv_jax.data import datasets
 from inrv_jax.data import pipeline
@@ -80,7 +81,8 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   [-1, 1], "index": (B,) int32}, sharded on `data`. num_active: how many
   latent rows the current progressive stage uses (the Gaussian prior's rows).
   metrics: scalars {"loss", "pixel_loss", "psnr" (dB, on the compared
-  pixels), and "lpips" when used}.
+  pixels), and "lpips" when used}, and "nonfinite": stopping.nonfinite of the
+  loss and gradients ((1 + parameter leaves,) bool).
   """
   spec = inrv_lib.inr_spec_from_config(config.model)
   pixel_loss = losses.pixel_loss(config.train.loss)
@@ -117,7 +119,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     seen = train["seen_latents"].at[batch["index"]].set(jax.lax.stop_gradient(aux.pop("z")))
     new_state = {"params": params, "opt_state": opt_state,
                  "train": {"step": train["step"] + 1, "rng": train["rng"], "seen_latents": seen}}
-    return new_state, {"loss": loss, **aux}
+    return new_state, {"loss": loss, **aux, "nonfinite": stopping.nonfinite(loss, grads)}
 
   replicated = parallel.replicated(mesh)
   return jax.jit(step, in_shardings=(replicated, replicated, replicated,
@@ -292,7 +294,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                   disable=not config.train.progress_bar or jax.process_index() != 0)
 
   # ---- the loop: each stage's steps not done yet
-  try:
+  with stopping.StopSignals() as signals, bar:
     for stage in plan:
       first = int(state["train"]["step"])
       if first >= stage.end_step:
@@ -303,30 +305,38 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                                  first - stage.first_step, workers=config.data.read_workers)
       num_active = jnp.int32(stage.num_videos)
       meta = {"num_videos": num_videos, "stage": stage.index, "stage_videos": stage.num_videos}
-      window = MetricWindow(first)
+      window, finiteness = MetricWindow(first), stopping.Finiteness(state["params"])
       try:
         for step in range(first, stage.end_step):
           batch = parallel.global_batch(next(batches), mesh)
           state, metrics = trainer.train_step(trainer.frozen, trainer.lpips, state, batch,
                                               num_active)
-          window.add(metrics)
           done = step + 1
+          finiteness.add(metrics.pop("nonfinite"), done)
+          window.add(metrics)
           bar.update(1)
-          if done % config.train.log_every == 0 or done in (stage.first_step + 1,
-                                                            stage.end_step):
+          log_now = done % config.train.log_every == 0 or done in (stage.first_step + 1,
+                                                                   stage.end_step)
+          stop_now = signals.requested(mngr, done, agree=log_now)
+          save_now = (stop_now or done % config.train.checkpoint_every == 0
+                      or done == stage.end_step)
+          if log_now or save_now:
+            finiteness.check(mngr.latest_step(), workdir)  # never log or save a bad state
+          if log_now:
             values = {**window.means(done), "stage": stage.index}
             writer.write(done, values)
             bar.set_postfix(stage=stage.index, loss=f"{values['loss']:.4f}",
                             psnr=f"{values['psnr']:.1f}")
-          if done % config.train.checkpoint_every == 0 or done == stage.end_step:
+          if save_now:
             checkpoints.save(mngr, done, state, {**meta, "step": done})
+          if stop_now:
+            checkpoints.finish(mngr)
+            raise stopping.stopped(workdir, done, signals.received)
       finally:
         batches.close()
     if mngr.latest_step() is None:  # nothing to train (num_steps 0): keep the init
       checkpoints.save(mngr, 0, state, {"num_videos": num_videos, "stage": 0, "step": 0})
-    mngr.wait_until_finished()
-  finally:
-    bar.close()
+    checkpoints.finish(mngr)
 
   # ---- outputs: reconstructions, samples, loss curve, final PSNR
   step = int(state["train"]["step"])
