@@ -89,11 +89,11 @@ def nonfinite(loss: jax.Array, grads) -> jax.Array:
 
 
 def group_names(params) -> list[str]:
-  """The names `nonfinite` reports: "loss", then each parameter's dotted path
-  (e.g. "hypernet.heads.3.layers.1.kernel", "latent_table")."""
+  """The names `nonfinite` reports: "loss", then each parameter's group: its dotted
+  path up to its layers (e.g. "hypernet.heads.3", "latent_table")."""
   paths = [jax.tree_util.keystr(path, simple=True, separator=".")
            for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
-  return ["loss", *(p.removesuffix(".value") for p in paths)]
+  return ["loss", *(p.removesuffix(".value").split(".layers.")[0] for p in paths)]
 
 
 class Finiteness:
@@ -120,7 +120,7 @@ class Finiteness:
     if first.max() < 0:
       return
     step = int(first[first >= 0].min())
-    bad = [name for name, s in zip(self._names, first) if s == step]
+    bad = list(dict.fromkeys(name for name, s in zip(self._names, first) if s == step))
     where = "the loss" if bad == ["loss"] else "the gradient of " + ", ".join(
         n for n in bad if n != "loss")
     kept = (f"the last good checkpoint (step {last_good}) in {workdir}/checkpoints is kept"

@@ -12,6 +12,7 @@ The file has three parts: the step (a pure jitted function), the setup
 train_and_evaluate (data, restore, the loop over stages and steps, outputs).
 """
 
+import contextlib
 import dataclasses
 import json
 import pathlib
@@ -294,7 +295,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                   disable=not config.train.progress_bar or jax.process_index() != 0)
 
   # ---- the loop: each stage's steps not done yet
-  with stopping.StopSignals() as signals, bar:
+  # (closing the manager waits for the checkpoint being written, however the loop ends)
+  with stopping.StopSignals() as signals, bar, contextlib.closing(mngr):
     for stage in plan:
       first = int(state["train"]["step"])
       if first >= stage.end_step:
