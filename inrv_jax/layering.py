@@ -13,8 +13,8 @@ media.py.
 """
 
 LAYERS = (
-    # 0: errors, the config, pretrained weight files and their formats (no torch).
-    ("errors", "config_defaults", "pretrained", "formats"),
+    # 0: errors, the config and its checks, pretrained weight files and their formats (no torch).
+    ("errors", "config_defaults", "config_check", "pretrained", "formats"),
     # 1: models: pure functions and Flax modules; each pretrained model owns its `load`.
     ("models",),
     # 2: what training and the tasks share: losses, metrics, devices, the progressive

@@ -26,6 +26,7 @@ import tqdm
 from flax import nnx
 
 from inrv_jax import checkpoints
+from inrv_jax import config_check
 from inrv_jax import evaluation
 from inrv_jax import losses
 from inrv_jax import metrics as metrics_lib
@@ -257,14 +258,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   """Train (resuming from the newest checkpoint in workdir), then write the outputs.
 
   Returns the trained model (also remembered as the process's last model).
-  Raises errors.UserError before anything is written when weights or data are
-  missing, or when the workdir holds a run of another model or dataset.
+  Raises errors.UserError before anything is written when a config field can't
+  work (config_check), weights or data are missing, or the workdir holds a run
+  of another model or dataset; errors.TrainingDiverged when a loss or gradient
+  stops being finite; errors.Stopped after SIGTERM/SIGINT and a checkpoint.
   """
   workdir = pathlib.Path(workdir).expanduser().resolve()
-  workdir.mkdir(parents=True, exist_ok=True)
   mesh = parallel.make_mesh()
-  parallel.check_batch_size(config.train.batch_size, mesh)
+  config_check.check(config, mesh.devices.size)
   resources.check(config, lambda: datasets.missing_data(config.data))
+  workdir.mkdir(parents=True, exist_ok=True)
 
   # ---- data: the prepared clips and the progressive plan over them
   source = datasets.load(config.data)
