@@ -16,6 +16,7 @@ run's config is stored beside them as `config.json` in the workdir.
 
 import contextlib
 import json
+import os
 import pathlib
 import shutil
 import warnings
@@ -125,7 +126,19 @@ def save(mngr: ocp.CheckpointManager, step: int, state: dict, meta: dict) -> Non
   """
   items = {k: ocp.args.StandardSave(state[k]) for k in STATE_ITEMS}
   with _writing(mngr, step):
+    _probe(pathlib.Path(str(mngr.directory)))
     mngr.save(step, args=ocp.args.Composite(meta=ocp.args.JsonSave(meta), **items))
+
+
+def _probe(directory: pathlib.Path) -> None:
+  """Write and remove one byte in `directory`: OSError now when it is read-only or the disk
+  is full, rather than in Orbax's background threads (which then wait minutes to exit)."""
+  probe = directory / f".write_probe_{jax.process_index()}_{os.getpid()}"
+  with open(probe, "wb") as file:
+    file.write(b"\0")
+    file.flush()
+    os.fsync(file.fileno())
+  probe.unlink()
 
 
 def finish(mngr: ocp.CheckpointManager) -> None:
