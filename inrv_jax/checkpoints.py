@@ -210,8 +210,9 @@ def _damaged(mngr: ocp.CheckpointManager, step: int, err: Exception,
   reason = " ".join(str(err).split())[:300]
   text = f"checkpoint of step {step} in {mngr.directory} is damaged ({type(err).__name__}: {reason})"
   if put_aside is not None:
-    put_aside.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(pathlib.Path(mngr.directory) / str(step)), str(put_aside / str(step)))
+    if jax.process_index() == 0:  # one process moves it (multi-host: a shared directory)
+      put_aside.mkdir(parents=True, exist_ok=True)
+      shutil.move(str(pathlib.Path(mngr.directory) / str(step)), str(put_aside / str(step)))
     mngr.reload()
     text += f"; moved to {put_aside / str(step)}"
   warnings.warn(text + "; using the previous one", DamagedCheckpointWarning, stacklevel=3)

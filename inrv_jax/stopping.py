@@ -3,8 +3,9 @@
 StopSignals turns SIGTERM/SIGINT (a preemption notice, Ctrl-C) into a flag
 that the loop reads after each step, so the step in flight finishes and a
 checkpoint is written; in multi-process runs every process must stop at the
-same step, so there the flag is agreed on (JAX's preemption sync point for
-SIGTERM, an all-gather of the flag for the rest). Finiteness keeps, on
+same step, so there the flag is agreed on (an all-gather of it at log steps,
+and JAX's preemption sync point where its preemption service is on; this path
+is not exercised by the tests, which run one process). Finiteness keeps, on
 device, the first step at which each parameter group's gradient (or the
 loss) was not finite, and is read only when the loop reads its metrics or is
 about to save, so a bad state is never written over the last good checkpoint.
