@@ -14,8 +14,13 @@ the restore target of every reader (training and trained_model.load). The
 run's config is stored beside them as `config.json` in the workdir.
 """
 
+import contextlib
 import json
+import os
 import pathlib
+import shutil
+import warnings
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -85,15 +90,61 @@ def abstract_state(config: ml_collections.ConfigDict, num_videos: int,
   return graphdef, jax.tree.map(placed, state), jax.tree.map(placed, frozen)
 
 
-def manager(workdir: str | pathlib.Path, keep: int = 3) -> ocp.CheckpointManager:
+def manager(workdir: str | pathlib.Path, keep: int = 3,
+            writable: bool = True) -> ocp.CheckpointManager:
+  """The Orbax manager of workdir/checkpoints, keeping the newest `keep` checkpoints.
+
+  writable: create the directory and remove temporary directories that an
+  interrupted save left (`*.orbax-checkpoint-tmp-*`); False for readers
+  (trained_model.load), which change nothing on disk.
+  """
   directory = pathlib.Path(workdir).expanduser().resolve() / "checkpoints"
-  return ocp.CheckpointManager(
-      directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+  return ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
+      max_to_keep=keep, create=writable, cleanup_tmp_directories=writable))
+
+
+@contextlib.contextmanager
+def _writing(mngr: ocp.CheckpointManager, step: int):
+  """OSError while writing a checkpoint -> errors.UserError naming the directory."""
+  try:
+    yield
+  except OSError as err:
+    kept = mngr.latest_step()
+    raise errors.UserError(
+        f"{mngr.directory}: cannot write the checkpoint of step {step} ({err}); the disk "
+        "may be full or the directory read-only. "
+        + (f"The checkpoint of step {kept} is intact; rerun to resume from it once the "
+           "directory is writable." if kept is not None else "No checkpoint was kept.")
+    ) from err
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state: dict, meta: dict) -> None:
+  """Start writing `state` (new_state's dict) and `meta` (JSON) as the checkpoint at `step`.
+
+  Raises errors.UserError when the directory can't be written (the
+  previous checkpoints stay as they were).
+  """
   items = {k: ocp.args.StandardSave(state[k]) for k in STATE_ITEMS}
-  mngr.save(step, args=ocp.args.Composite(meta=ocp.args.JsonSave(meta), **items))
+  with _writing(mngr, step):
+    _probe(pathlib.Path(str(mngr.directory)))
+    mngr.save(step, args=ocp.args.Composite(meta=ocp.args.JsonSave(meta), **items))
+
+
+def _probe(directory: pathlib.Path) -> None:
+  """Write and remove one byte in `directory`: OSError now when it is read-only or the disk
+  is full, rather than in Orbax's background threads (which then wait minutes to exit)."""
+  probe = directory / f".write_probe_{jax.process_index()}_{os.getpid()}"
+  with open(probe, "wb") as file:
+    file.write(b"\0")
+    file.flush()
+    os.fsync(file.fileno())
+  probe.unlink()
+
+
+def finish(mngr: ocp.CheckpointManager) -> None:
+  """Wait for the checkpoints being written; errors.UserError when one could not be."""
+  with _writing(mngr, mngr.latest_step()):
+    mngr.wait_until_finished()
 
 
 def restore(mngr: ocp.CheckpointManager, step: int, target: dict,
@@ -110,7 +161,66 @@ def restore(mngr: ocp.CheckpointManager, step: int, target: dict,
 
 
 def read_meta(mngr: ocp.CheckpointManager, step: int) -> dict:
+  """The JSON `meta` item of the checkpoint at `step`."""
   return dict(mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+
+
+def restore_newest_intact(mngr: ocp.CheckpointManager, target: Callable[[dict], dict],
+                          only_step: int | None = None, put_aside: pathlib.Path | None = None
+                          ) -> tuple[int, dict, dict] | None:
+  """(step, {item: tree}, meta) of the newest checkpoint whose items all restore.
+
+  target: meta -> {item: tree of jax.ShapeDtypeStruct} for the items to
+  restore (see `restore`); it may raise errors.UserError (e.g.
+  check_resumable), which is passed on. A damaged checkpoint (missing,
+  truncated or garbage files in any of its items, meta included) is skipped
+  with a DamagedCheckpointWarning naming its step; with `put_aside`, it is
+  moved to put_aside/<step> so that training can write that step again.
+  only_step: restore that step or fail. Returns None when there is no
+  checkpoint; raises errors.UserError when every one (or only_step) is damaged
+  or only_step is not there.
+  """
+  steps = sorted(mngr.all_steps(), reverse=True)
+  if only_step is not None:
+    if only_step not in steps:
+      raise errors.UserError(f"{mngr.directory}: no checkpoint of step {only_step} "
+                             f"(there are {sorted(steps)})")
+    steps = [only_step]
+  damaged = []
+  for step in steps:
+    try:
+      meta = read_meta(mngr, step)
+    except Exception as err:  # any way a file can be damaged: Orbax, tensorstore, JSON, OS
+      damaged.append(_damaged(mngr, step, err, put_aside))
+      continue
+    wanted = target(meta)
+    try:
+      return (step, *restore(mngr, step, wanted, tuple(wanted)))
+    except Exception as err:  # likewise
+      damaged.append(_damaged(mngr, step, err, put_aside))
+  if damaged:
+    raise errors.UserError(f"{mngr.directory}: no intact checkpoint:\n" + "\n".join(damaged))
+  return None
+
+
+def _damaged(mngr: ocp.CheckpointManager, step: int, err: Exception,
+             put_aside: pathlib.Path | None) -> str:
+  """Warn that the checkpoint at `step` is damaged (moving it to put_aside/<step> when
+  given); returns the warning's text."""
+  reason = " ".join(str(err).split())[:300]
+  text = f"checkpoint of step {step} in {mngr.directory} is damaged ({type(err).__name__}: {reason})"
+  if put_aside is not None:
+    if jax.process_index() == 0:  # one process moves it (multi-host: a shared directory)
+      put_aside.mkdir(parents=True, exist_ok=True)
+      shutil.move(str(pathlib.Path(mngr.directory) / str(step)), str(put_aside / str(step)))
+    mngr.reload()
+    text += f"; moved to {put_aside / str(step)}"
+  warnings.warn(text + "; using the previous one", DamagedCheckpointWarning, stacklevel=3)
+  return text
+
+
+class DamagedCheckpointWarning(UserWarning):
+  """A checkpoint that could not be read was skipped."""
 
 
 def write_config(workdir: str | pathlib.Path, config: ml_collections.ConfigDict) -> None:
@@ -130,8 +240,10 @@ def read_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
         "python -m inrv_jax.main --config=configs/quickstart.py --workdir=DIR")
   try:
     stored = json.loads(path.read_text())
-  except json.JSONDecodeError as err:
+  except (json.JSONDecodeError, UnicodeDecodeError) as err:
     raise errors.UserError(f"{path}: unreadable config ({err})") from err
+  if not isinstance(stored, dict):
+    raise errors.UserError(f"{path}: unreadable config (a JSON object was expected)")
   # Renamed fields get today's names; fields added since keep their defaults.
   config = config_defaults.base_config()
   _merge(config, config_defaults.upgrade(stored))

@@ -19,3 +19,12 @@ def path_text(path: os.PathLike | str) -> str:
   those bytes escaped, e.g. b'caf\\xe9.mp4' -> 'caf\\xe9.mp4'.
   """
   return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+class TrainingDiverged(UserError):
+  """A loss or gradient that is not finite; the message names the step and the parameters."""
+
+
+class Stopped(Exception):
+  """Training stopped on a signal after writing a checkpoint; the message says how to
+  resume. main.py prints it and exits 0."""

@@ -13,15 +13,17 @@ media.py.
 """
 
 LAYERS = (
-    # 0: errors, the config, pretrained weight files and their formats (no torch), XLA flags.
-    ("errors", "config_defaults", "pretrained", "formats", "xla_cpu"),
+    # 0: errors, the config and its checks, pretrained weight files and their formats
+    #    (no torch), XLA flags.
+    ("errors", "config_defaults", "config_check", "pretrained", "formats", "xla_cpu"),
     # 1: models: pure functions and Flax modules; each pretrained model owns its `load`.
     ("models",),
     # 2: what training and the tasks share: losses, metrics, devices, the progressive
     #    plan and optimizer, FVD, media files, datasets and the input pipeline.
     ("losses", "metrics", "parallel", "stages", "fvd", "media", "data"),
-    # 3: what a checkpoint holds, start-up checks, a trained model loaded from a workdir.
-    ("checkpoints", "resources", "trained_model", "clip_features"),
+    # 3: what a checkpoint holds, start-up checks, a trained model loaded from a workdir,
+    #    why training stops early (signals, values that are not finite), CLIP features.
+    ("checkpoints", "resources", "trained_model", "stopping", "clip_features"),
     # 4: tasks on a trained model (render, sample, interpolate, invert, FVD, evaluation).
     ("tasks", "evaluation"),
     # 5: programs: training, the command line, benchmarks, converters and importers.

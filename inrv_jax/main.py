@@ -138,6 +138,9 @@ def main(argv):
   except errors.UserError as err:
     print(f"error: {err}", file=sys.stderr)
     sys.exit(2)
+  except errors.Stopped as stop:
+    print(stop, flush=True)
+    sys.exit(0)
 
 
 if __name__ == "__main__":

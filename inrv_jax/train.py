@@ -12,6 +12,7 @@ The file has three parts: the step (a pure jitted function), the setup
 train_and_evaluate (data, restore, the loop over stages and steps, outputs).
 """
 
+import contextlib
 import dataclasses
 import json
 import pathlib
@@ -26,12 +27,14 @@ from flax import nnx
 
 from inrv_jax import checkpoints
 from inrv_jax import clip_features
+from inrv_jax import config_check
 from inrv_jax import evaluation
 from inrv_jax import losses
 from inrv_jax import metrics as metrics_lib
 from inrv_jax import parallel
 from inrv_jax import resources
 from inrv_jax import stages
+from inrv_jax import stopping
 from inrv_jax import trained_model
 from inrv_jax.data import datasets
 from inrv_jax.data import pipeline
@@ -84,7 +87,8 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   [-1, 1], "index": (B,) int32}, sharded on `data`. num_active: how many
   latent rows the current progressive stage uses (the Gaussian prior's rows).
   metrics: scalars {"loss", "pixel_loss", "psnr" (dB, on the compared
-  pixels), and "lpips" when used}.
+  pixels), and "lpips" when used}, and "nonfinite": stopping.nonfinite of the
+  loss and gradients ((1 + parameter leaves,) bool).
   """
   spec = inrv_lib.inr_spec_from_config(config.model)
   pixel_loss = losses.pixel_loss(config.train.loss)
@@ -125,7 +129,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     seen = train["seen_latents"].at[batch["index"]].set(jax.lax.stop_gradient(aux.pop("z")))
     new_state = {"params": params, "opt_state": opt_state,
                  "train": {"step": train["step"] + 1, "rng": train["rng"], "seen_latents": seen}}
-    return new_state, {"loss": loss, **aux}
+    return new_state, {"loss": loss, **aux, "nonfinite": stopping.nonfinite(loss, grads)}
 
   replicated = parallel.replicated(mesh)
   return jax.jit(step, in_shardings=(replicated, replicated, replicated, replicated,
@@ -197,15 +201,29 @@ def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding
                     parallel.replicate(lpips[1], mesh) if lpips else None, features, state,
                     step)
 
+def resume_target(config: ml_collections.ConfigDict, workdir: pathlib.Path, meta: dict,
+                  num_videos: int, mesh: jax.sharding.Mesh) -> dict:
+  """The restore target of a checkpoint with `meta`, replicated on `mesh`; raises
+  errors.UserError when it was trained on another model or dataset."""
+  checkpoints.check_resumable(workdir, config, meta, num_videos)
+  return checkpoints.abstract_state(config, num_videos, parallel.replicated(mesh))[1]
+
 # ------------------------------------------------------------------ logging
 
 
 class MetricWriter:
-  """metrics.jsonl lines plus TensorBoard scalars in workdir/tensorboard (process 0 only)."""
+  """metrics.jsonl lines plus TensorBoard scalars in workdir/tensorboard (process 0 only).
 
-  def __init__(self, workdir: pathlib.Path):
+  Opening it drops the lines a stopped run wrote past `step` (the step it
+  resumes from) and the final-metrics line of an earlier finish, so that the
+  file holds each step once, in order.
+  """
+
+  def __init__(self, workdir: pathlib.Path, step: int):
     from tensorboardX import SummaryWriter
     self._main = parallel.is_main_process()
+    if self._main:
+      keep_rows_up_to(workdir / "metrics.jsonl", step)
     self._jsonl = open(workdir / "metrics.jsonl", "a") if self._main else None
     self._tb = SummaryWriter(str(workdir / "tensorboard")) if self._main else None
 
@@ -227,6 +245,24 @@ class MetricWriter:
     if self._main:
       self._jsonl.close()
       self._tb.close()
+
+
+def keep_rows_up_to(path: pathlib.Path, step: int) -> None:
+  """Rewrite the JSON lines file `path` without rows past `step`, final-metrics rows
+  (those with "final_psnr") and unreadable lines (a line cut short by a kill)."""
+  if not path.exists():
+    return
+  kept = []
+  for line in path.read_text(errors="replace").splitlines():
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError:
+      continue
+    if isinstance(row, dict) and row.get("step", 0) <= step and "final_psnr" not in row:
+      kept.append(line + "\n")
+  temporary = path.with_suffix(".tmp")
+  temporary.write_text("".join(kept))
+  temporary.replace(path)
 
 
 class MetricWindow:
@@ -280,14 +316,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   """Train (resuming from the newest checkpoint in workdir), then write the outputs.
 
   Returns the trained model (also remembered as the process's last model).
-  Raises errors.UserError before anything is written when weights or data are
-  missing, or when the workdir holds a run of another model or dataset.
+  Raises errors.UserError before anything is written when a config field can't
+  work (config_check), weights or data are missing, or the workdir holds a run
+  of another model or dataset; errors.TrainingDiverged when a loss or gradient
+  stops being finite; errors.Stopped after SIGTERM/SIGINT and a checkpoint.
   """
   workdir = pathlib.Path(workdir).expanduser().resolve()
-  workdir.mkdir(parents=True, exist_ok=True)
   mesh = parallel.make_mesh()
-  parallel.check_batch_size(config.train.batch_size, mesh)
+  config_check.check(config, mesh.devices.size)
   resources.check(config, lambda: datasets.missing_data(config.data))
+  workdir.mkdir(parents=True, exist_ok=True)
 
   # ---- data: the prepared clips (prepared by process 0 alone) and the plan over them
   if parallel.is_main_process():
@@ -305,24 +343,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   # ---- model, optimizer, step; then the newest checkpoint, if any
   trainer = setup(config, num_videos, mesh, plan, source)
   mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
-  latest = mngr.latest_step()
-  if latest is None:
+  found = checkpoints.restore_newest_intact(
+      mngr, lambda meta: resume_target(config, workdir, meta, num_videos, mesh),
+      put_aside=workdir / "damaged_checkpoints")
+  if found is None:
     state = parallel.replicate(trainer.state, mesh)
   else:
-    checkpoints.check_resumable(workdir, config, checkpoints.read_meta(mngr, latest),
-                                num_videos)
-    _, target, _ = checkpoints.abstract_state(config, num_videos, parallel.replicated(mesh))
-    state, meta = checkpoints.restore(mngr, latest, target)
+    latest, state, meta = found
     _say(f"resuming {workdir} from step {latest} (stage {meta.get('stage', 0)})")
   if parallel.is_main_process():
     checkpoints.write_config(workdir, config)
-  writer = MetricWriter(workdir)
+  start = int(state["train"]["step"])
+  writer = MetricWriter(workdir, start)
   end = stages.total_steps(plan)
-  bar = tqdm.tqdm(total=end, initial=min(int(state["train"]["step"]), end), desc="train",
+  bar = tqdm.tqdm(total=end, initial=min(start, end), desc="train",
                   disable=not config.train.progress_bar or jax.process_index() != 0)
 
   # ---- the loop: each stage's steps not done yet
-  try:
+  # (closing the manager waits for the checkpoint being written, however the loop ends)
+  with stopping.StopSignals() as signals, bar, contextlib.closing(mngr):
     for stage in plan:
       first = int(state["train"]["step"])
       if first >= stage.end_step:
@@ -333,31 +372,39 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                                  first - stage.first_step, workers=config.data.read_workers)
       num_active = jnp.int32(stage.num_videos)
       meta = {"num_videos": num_videos, "stage": stage.index, "stage_videos": stage.num_videos}
-      window = MetricWindow(first)
+      window, finiteness = MetricWindow(first), stopping.Finiteness(state["params"])
       try:
         for step in range(first, stage.end_step):
           batch = parallel.global_batch(next(batches), mesh)
           state, metrics = trainer.step(state, batch, num_active)
-          window.add(metrics)
           done = step + 1
+          finiteness.add(metrics.pop("nonfinite"), done)
+          window.add(metrics)
           bar.update(1)
-          if done % config.train.log_every == 0 or done in (stage.first_step + 1,
-                                                            stage.end_step):
+          log_now = done % config.train.log_every == 0 or done in (stage.first_step + 1,
+                                                                   stage.end_step)
+          stop_now = signals.requested(mngr, done, agree=log_now)
+          save_now = (stop_now or done % config.train.checkpoint_every == 0
+                      or done == stage.end_step)
+          if log_now or save_now:
+            finiteness.check(mngr.latest_step(), workdir)  # never log or save a bad state
+          if log_now:
             values = {**window.means(done), "stage": stage.index}
             writer.write(done, values)
             bar.set_postfix(stage=stage.index, loss=f"{values['loss']:.4f}",
                             psnr=f"{values['psnr']:.1f}")
           if config.eval.every and done % config.eval.every == 0:
             write_snapshot(config, trainer, state, source, workdir, writer)
-          if done % config.train.checkpoint_every == 0 or done == stage.end_step:
+          if save_now:
             checkpoints.save(mngr, done, state, {**meta, "step": done})
+          if stop_now:
+            checkpoints.finish(mngr)
+            raise stopping.stopped(workdir, done, signals.received)
       finally:
         batches.close()
     if mngr.latest_step() is None:  # nothing to train (num_steps 0): keep the init
       checkpoints.save(mngr, 0, state, {"num_videos": num_videos, "stage": 0, "step": 0})
-    mngr.wait_until_finished()
-  finally:
-    bar.close()
+    checkpoints.finish(mngr)
 
   # ---- outputs (process 0): reconstructions, samples, loss curve, final PSNR
   model = trained_model.remember(current_model(config, trainer, state, workdir))

@@ -80,30 +80,41 @@ def from_module(config: ml_collections.ConfigDict, module: inrv_lib.INRV, seen_l
   return TrainedModel(config, graphdef, params, frozen, np.asarray(latents), workdir, step)
 
 
+def _restore_target(config: ml_collections.ConfigDict, meta: dict) -> dict:
+  """{item: ShapeDtypeStruct tree} of the items `load` restores, for the checkpoint's meta.
+
+  Imported checkpoints (tools/import_official.py) hold the frozen CLIP as item
+  "frozen"; otherwise it is rebuilt from the config (pretrained file, or
+  random from the seed).
+  """
+  _, state, frozen = checkpoints.abstract_state(config, meta["num_videos"])
+  target = {"params": state["params"], "train": state["train"]}
+  return {**target, "frozen": frozen} if meta.get("frozen_in_checkpoint", False) else target
+
+
 def load(workdir: str | pathlib.Path, step: int | None = None) -> TrainedModel:
   """The model of a trained workdir (newest checkpoint unless `step` is given).
 
   Restores onto this machine's first device, whatever devices trained it.
   Workdirs written by older versions load too (renamed config fields are
-  upgraded, see config_defaults.RENAMED_FIELDS). Raises errors.UserError when
-  `workdir` is not a directory, holds no config.json or no checkpoint.
+  upgraded, see config_defaults.RENAMED_FIELDS). A damaged newest checkpoint
+  is skipped with a checkpoints.DamagedCheckpointWarning naming its step.
+  Raises errors.UserError when `workdir` is not a directory, holds no
+  config.json or no intact checkpoint (or `step` is missing or damaged).
   """
   workdir = pathlib.Path(workdir).expanduser()
   if not workdir.is_dir():
     raise errors.UserError(f"{workdir}: no such workdir")
   config = checkpoints.read_config(workdir)
-  mngr = checkpoints.manager(workdir, keep=config.train.keep_checkpoints)
-  step = mngr.latest_step() if step is None else step
-  if step is None:
+  mngr = checkpoints.manager(workdir, keep=config.train.keep_checkpoints, writable=False)
+  found = checkpoints.restore_newest_intact(
+      mngr, lambda meta: _restore_target(config, meta), only_step=step)
+  if found is None:
     raise errors.UserError(f"{workdir}: no checkpoint in {workdir / 'checkpoints'}")
-  meta = checkpoints.read_meta(mngr, step)
-  graphdef, state, frozen = checkpoints.abstract_state(config, meta["num_videos"])
-  # Imported checkpoints (tools/import_official.py) hold the frozen CLIP as item "frozen";
-  # otherwise it is rebuilt from the config (pretrained file, or random from the seed).
-  imported = meta.get("frozen_in_checkpoint", False)
-  items = ("params", "train", "frozen") if imported else ("params", "train")
-  restored, _ = checkpoints.restore(mngr, step, {**state, "frozen": frozen}, items=items)
-  frozen = restored["frozen"] if imported else inrv_lib.frozen_state(config.model, config.seed)
+  step, restored, meta = found
+  frozen = (restored["frozen"] if "frozen" in restored
+            else inrv_lib.frozen_state(config.model, config.seed))
+  graphdef = checkpoints.abstract_state(config, meta["num_videos"])[0]
   module = nnx.merge(graphdef, restored["params"], frozen)
   return remember(from_module(config, module, restored["train"]["seen_latents"],
                               str(workdir), step))

@@ -102,7 +102,7 @@ def test_two_processes_resumed_equal_one_process_of_eight_devices(data_dir, tmp_
   assert [r["step"] for r in two_rows if "loss" in r] == list(range(1, 9))  # once each
   np.testing.assert_allclose([r["loss"] for r in two_rows if "loss" in r],
                              [r["loss"] for r in one_rows if "loss" in r], rtol=2e-5)
-  assert [r["step"] for r in two_rows if "final_psnr" in r] == [4, 8]
+  assert [r["step"] for r in two_rows if "final_psnr" in r] == [8]  # the resume replaced 4's
   np.testing.assert_allclose(two_rows[-1]["final_psnr"], one_rows[-1]["final_psnr"],
                              rtol=1e-5)
   for name in ("reconstructions.png", "samples.mp4", "loss_curve.png", "config.json"):

@@ -57,3 +57,13 @@ def tiny_task_config():
   c.data.width = 12
   c.eval.render_chunk = 4096
   return c
+
+
+def preemptible(config, data_dir: pathlib.Path):
+  """tiny() for the stop-and-resume tests: 100 steps, a metrics line every step, and no
+  periodic checkpoint before the end (the one written on stopping is what counts)."""
+  c = tiny(config, data_dir)
+  c.train.num_steps = 100
+  c.train.log_every = 1
+  c.train.checkpoint_every = 1000
+  return c

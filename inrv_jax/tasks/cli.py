@@ -8,6 +8,7 @@ import json
 import math
 import pathlib
 import resource
+import shutil
 import time
 
 import jax
@@ -28,9 +29,18 @@ from inrv_jax.tasks import sampling
 UNOBSERVED_GRAY = 0.5  # how unobserved pixels are drawn in the "observed" panels
 
 
-def _out_dir(workdir, mode: str) -> pathlib.Path:
+def _out_dir(workdir, mode: str, keep=lambda name: False) -> pathlib.Path:
+  """WORKDIR/<mode>/, emptied of an earlier run's files except those whose name `keep`s
+  (so no stale file sits beside the new ones). Called once the inputs are checked."""
   path = pathlib.Path(workdir).expanduser() / mode
   path.mkdir(parents=True, exist_ok=True)
+  for old in path.iterdir():
+    if keep(old.name):
+      continue
+    if old.is_dir() and not old.is_symlink():
+      shutil.rmtree(old)
+    else:
+      old.unlink()
   return path
 
 
@@ -114,10 +124,10 @@ def read_videos(paths, model) -> np.ndarray:
 def sample(workdir, num: int = 8, method: str = "gaussian", seed: int = 0,
            num_frames: int | None = None, resolution=None) -> dict:
   model = rendering.model_from(workdir=workdir)
-  out = _out_dir(workdir, "sample")
   videos, z = sampling.sample(jax.random.key(seed), num, model, method=method,
                               num_frames=num_frames, resolution=_resolution(resolution),
                               return_latents=True)
+  out = _out_dir(workdir, "sample")
   np.save(out / "latents.npy", z)
   files = _write_videos(out, "samples", _rows(videos, min(num, 8)), model.config.eval.fps,
                         still=media.frame_grid(videos))
@@ -142,7 +152,6 @@ def _endpoint(model, text: str):
 def interpolate(workdir, pairs=None, steps: int = 8, method: str = "slerp",
                 num_frames: int | None = None, resolution=None) -> dict:
   model = rendering.model_from(workdir=workdir)
-  out = _out_dir(workdir, "interpolate")
   if not pairs:
     ends = _indices(model, None, 6)
     pairs = [f"{a}:{b}" for a, b in zip(ends[0::2], ends[1::2])] or ["0:0"]
@@ -155,6 +164,7 @@ def interpolate(workdir, pairs=None, steps: int = 8, method: str = "slerp",
     rows.append(interpolation.interpolate(
         _endpoint(model, a), _endpoint(model, b), steps, model,
         method=method, num_frames=num_frames, resolution=_resolution(resolution)))
+  out = _out_dir(workdir, "interpolate")
   files = _write_videos(out, "interpolation", np.stack(rows), model.config.eval.fps)
   print(f"{len(pairs)} interpolations of {steps} steps ({method}) -> {out}")
   return _write_json(out, "interpolation", {"pairs": list(pairs), "steps": steps,
@@ -171,13 +181,16 @@ def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = N
   """Invert training clips (`indices`, default 4 spread over the dataset) or video files
   under every mask (default: one of each kind), all in one vmapped batch."""
   model = rendering.model_from(workdir=workdir)
-  out = _out_dir(workdir, "invert")
+  specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
   if videos:
     names, clips = [str(v) for v in videos], read_videos(videos, model)
   else:
     chosen = _indices(model, indices, 4)
     names, clips = [f"training clip {i}" for i in chosen], training_clips(model, chosen)
-  record = invert_clips(model, out, names, clips, masks, steps, learning_rate, pixels, seed,
+  data = model.config.data
+  clips = inversion.fit_size(clips, data.num_frames, data.height, data.width)
+  out = _out_dir(workdir, "invert")  # only once the masks and the clips are checked
+  record = invert_clips(model, out, names, clips, specs, steps, learning_rate, pixels, seed,
                         num_frames, resolution)
   return _write_json(out, "metrics", record)
 
@@ -250,7 +263,6 @@ def render(workdir, indices=None, latents: str | None = None, num_frames: int | 
   """Training latents (`indices`) or a saved latents .npy at any size; default 4x the
   training resolution. Reports time and this process's peak RSS."""
   model = rendering.model_from(workdir=workdir)
-  out = _out_dir(workdir, "render")
   if latents:
     if not pathlib.Path(latents).is_file():
       raise errors.UserError(f"{latents}: no such latents file (.npy of shape (n, latent_dim))")
@@ -263,6 +275,7 @@ def render(workdir, indices=None, latents: str | None = None, num_frames: int | 
   start = time.perf_counter()
   videos = rendering.render(model, z, num_frames, size, chunk_pixels, progress=True)
   seconds = time.perf_counter() - start
+  out = _out_dir(workdir, "render")
   files = _write_videos(out, "render", videos[:, None], model.config.eval.fps,
                         still=media.frame_grid(videos))
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
@@ -289,7 +302,7 @@ def fvd(workdir, num: int = fvd_lib.NUM_VIDEOS, num_frames: int = fvd_lib.NUM_FR
           if cache.is_file() else None)
   result = fvd_eval.model_fvd(model, source, num, num_frames, _resolution(resolution), method,
                               seed, extractor, real)
-  out = _out_dir(workdir, "fvd")  # only once there is something to write
+  out = _out_dir(workdir, "fvd", keep=lambda name: name.startswith("real_features_"))
   if real is None:
     np.save(cache, result["real_features"])
   samples = result.pop("samples")

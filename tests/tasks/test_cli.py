@@ -74,3 +74,21 @@ def test_render_mode_reports_memory(workdir):
 def test_missing_workdir_is_a_user_error(tmp_path):
   with pytest.raises(errors.UserError, match="no such workdir"):
     main_lib.run_mode("render", None, str(tmp_path / "absent"))
+
+
+def test_rerunning_a_mode_replaces_its_old_files(workdir):
+  cli.invert(workdir, masks=["full", "inpaint_box"], indices=["0"], steps=2)
+  assert (workdir / "invert" / "inpaint_box.png").exists()
+  cli.invert(workdir, masks=["full"], indices=["0"], steps=2)
+  assert sorted(p.name for p in (workdir / "invert").iterdir()) == [
+      "full.gif", "full.mp4", "full.png", "latents.npy", "metrics.json"]
+
+
+def test_a_bad_mode_input_creates_no_output_folder(workdir):
+  with pytest.raises(errors.UserError, match="unknown sampling method"):
+    cli.sample(workdir, method="gausian")
+  with pytest.raises(errors.UserError, match="no such video file"):
+    cli.invert(workdir, videos=[str(workdir / "absent.mp4")])
+  with pytest.raises(errors.UserError, match="--pairs: expected A:B"):
+    cli.interpolate(workdir, pairs=["3"])
+  assert not any((workdir / mode).exists() for mode in ("sample", "invert", "interpolate"))

@@ -1,0 +1,103 @@
+"""A damaged newest checkpoint (deleted, truncated or garbage files in any item) is
+skipped with a warning naming its step, by `load` and by resumed training alike."""
+
+import json
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+
+import inrv_jax
+from inrv_jax import checkpoints
+from inrv_jax import errors
+from inrv_jax import train
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "workdirs_ab34cfc"
+
+
+def data_files(item_dir: pathlib.Path) -> list[pathlib.Path]:
+  return sorted(p for p in item_dir.rglob("*") if p.is_file() and p.name != "commit_success.txt")
+
+
+def delete_files(item_dir):
+  for path in data_files(item_dir):
+    path.unlink()
+
+
+def truncate_files(item_dir):
+  for path in data_files(item_dir):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def garbage_files(item_dir):
+  rng = np.random.default_rng(0)
+  for path in data_files(item_dir):
+    path.write_bytes(rng.integers(0, 256, path.stat().st_size, dtype=np.uint8).tobytes())
+
+
+DAMAGES = {"deleted": delete_files, "truncated": truncate_files, "garbage": garbage_files}
+
+
+@pytest.fixture
+def workdir(tmp_path) -> pathlib.Path:
+  """A copy of a small trained workdir with checkpoints at steps 10 and 20."""
+  shutil.copytree(FIXTURES / "plain", tmp_path / "plain")
+  return tmp_path / "plain"
+
+
+@pytest.mark.parametrize("item", ["params", "train", "meta"])
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_load_and_resume_skip_a_damaged_newest_checkpoint(workdir, data_dir, item, damage):
+  DAMAGES[damage](workdir / "checkpoints" / "20" / item)
+  with pytest.warns(checkpoints.DamagedCheckpointWarning, match="checkpoint of step 20 "):
+    model = inrv_jax.load(workdir)
+  assert model.step == 10
+  intact = inrv_jax.load(workdir, step=10)
+  np.testing.assert_array_equal(model.latents, intact.latents)
+
+  config = checkpoints.read_config(workdir)
+  config.data.dir = str(data_dir)
+  config.train.num_steps = 20
+  with pytest.warns(checkpoints.DamagedCheckpointWarning, match="checkpoint of step 20 "):
+    trained = train.train_and_evaluate(config, workdir)
+  assert trained.step == 20
+  assert (workdir / "damaged_checkpoints" / "20" / item).is_dir()  # kept aside, not lost
+  assert inrv_jax.load(workdir).step == 20  # rewritten by the resumed run
+  steps = [json.loads(l)["step"] for l in (workdir / "metrics.jsonl").read_text().splitlines()
+           if "loss" in json.loads(l)]
+  assert steps == sorted(set(steps)) and steps[-1] == 20
+
+
+def test_a_damaged_opt_state_is_skipped_by_training(workdir, data_dir):
+  garbage_files(workdir / "checkpoints" / "20" / "opt_state")
+  config = checkpoints.read_config(workdir)
+  config.data.dir = str(data_dir)
+  config.train.num_steps = 20
+  with pytest.warns(checkpoints.DamagedCheckpointWarning, match="checkpoint of step 20 "):
+    assert train.train_and_evaluate(config, workdir).step == 20
+
+
+def test_every_checkpoint_damaged_is_one_user_error(workdir):
+  for step in ("10", "20"):
+    delete_files(workdir / "checkpoints" / step / "params")
+  with pytest.warns(checkpoints.DamagedCheckpointWarning):
+    with pytest.raises(errors.UserError, match="no intact checkpoint"):
+      inrv_jax.load(workdir)
+
+
+def test_leftover_temporary_checkpoint_directories_are_removed(workdir, data_dir):
+  leftover = workdir / "checkpoints" / "30.orbax-checkpoint-tmp-1234567"
+  shutil.copytree(workdir / "checkpoints" / "20", leftover)
+  assert inrv_jax.load(workdir).step == 20 and leftover.is_dir()  # readers change nothing
+  config = checkpoints.read_config(workdir)
+  config.data.dir = str(data_dir)
+  config.train.num_steps = 20
+  train.train_and_evaluate(config, workdir)
+  assert not leftover.exists()
+
+
+def test_a_config_json_of_binary_garbage_is_a_user_error(workdir):
+  (workdir / "config.json").write_bytes(bytes(range(256)))
+  with pytest.raises(errors.UserError, match="config.json: unreadable config"):
+    inrv_jax.load(workdir)
