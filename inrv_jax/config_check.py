@@ -50,7 +50,8 @@ def check(config: ml_collections.ConfigDict, num_devices: int) -> None:
     raise _refuse("train.pixel_fraction", t.pixel_fraction,
                   "LPIPS (train.lpips_weight > 0) needs whole frames: set it to 1.0, "
                   "or set train.lpips_weight=0")
-  for field in ("train.log_every", "train.checkpoint_every", "train.keep_checkpoints"):
+  for field in ("train.log_every", "train.checkpoint_every", "train.keep_checkpoints",
+                "train.steps_per_call"):
     if _get(config, field) < 1:
       raise _refuse(field, _get(config, field), "must be at least 1")
 

@@ -75,6 +75,7 @@ def base_config() -> ml_collections.ConfigDict:
   t.vgg16_weights = ""          # local path of torchvision's vgg16-397923af.pth ("" = cache, else download)
   t.lpips_weights = ""          # local path of LPIPS v0.1 vgg.pth lin layers ("" = the copy inrv_jax ships)
   t.pixel_fraction = 1.0        # fraction of a clip's pixels sampled each step (1.0 = whole frames, paper)
+  t.steps_per_call = 1          # optimiser steps per compiled call (a lax.scan); >1 takes small steps out of Python dispatch
   t.log_every = 50              # steps between metric lines in metrics.jsonl / TensorBoard (each the mean over those steps)
   t.checkpoint_every = 500      # steps between checkpoints (a final one is always written)
   t.keep_checkpoints = 3        # how many checkpoints the Orbax manager keeps

@@ -20,9 +20,10 @@ def replicated(mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def batch_sharded(mesh) -> NamedSharding:
-  """Sharding that splits an array's first (batch) axis over the `data` axis."""
-  return NamedSharding(mesh, P(DATA_AXIS))
+def batch_sharded(mesh, stacked: bool = False) -> NamedSharding:
+  """Sharding that splits an array's batch axis over the `data` axis: its first axis,
+  or its second when `stacked` (batches of several steps, (steps, B, ...))."""
+  return NamedSharding(mesh, P(None, DATA_AXIS) if stacked else P(DATA_AXIS))
 
 
 def check_batch_size(global_batch: int, mesh) -> None:
@@ -39,9 +40,11 @@ def replicate(tree, mesh):
   return jax.device_put(tree, replicated(mesh))
 
 
-def global_batch(local: dict[str, np.ndarray], mesh) -> dict[str, jax.Array]:
-  """This process's slice of a batch -> global arrays sharded on `data`."""
-  sharding = batch_sharded(mesh)
+def global_batch(local: dict[str, np.ndarray], mesh, stacked: bool = False
+                 ) -> dict[str, jax.Array]:
+  """This process's slice of a batch -> global arrays sharded on `data` (on the second
+  axis when `stacked`: (steps, B_local, ...) -> (steps, B, ...))."""
+  sharding = batch_sharded(mesh, stacked)
   return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local.items()}
 
 

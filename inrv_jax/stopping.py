@@ -105,10 +105,16 @@ class Finiteness:
     self._first = None  # (groups,) int32 on device: first bad step, or -1
 
   def add(self, flags: jax.Array, step: int) -> None:
-    """flags: `nonfinite` of the step that made `step` steps done. No host sync."""
+    """flags: `nonfinite` of the step that made `step` steps done, or of the n steps
+    up to it, stacked (n, groups). No host sync."""
+    flags = flags.reshape(-1, flags.shape[-1])  # (n, groups)
+    steps = step - flags.shape[0] + 1 + jnp.arange(flags.shape[0], dtype=jnp.int32)
+    never = jnp.iinfo(jnp.int32).max
+    first_here = jnp.min(jnp.where(flags, steps[:, None], never), axis=0)  # (groups,)
+    first_here = jnp.where(first_here == never, -1, first_here)
     if self._first is None:
-      self._first = jnp.full(flags.shape, -1, jnp.int32)
-    self._first = jnp.where(flags & (self._first < 0), jnp.int32(step), self._first)
+      self._first = jnp.full(first_here.shape, -1, jnp.int32)
+    self._first = jnp.where(self._first < 0, first_here, self._first)
 
   def check(self, last_good: int | None, workdir) -> None:
     """Raise errors.TrainingDiverged naming the first bad step and its groups, if any.

@@ -21,6 +21,7 @@ import time
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 import tqdm
 from flax import nnx
@@ -74,9 +75,14 @@ def predict_and_target(spec: inr_lib.INRSpec, weights: inr_lib.Weights, videos: 
 
 def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
                     tx: optax.GradientTransformation, mesh: jax.sharding.Mesh,
-                    lpips_graphdef: nnx.GraphDef | None = None):
+                    lpips_graphdef: nnx.GraphDef | None = None, stacked: bool = False):
   """The jitted pure step (frozen, lpips, clip_features, state, batch, num_active)
   -> (state, metrics).
+
+  stacked: the function runs several steps in one call instead (a lax.scan of
+  the same step): every batch leaf has a leading steps axis (n, B, ...), and
+  every metric comes back per step, (n, ...). Small steps then do not pay
+  Python dispatch per step; the result equals n calls of the plain step.
 
   frozen: the model's non-trainable state (frozen CLIP tower; empty without
   conditioning); lpips: LPIPS-VGG16 weights, or None without the LPIPS term;
@@ -131,9 +137,15 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
                  "train": {"step": train["step"] + 1, "rng": train["rng"], "seen_latents": seen}}
     return new_state, {"loss": loss, **aux, "nonfinite": stopping.nonfinite(loss, grads)}
 
+  def steps(frozen, lpips, clip_features, state, batches, num_active):
+    return jax.lax.scan(
+        lambda carry, batch: step(frozen, lpips, clip_features, carry, batch, num_active),
+        state, batches)
+
   replicated = parallel.replicated(mesh)
-  return jax.jit(step, in_shardings=(replicated, replicated, replicated, replicated,
-                                     parallel.batch_sharded(mesh), replicated),
+  return jax.jit(steps if stacked else step,
+                 in_shardings=(replicated, replicated, replicated, replicated,
+                               parallel.batch_sharded(mesh, stacked), replicated),
                  out_shardings=(replicated, replicated), donate_argnums=3)
 
 # ------------------------------------------------------------------ the setup
@@ -171,11 +183,17 @@ class TrainSetup:
   clip_features: jax.Array | None  # (N, T, D) CLIP frame features, replicated (None = per step)
   state: dict                  # fresh checkpoints.new_state dict; not yet placed on devices
   train_step: object           # make_train_step's jitted step
+  train_steps: object          # the same, several steps per call (stacked=True)
 
   def step(self, state: dict, batch: dict, num_active: jax.Array) -> tuple[dict, dict]:
     """One optimiser step with this setup's frozen inputs: (state, metrics)."""
     return self.train_step(self.frozen, self.lpips, self.clip_features, state, batch,
                            num_active)
+
+  def steps(self, state: dict, batches: dict, num_active: jax.Array) -> tuple[dict, dict]:
+    """len(batches["index"]) optimiser steps in one call: (state, metrics per step)."""
+    return self.train_steps(self.frozen, self.lpips, self.clip_features, state, batches,
+                            num_active)
 
 
 def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding.Mesh,
@@ -196,10 +214,11 @@ def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding
     features = parallel.replicate(
         jnp.asarray(clip_features.load_or_compute(config.data, module.conditioner, source)),
         mesh)
-  step = make_train_step(config, graphdef, tx, mesh, lpips[0] if lpips else None)
+  steps = [make_train_step(config, graphdef, tx, mesh, lpips[0] if lpips else None, stacked)
+           for stacked in (False, True)]  # jitted lazily: only what is called compiles
   return TrainSetup(graphdef, parallel.replicate(frozen, mesh),
                     parallel.replicate(lpips[1], mesh) if lpips else None, features, state,
-                    step)
+                    *steps)
 
 def resume_target(config: ml_collections.ConfigDict, workdir: pathlib.Path, meta: dict,
                   num_videos: int, mesh: jax.sharding.Mesh) -> dict:
@@ -308,6 +327,24 @@ def write_snapshot(config: ml_collections.ConfigDict, trainer: TrainSetup, state
     writer.write(model.step, metrics)
     writer.write_images(model.step, images)
 
+# ------------------------------------------------------------------ steps per call
+
+
+def steps_in_call(done: int, stage: stages.Stage, config: ml_collections.ConfigDict) -> int:
+  """How many steps the next call runs from `done` steps: train.steps_per_call, cut
+  short so that a call ends on every step where the loop logs, checkpoints, takes a
+  snapshot or ends the stage (and on the stage's first step, which is logged)."""
+  events = [stage.end_step, stage.first_step + 1]
+  for every in (config.train.log_every, config.train.checkpoint_every, config.eval.every):
+    if every:
+      events.append((done // every + 1) * every)
+  return max(1, min([config.train.steps_per_call] + [e - done for e in events if e > done]))
+
+
+def stack(batches: list[dict]) -> dict:
+  """Per-step batches {name: (B, ...)} -> one {name: (steps, B, ...)}."""
+  return {name: np.stack([b[name] for b in batches]) for name in batches[0]}
+
 # ------------------------------------------------------------------ train_and_evaluate
 
 
@@ -374,13 +411,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       meta = {"num_videos": num_videos, "stage": stage.index, "stage_videos": stage.num_videos}
       window, finiteness = MetricWindow(first), stopping.Finiteness(state["params"])
       try:
-        for step in range(first, stage.end_step):
-          batch = parallel.global_batch(next(batches), mesh)
-          state, metrics = trainer.step(state, batch, num_active)
-          done = step + 1
+        done = first
+        while done < stage.end_step:
+          count = steps_in_call(done, stage, config)  # train.steps_per_call, up to an event
+          batch = parallel.global_batch(stack([next(batches) for _ in range(count)]), mesh,
+                                        stacked=True)
+          state, metrics = trainer.steps(state, batch, num_active)
+          done += count
           finiteness.add(metrics.pop("nonfinite"), done)
-          window.add(metrics)
-          bar.update(1)
+          window.add(jax.tree.map(lambda x: jnp.sum(x, axis=0), metrics))
+          bar.update(count)
           log_now = done % config.train.log_every == 0 or done in (stage.first_step + 1,
                                                                    stage.end_step)
           stop_now = signals.requested(mngr, done, agree=log_now)

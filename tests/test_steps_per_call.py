@@ -1,0 +1,64 @@
+"""Several optimiser steps per compiled call (train.steps_per_call) equal one step a call."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from inrv_jax import parallel
+from inrv_jax import stages
+from inrv_jax import train
+from inrv_jax.data import datasets
+from inrv_jax.data import pipeline
+
+
+def test_k_steps_in_one_call_equal_k_single_steps(tiny_config):
+  c = tiny_config
+  source = datasets.load(c.data)
+  mesh = parallel.make_mesh()
+  trainer = train.setup(c, len(source), mesh)
+  batches = pipeline.Batches(source, c.train.batch_size, c.seed, 0)
+  local = [next(batches) for _ in range(5)]
+  batches.close()
+  active = jnp.int32(len(source))
+  single = parallel.replicate(trainer.state, mesh)
+  losses = []
+  for batch in local:
+    single, metrics = trainer.step(single, parallel.global_batch(batch, mesh), active)
+    losses.append(float(metrics["loss"]))
+  fresh = train.setup(c, len(source), mesh).state  # the same init (same seed)
+  scanned, stacked = trainer.steps(parallel.replicate(fresh, mesh),
+                                   parallel.global_batch(train.stack(local), mesh,
+                                                         stacked=True), active)
+  assert int(scanned["train"]["step"]) == int(single["train"]["step"]) == 5
+  np.testing.assert_allclose(np.asarray(stacked["loss"]), losses, rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(single["params"]), jax.tree.leaves(scanned["params"])):
+    np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-6, atol=1e-7)
+
+
+def test_calls_end_on_every_logged_saved_or_last_step(tiny_config):
+  c = tiny_config
+  c.train.steps_per_call, c.train.log_every, c.train.checkpoint_every = 4, 5, 10
+  c.eval.every = 0
+  stage = stages.Stage(0, 8, 0, 23)
+  ends, done = [], 0
+  while done < stage.end_step:
+    done += train.steps_in_call(done, stage, c)
+    ends.append(done)
+  assert ends == [1, 5, 9, 10, 14, 15, 19, 20, 23]
+
+
+def test_training_with_steps_per_call_matches_one_step_per_call(tiny_config, tmp_path):
+  c = tiny_config
+  c.train.num_steps = 20
+  one = train.train_and_evaluate(c, tmp_path / "one")
+  c.train.steps_per_call = 4
+  four = train.train_and_evaluate(c, tmp_path / "four")
+  for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(four.params)):
+    np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
+  rows = lambda d: [json.loads(l) for l in (d / "metrics.jsonl").read_text().splitlines()]
+  loss_rows = lambda d: [(r["step"], r["loss"]) for r in rows(d) if "loss" in r]
+  assert [s for s, _ in loss_rows(tmp_path / "one")] == [s for s, _ in loss_rows(tmp_path / "four")]
+  np.testing.assert_allclose([l for _, l in loss_rows(tmp_path / "four")],
+                             [l for _, l in loss_rows(tmp_path / "one")], rtol=1e-5)
