@@ -25,6 +25,7 @@ def get_config(arg: str | None = None):
   c.train.batch_size = 2            # two clips per step
   c.train.learning_rate = 1e-3      # faster than the paper's 1e-4 for a short CPU run
   c.train.pixel_fraction = 0.25     # a random quarter of each clip's pixels per step
+  c.train.steps_per_call = 25       # 25 steps per compiled call: small steps out of Python dispatch (BENCHMARKS.md)
   c.train.log_every = 100           # a metrics line every 100 steps
   c.train.checkpoint_every = 1000   # checkpoints at 1000, 2000, 3000
   return c

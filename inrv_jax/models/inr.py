@@ -55,6 +55,18 @@ class INRSpec:
 Weights = tuple[jnp.ndarray, ...]
 
 
+def dot(equation: str, a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
+  """einsum accumulated in float32, returned in a's dtype.
+
+  For float32 this is the plain einsum. For bfloat16 the sums are f32 (the
+  better number); on CPUs with bf16 matrix units (Intel AMX) it is also the
+  form XLA's CPU backend runs on AMX: a 2048^3 bf16 x bf16 -> f32 dot at ~1.5
+  TFLOP/s on 2 cores, a bf16 -> bf16 one at ~0.27 (BENCHMARKS.md, "bf16 and
+  AMX", which also says why the whole bf16 step is not faster yet).
+  """
+  return jnp.einsum(equation, a, b, preferred_element_type=jnp.float32).astype(a.dtype)
+
+
 
 def _activation(spec: INRSpec, x: jnp.ndarray, first: bool) -> jnp.ndarray:
   if spec.activation == "relu":
@@ -75,7 +87,7 @@ def inr_apply(spec: INRSpec, weights: Weights, coords: jnp.ndarray) -> jnp.ndarr
   num_layers = len(weights) // 2
   for layer in range(num_layers):
     w, b = weights[2 * layer], weights[2 * layer + 1]
-    x = x @ w.T + b
+    x = dot("pi,oi->po", x, w) + b
     if layer < num_layers - 1:
       x = _activation(spec, x, first=layer == 0)
   return x
@@ -121,7 +133,7 @@ def axes_apply(spec: INRSpec, weights: Weights, t_values: jnp.ndarray,
   for axis, values in enumerate((t_values, h_values, w_values)):
     feats = coords_lib.per_axis_encoding(values, spec.num_frequencies)  # (N, F)
     cols = coords_lib.axis_feature_columns(axis, spec.num_frequencies)
-    partial.append(jnp.einsum("nf,bof->bno", feats.astype(w0.dtype), w0[:, :, cols]))
+    partial.append(dot("nf,bof->bno", feats.astype(w0.dtype), w0[:, :, cols]))
   a_t, a_h, a_w = partial  # (B, Nt, hid), (B, Nh, hid), (B, Nw, hid)
   layers = tuple(zip(weights[2::2], weights[3::2]))  # (W_l, b_l), l = 1..L
   if spec.activation == "relu":
@@ -131,7 +143,7 @@ def axes_apply(spec: INRSpec, weights: Weights, t_values: jnp.ndarray,
   shape = x.shape[:4]
   x = x.reshape(x.shape[0], -1, x.shape[-1])  # (B, P, hid)
   for layer, (w, b) in enumerate(layers):
-    x = jnp.einsum("bpi,boi->bpo", x, w) + b[:, None, :]
+    x = dot("bpi,boi->bpo", x, w) + b[:, None, :]
     if layer < len(layers) - 1:
       x = _activation(spec, x, first=False)
   return x.reshape(*shape, -1)
@@ -173,7 +185,7 @@ def _trunk_chunk(a_t_chunk, a_h, a_w, b0, layers):
   x = jax.nn.relu(_first_preactivation(a_t_chunk, a_h, a_w, b0)).reshape(bsz, -1, hid)
   inputs = [x]
   for layer, (w, b) in enumerate(layers):
-    x = jnp.einsum("bpi,boi->bpo", x, w) + b[:, None, :]
+    x = dot("bpi,boi->bpo", x, w) + b[:, None, :]
     if layer < len(layers) - 1:
       x = jax.nn.relu(x)
       inputs.append(x)
@@ -218,7 +230,7 @@ def _relu_trunk_bwd(frames, residuals, grad):
       new_layers[layer] = (
           dw + jnp.einsum("bpo,bpi->boi", g, x, preferred_element_type=jnp.float32),
           db + jnp.sum(g, axis=1, dtype=jnp.float32))
-      g = jnp.where(x > 0, jnp.einsum("bpo,boi->bpi", g, layers[layer][0]), 0)
+      g = jnp.where(x > 0, dot("bpo,boi->bpi", g, layers[layer][0]), 0)
     g = g.reshape(bsz, frames, n_h, n_w, hid)  # grad of the first pre-activation
     g_hw = jnp.sum(g, axis=1)  # (B, Nh, Nw, hid)
     carry = (tuple(new_layers), d_h + jnp.sum(g_hw, axis=2, dtype=jnp.float32),
