@@ -45,6 +45,8 @@ def define_flags():
   flags.DEFINE_bool("lpips", False, "Add the paper's 0.7 x LPIPS term to the train step.")
   flags.DEFINE_enum("conditioning", None, ["none", "gauss_prior", "clip"],
                     "Override model.conditioning (clip uses random CLIP weights).")
+  flags.DEFINE_bool("random_weights", False, "With --lpips: random VGG16/LPIPS weights "
+                    "(the same speed) instead of the pretrained files, e.g. offline.")
   flags.DEFINE_bool("cached_clip_features", False, "With --conditioning=clip: the step looks "
                     "up precomputed CLIP frame features (as training does) instead of "
                     "running the CLIP tower on every frame.")
@@ -190,6 +192,19 @@ def synthetic_batch(config, num_videos: int):
   return {"video": videos, "index": np.arange(b, dtype=np.int32) % num_videos}
 
 
+def random_lpips(config):
+  """With --lpips and --random_weights: LPIPS-VGG16 of random weights (the pretrained
+  ones' speed, no weight file); else None (train.setup loads the real ones)."""
+  if not (FLAGS.random_weights and config.train.lpips_weight > 0):
+    return None
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from inrv_jax.models import lpips as lpips_lib  # pylint: disable=import-outside-toplevel
+  from inrv_jax.models import vgg16  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  return lpips_lib.LPIPS(vgg16.VGG16Features(vgg16.random_params(rng)),
+                         lpips_lib.random_lin_params(rng))
+
+
 def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict:
   jax = _jax()
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
@@ -198,7 +213,7 @@ def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict
   num_videos = max(config.train.batch_size, 16)
   mesh = parallel.make_mesh()
   parallel.check_batch_size(config.train.batch_size, mesh)
-  trainer = train.setup(config, num_videos, mesh)
+  trainer = train.setup(config, num_videos, mesh, lpips_module=random_lpips(config))
   cached = FLAGS.cached_clip_features and config.model.conditioning == "clip"
   if cached:  # the step looks features up, as training does (clip_features.py)
     d = config.data

@@ -197,15 +197,18 @@ class TrainSetup:
 
 
 def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding.Mesh,
-          plan: list[stages.Stage] | None = None, source=None) -> TrainSetup:
+          plan: list[stages.Stage] | None = None, source=None,
+          lpips_module: lpips_lib.LPIPS | None = None) -> TrainSetup:
   """Model, optimizer, frozen networks and the compiled step for `num_videos` videos.
 
   With conditioning="clip" and the training `source` given, every video's CLIP
   frame features are computed once (or read from their cache) and the step
   looks them up; without a source the step runs the CLIP tower on each batch.
+  lpips_module: the LPIPS network to use instead of loading the pretrained one
+  (the bench's random weights: same speed, no weight file).
   """
   plan = plan or stages.plan_for(config, num_videos)
-  lpips = load_lpips(config)
+  lpips = nnx.split(lpips_module) if lpips_module is not None else load_lpips(config)
   tx = stages.make_optimizer(config, plan)
   graphdef, frozen, state = init_state(config, num_videos, tx)
   features = None

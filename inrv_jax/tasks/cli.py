@@ -29,7 +29,7 @@ from inrv_jax.tasks import sampling
 UNOBSERVED_GRAY = 0.5  # how unobserved pixels are drawn in the "observed" panels
 
 
-def _out_dir(workdir, mode: str, keep=lambda name: False) -> pathlib.Path:
+def output_dir(workdir, mode: str, keep=lambda name: False) -> pathlib.Path:
   """WORKDIR/<mode>/, emptied of an earlier run's files except those whose name `keep`s
   (so no stale file sits beside the new ones). Called once the inputs are checked."""
   path = pathlib.Path(workdir).expanduser() / mode
@@ -44,13 +44,13 @@ def _out_dir(workdir, mode: str, keep=lambda name: False) -> pathlib.Path:
   return path
 
 
-def _finite(value):
+def json_safe(value):
   """JSON-safe: NaN -> None, numpy -> python."""
   if isinstance(value, dict):
-    return {k: _finite(v) for k, v in value.items()}
+    return {k: json_safe(v) for k, v in value.items()}
   if isinstance(value, (list, tuple, np.ndarray)):
-    return [_finite(v) for v in np.asarray(value).tolist()] if isinstance(
-        value, np.ndarray) else [_finite(v) for v in value]
+    return [json_safe(v) for v in np.asarray(value).tolist()] if isinstance(
+        value, np.ndarray) else [json_safe(v) for v in value]
   if isinstance(value, (float, np.floating)):
     return None if math.isnan(value) else round(float(value), 4)
   if isinstance(value, np.integer):
@@ -58,13 +58,18 @@ def _finite(value):
   return value
 
 
-def _write_json(directory: pathlib.Path, name: str, record: dict) -> dict:
-  record = _finite(record)
+def write_json(directory: pathlib.Path, name: str, record: dict) -> dict:
+  """Write directory/<name>.json (indented, NaN as null); returns the JSON-safe record."""
+  record = json_safe(record)
   (directory / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
   return record
 
 
-def _resolution(resolution) -> tuple[int, int] | None:
+def parse_resolution(resolution) -> tuple[int, int] | None:
+  """--resolution as a list (["H", "W"], or one side for both) -> (H, W); None = default.
+
+  Raises errors.UserError for another count or a side below 1.
+  """
   if not resolution:
     return None
   values = [int(v) for v in resolution]
@@ -75,14 +80,14 @@ def _resolution(resolution) -> tuple[int, int] | None:
   return tuple(values)
 
 
-def _rows(videos: np.ndarray, columns: int) -> np.ndarray:
+def grid_rows(videos: np.ndarray, columns: int) -> np.ndarray:
   """(n, T, H, W, 3) -> (R, columns, T, H, W, 3), blank (white) cells at the end."""
   rows = -(-len(videos) // columns)
   blank = np.ones((rows * columns - len(videos), *videos.shape[1:]), videos.dtype)
   return np.concatenate([videos, blank]).reshape(rows, columns, *videos.shape[1:])
 
 
-def _write_videos(directory, name, rows: np.ndarray, fps: int, still=None) -> list[str]:
+def write_videos(directory, name, rows: np.ndarray, fps: int, still=None) -> list[str]:
   """rows (R, C, T, H, W, 3) -> a grid video; the still defaults to its first frame."""
   still = media.video_grid(rows[:, :, :1])[0] if still is None else still
   return [str(p) for p in media.write_video_set(directory, name, media.video_grid(rows),
@@ -125,14 +130,14 @@ def sample(workdir, num: int = 8, method: str = "gaussian", seed: int = 0,
            num_frames: int | None = None, resolution=None) -> dict:
   model = rendering.model_from(workdir=workdir)
   videos, z = sampling.sample(jax.random.key(seed), num, model, method=method,
-                              num_frames=num_frames, resolution=_resolution(resolution),
+                              num_frames=num_frames, resolution=parse_resolution(resolution),
                               return_latents=True)
-  out = _out_dir(workdir, "sample")
+  out = output_dir(workdir, "sample")
   np.save(out / "latents.npy", z)
-  files = _write_videos(out, "samples", _rows(videos, min(num, 8)), model.config.eval.fps,
+  files = write_videos(out, "samples", grid_rows(videos, min(num, 8)), model.config.eval.fps,
                         still=media.frame_grid(videos))
   print(f"{num} samples ({method}) -> {out}")
-  return _write_json(out, "samples", {
+  return write_json(out, "samples", {
       "method": method, "seed": seed, "num": num, "video_shape": list(videos.shape[1:4]),
       "latent_norm_mean": float(np.linalg.norm(z, axis=1).mean()),
       "training_latent_norm_mean": float(np.linalg.norm(model.latents, axis=1).mean()),
@@ -163,11 +168,11 @@ def interpolate(workdir, pairs=None, steps: int = 8, method: str = "slerp",
                              f"got {pair!r}")
     rows.append(interpolation.interpolate(
         _endpoint(model, a), _endpoint(model, b), steps, model,
-        method=method, num_frames=num_frames, resolution=_resolution(resolution)))
-  out = _out_dir(workdir, "interpolate")
-  files = _write_videos(out, "interpolation", np.stack(rows), model.config.eval.fps)
+        method=method, num_frames=num_frames, resolution=parse_resolution(resolution)))
+  out = output_dir(workdir, "interpolate")
+  files = write_videos(out, "interpolation", np.stack(rows), model.config.eval.fps)
   print(f"{len(pairs)} interpolations of {steps} steps ({method}) -> {out}")
-  return _write_json(out, "interpolation", {"pairs": list(pairs), "steps": steps,
+  return write_json(out, "interpolation", {"pairs": list(pairs), "steps": steps,
                                             "method": method, "files": files})
 
 
@@ -189,10 +194,10 @@ def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = N
     names, clips = [f"training clip {i}" for i in chosen], training_clips(model, chosen)
   data = model.config.data
   clips = inversion.fit_size(clips, data.num_frames, data.height, data.width)
-  out = _out_dir(workdir, "invert")  # only once the masks and the clips are checked
+  out = output_dir(workdir, "invert")  # only once the masks and the clips are checked
   record = invert_clips(model, out, names, clips, specs, steps, learning_rate, pixels, seed,
                         num_frames, resolution)
-  return _write_json(out, "metrics", record)
+  return write_json(out, "metrics", record)
 
 
 def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, masks=None,
@@ -216,7 +221,7 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
       pixels_per_step=inversion.DEFAULT_PIXELS if pixels is None else pixels, key=seed)
   seconds = time.perf_counter() - start
   np.save(out / "latents.npy", result.latents)
-  size = _resolution(resolution)
+  size = parse_resolution(resolution)
   renders = result.videos if not (num_frames or size) else rendering.render(
       model, result.latents, num_frames, size)
   record = {"videos": names, "steps": int(result.losses.shape[0]), "seconds": seconds,
@@ -271,17 +276,17 @@ def render(workdir, indices=None, latents: str | None = None, num_frames: int | 
     chosen = _indices(model, indices, 4)
     z, names = model.latents[chosen], [f"training clip {i}" for i in chosen]
   data = model.config.data
-  size = _resolution(resolution) or (4 * data.height, 4 * data.width)
+  size = parse_resolution(resolution) or (4 * data.height, 4 * data.width)
   start = time.perf_counter()
   videos = rendering.render(model, z, num_frames, size, chunk_pixels, progress=True)
   seconds = time.perf_counter() - start
-  out = _out_dir(workdir, "render")
-  files = _write_videos(out, "render", videos[:, None], model.config.eval.fps,
+  out = output_dir(workdir, "render")
+  files = write_videos(out, "render", videos[:, None], model.config.eval.fps,
                         still=media.frame_grid(videos))
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
   print(f"rendered {videos.shape[0]} videos of {videos.shape[1]}x{size[0]}x{size[1]} in "
         f"{seconds:.1f} s, peak RSS {peak:.2f} GiB -> {out}")
-  return _write_json(out, "render", {
+  return write_json(out, "render", {
       "videos": names, "shape": list(videos.shape[1:4]), "seconds": seconds,
       "pixels_per_second": float(videos[..., 0].size / seconds), "peak_rss_gib": peak,
       "chunk_pixels": chunk_pixels or model.config.eval.render_chunk,
@@ -300,18 +305,18 @@ def fvd(workdir, num: int = fvd_lib.NUM_VIDEOS, num_frames: int = fvd_lib.NUM_FR
            / f"real_features_{min(num, len(source))}x{num_frames}.npy")
   real = (read_npy(cache, "cached I3D features of the real clips; delete it to recompute")
           if cache.is_file() else None)
-  result = fvd_eval.model_fvd(model, source, num, num_frames, _resolution(resolution), method,
+  result = fvd_eval.model_fvd(model, source, num, num_frames, parse_resolution(resolution), method,
                               seed, extractor, real)
-  out = _out_dir(workdir, "fvd", keep=lambda name: name.startswith("real_features_"))
+  out = output_dir(workdir, "fvd", keep=lambda name: name.startswith("real_features_"))
   if real is None:
     np.save(cache, result["real_features"])
   samples = result.pop("samples")
   del result["real_features"]
-  files = _write_videos(out, "fvd_samples", _rows(samples, len(samples)),
+  files = write_videos(out, "fvd_samples", grid_rows(samples, len(samples)),
                         model.config.eval.fps, still=media.frame_grid(samples))
   print(f"FVD {result['fvd']:.2f} ({result['num_generated']} samples vs {result['num_real']} "
         f"training clips, {num_frames} frames) -> {out}")
-  return _write_json(out, "fvd", {**result, "real_features_cache": str(cache), "files": files})
+  return write_json(out, "fvd", {**result, "real_features_cache": str(cache), "files": files})
 
 
 def evaluate(workdir, **options) -> dict:

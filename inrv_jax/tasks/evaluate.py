@@ -165,14 +165,14 @@ def _write_pictures(model, out: pathlib.Path, samples: dict, clips: np.ndarray):
   fps = model.config.eval.fps
   if samples:
     videos = np.concatenate(list(samples.values()))
-    cli._write_videos(out, "samples", cli._rows(videos, 8), fps,  # pylint: disable=protected-access
+    cli.write_videos(out, "samples", cli.grid_rows(videos, 8), fps,
                       still=media.frame_grid(videos))
   latents = np.load(out / "inversion" / "latents.npy")
   if len(clips) >= 2:
     path = interpolation.interpolate(latents[0], latents[1], INTERPOLATION_STEPS, model)
     ends = inversion.fit_size(clips[:2], *path.shape[1:4])
     row = np.concatenate([ends[:1], path, ends[1:]])  # truth a | path | truth b
-    cli._write_videos(out, "interpolation", row[None], fps,  # pylint: disable=protected-access
+    cli.write_videos(out, "interpolation", row[None], fps,
                       still=media.frame_grid(row))
 
 
@@ -208,7 +208,7 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   has no video, or the model's clips are shorter than `fvd_frames`.
   """
   model = rendering.model_from(workdir=workdir)
-  out = cli._out_dir(workdir, "eval")  # pylint: disable=protected-access
+  out = cli.output_dir(workdir, "eval")
   source = datasets.load(model.config.data)
   what, names, clips = held_out_videos(model, eval_videos)
   chosen = fvd_eval.real_indices(len(clips), inversion_videos)
@@ -246,12 +246,12 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
       real_sets[f"fvd_real ({fvd_real})"] = extractor(spread(folder_videos(fvd_real, model)[1],
                                                              fvd_videos))
     report["fvd"], samples = fvd_over_runs(model, source, real_sets, fvd_videos, fvd_runs, seed,
-                                           extractor, cli._resolution(resolution))  # pylint: disable=protected-access
+                                           extractor, cli.parse_resolution(resolution))
     report["seconds"]["fvd"] = seconds = time.perf_counter() - start
     used = sum(len(f) for f in real_sets.values()) + sum(
         v["num_generated"] * fvd_runs for v in next(iter(report["fvd"].values())).values())
     report["cost_per_100_videos_seconds"]["fvd"] = 100 * seconds / used
   _write_pictures(model, out, samples, clips[chosen])
-  print(_table(cli._finite(report)))  # pylint: disable=protected-access
+  print(_table(cli.json_safe(report)))
   print(f"-> {out}")
-  return cli._write_json(out, "report", report)  # pylint: disable=protected-access
+  return cli.write_json(out, "report", report)
