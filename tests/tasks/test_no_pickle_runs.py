@@ -13,6 +13,8 @@ import shutil
 import numpy as np
 import pytest
 
+import inrv_jax
+
 from inrv_jax import errors
 from inrv_jax.models import i3d
 from inrv_jax.tasks import cli
@@ -51,8 +53,23 @@ def _fvd_real_feature_cache(workdir, marker):
   return path, lambda: cli.fvd(workdir, num=2, num_frames=4)
 
 
+def _config_json(workdir, marker):
+  path = workdir / "config.json"
+  path.write_bytes(pickle.dumps(_RunsCode(marker)))
+  return path, lambda: inrv_jax.load(workdir)
+
+
+def _every_checkpoint(workdir, marker):
+  """Every file of every checkpoint item replaced by the pickle: nothing intact is left."""
+  for item_file in (workdir / "checkpoints").glob("*/*/*"):
+    if item_file.is_file():
+      item_file.write_bytes(pickle.dumps(_RunsCode(marker)))
+  return workdir / "checkpoints", lambda: inrv_jax.load(workdir)
+
+
 READERS = {"i3d weights": _i3d_weights, "render --latents": _render_latents,
-           "fvd real-feature cache": _fvd_real_feature_cache}
+           "fvd real-feature cache": _fvd_real_feature_cache, "config.json": _config_json,
+           "orbax checkpoints": _every_checkpoint}
 
 
 @pytest.fixture
@@ -67,6 +84,7 @@ def test_the_payload_really_runs_code_when_unpickled(tmp_path):
 
 
 @pytest.mark.parametrize("reader", sorted(READERS))
+@pytest.mark.filterwarnings("ignore::UserWarning")  # each damaged checkpoint is named
 def test_a_planted_pickle_is_refused_and_runs_nothing(workdir, tmp_path, reader):
   marker = tmp_path / "ran"
   path, read = READERS[reader](workdir, marker)
