@@ -18,7 +18,6 @@ from inrv_jax import errors
 from inrv_jax import fvd as fvd_lib
 from inrv_jax import media
 from inrv_jax.data import datasets
-from inrv_jax.data import video_io
 from inrv_jax.tasks import fvd_eval
 from inrv_jax.tasks import interpolation
 from inrv_jax.tasks import inversion
@@ -110,20 +109,9 @@ def training_clips(model, indices) -> np.ndarray:
 
 
 def read_videos(paths, model) -> np.ndarray:
-  """Video files -> (n, T', H', W', 3) uint8 at their own size (first T frames)."""
-  t = model.config.data.num_frames
-  frames = []
-  for path in paths:
-    if not pathlib.Path(path).is_file():
-      raise errors.UserError(f"{path}: no such video file")
-    video = video_io.read_video(path, max_frames=t)
-    if len(video) < t:
-      raise errors.UserError(f"{path}: has {len(video)} frames, the model needs {t}")
-    frames.append(video)
-  if len({f.shape for f in frames}) > 1:
-    data = model.config.data
-    frames = [inversion.fit_size(f, t, data.height, data.width)[0] for f in frames]
-  return np.stack(frames)
+  """Video files -> (n, T', H', W', 3) uint8, the first T frames (inversion.read_video_files)."""
+  data = model.config.data
+  return inversion.read_video_files(paths, data.num_frames, data.height, data.width)
 
 
 def sample(workdir, num: int = 8, method: str = "gaussian", seed: int = 0,
@@ -305,6 +293,8 @@ def fvd(workdir, num: int = fvd_lib.NUM_VIDEOS, num_frames: int = fvd_lib.NUM_FR
            / f"real_features_{min(num, len(source))}x{num_frames}.npy")
   real = (read_npy(cache, "cached I3D features of the real clips; delete it to recompute")
           if cache.is_file() else None)
+  print(fvd_eval.eta_message(num + (0 if real is not None else min(num, len(source)))),
+        flush=True)
   result = fvd_eval.model_fvd(model, source, num, num_frames, parse_resolution(resolution), method,
                               seed, extractor, real)
   out = output_dir(workdir, "fvd", keep=lambda name: name.startswith("real_features_"))

@@ -46,8 +46,7 @@ INTERPOLATION_STEPS = 8  # videos along the path between two inverted held-out v
 REFERENCES = ("train_reconstructions", "train_videos")
 KINDS = (*sampling.METHODS, *REFERENCES)
 # Rough costs on 2 idle CPU cores (RESULTS.md), for the ETA printed before starting.
-I3D_SECONDS_PER_VIDEO = 1.0
-INVERSION_SECONDS_PER_VIDEO = 0.3
+INVERSION_SECONDS_PER_VIDEO = 0.5  # 100 Adam steps, batched (RESULTS.md: 50 s per 100 videos)
 
 
 def folder_videos(directory: str, model) -> tuple[list[str], np.ndarray]:
@@ -215,7 +214,7 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   specs = masks or [str(s) for s in masks_lib.default_specs()]
   i3d_videos = fvd_runs and (min(fvd_videos, len(clips)) + 2 * fvd_runs * fvd_videos
                              + 2 * min(fvd_videos * fvd_runs, len(source)))
-  eta = (i3d_videos * I3D_SECONDS_PER_VIDEO
+  eta = (i3d_videos * fvd_eval.I3D_SECONDS_PER_VIDEO
          + len(chosen) * len(specs) * INVERSION_SECONDS_PER_VIDEO * (steps or 100) / 100)
   print(f"eval: {len(chosen)} videos x {len(specs)} masks to invert, about {i3d_videos} videos "
         f"through I3D; about {eta / 60:.0f} min on 2 idle CPU cores"

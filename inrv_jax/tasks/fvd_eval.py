@@ -65,6 +65,19 @@ def generated_features(model, num_videos: int, extractor: fvd_lib.FeatureExtract
   return np.concatenate(out), np.stack(kept)
 
 
+# I3D cost per 16-frame video on 2 idle CPU cores (Intel Xeon, RESULTS.md: 75 s per 100
+# videos in --mode=eval); for the ETA a long FVD prints before it starts.
+I3D_SECONDS_PER_VIDEO = 0.75
+
+
+def eta_message(i3d_videos: int) -> str:
+  """One line: how many videos go through the I3D and about how long that takes here."""
+  minutes = i3d_videos * I3D_SECONDS_PER_VIDEO / 60
+  return (f"FVD: {i3d_videos} videos through the I3D, about {minutes:.0f} min on 2 CPU cores"
+          + (" (long: lower --fvd_videos, or run it on an accelerator)" if minutes > 10
+             else ""))
+
+
 def model_fvd(model, source, num_videos: int = fvd_lib.NUM_VIDEOS,
               num_frames: int = fvd_lib.NUM_FRAMES, resolution: tuple[int, int] | None = None,
               method: str = "slerp_random", seed: int = 0,

@@ -13,6 +13,8 @@ with the video's mean observed frame.
 
 import dataclasses
 import functools
+import os
+import pathlib
 import warnings
 
 import jax
@@ -24,6 +26,7 @@ from flax import nnx
 
 from inrv_jax import errors
 from inrv_jax import metrics
+from inrv_jax.data import video_io
 from inrv_jax.models import inr as inr_lib
 from inrv_jax.tasks import masks as masks_lib
 from inrv_jax.tasks import rendering
@@ -91,6 +94,33 @@ def fit_size(videos, num_frames: int, height: int, width: int) -> np.ndarray:
     videos = np.asarray(jax.image.resize(videos, (*videos.shape[:2], height, width, 3),
                                          "linear", antialias=True))
   return np.clip(videos, 0.0, 1.0)
+
+
+def read_video_files(paths, num_frames: int, height: int, width: int) -> np.ndarray:
+  """Video files -> (n, T', H', W', 3) uint8, the first `num_frames` frames of each.
+
+  Files of different frame sizes are resized to (height, width) with a warning,
+  so they stack. Raises errors.UserError naming the file when it is missing or
+  shorter than num_frames (video_io.VideoReadError when it can't be decoded).
+  """
+  frames = []
+  for path in paths:
+    if not pathlib.Path(path).is_file():
+      raise errors.UserError(f"{path}: no such video file")
+    video = video_io.read_video(path, max_frames=num_frames)
+    if len(video) < num_frames:
+      raise errors.UserError(f"{path}: has {len(video)} frames, the model needs {num_frames}")
+    frames.append(video)
+  if len({f.shape for f in frames}) > 1:
+    frames = [fit_size(f, num_frames, height, width)[0] for f in frames]
+  return np.stack(frames)
+
+
+def _is_paths(videos) -> bool:
+  """A file path, or a list/tuple of them (as opposed to arrays of pixels)."""
+  one = lambda v: isinstance(v, (str, os.PathLike))
+  return one(videos) or (isinstance(videos, (list, tuple)) and bool(videos)
+                         and all(one(v) for v in videos))
 
 
 def _observed_indices(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +212,8 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
            learning_rate: float = DEFAULT_LEARNING_RATE, pixels_per_step: int = DEFAULT_PIXELS,
            key: jax.Array | int | None = None, batch_size: int = 64,
            progress: bool = True) -> InversionResult:
-  """Invert videos (B, T, H, W, 3) (uint8 0-255, or float in [0, 1]) seen through `mask`.
+  """Invert videos (B, T, H, W, 3) (uint8 0-255, or float in [0, 1]) seen through `mask`;
+  `videos` may also be a video file path or a list of them, as on the command line.
 
   Paper Sec. 4 (inversion, inpainting, future prediction, frame
   interpolation, super-resolution): the hypernetwork is frozen and each
@@ -202,6 +233,9 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   model = rendering.model_from(model, workdir)
   data = model.config.data
   shape = (data.num_frames, data.height, data.width)
+  if _is_paths(videos):
+    videos = read_video_files([videos] if isinstance(videos, (str, os.PathLike)) else videos,
+                              *shape)
   targets = fit_size(videos, *shape)
   observed = masks_lib.as_arrays(mask, len(targets), *shape)
   key = jax.random.key(0 if key is None else key) if not isinstance(key, jax.Array) else key

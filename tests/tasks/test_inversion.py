@@ -3,6 +3,7 @@ import pytest
 
 import inrv_jax
 from inrv_jax import errors
+from inrv_jax.data import video_io
 from inrv_jax.tasks import inversion
 from inrv_jax.tasks import masks as masks_lib
 from inrv_jax.tasks import rendering
@@ -68,3 +69,15 @@ def test_wrong_sizes_are_resized_with_a_warning_or_refused(tiny_model, targets):
     inrv_jax.invert(targets[:, :2], "full", tiny_model, steps=2, progress=False)
   with pytest.raises(errors.UserError, match="observes no pixel"):
     inrv_jax.invert(targets[:1], np.zeros((4, 8, 12), bool), tiny_model, steps=2)
+
+
+def test_video_files_are_inverted_like_their_frames(tiny_model, targets, tmp_path):
+  frames = np.round(targets[0] * 255).astype(np.uint8)
+  path = video_io.write_mp4(tmp_path / "clip.mp4", frames)  # lossy: compare with what it holds
+  from_file = inrv_jax.invert(str(path), "full", tiny_model, **FAST)
+  from_list = inrv_jax.invert([path], "full", tiny_model, **FAST)
+  from_frames = inrv_jax.invert(video_io.read_video(path)[None], "full", tiny_model, **FAST)
+  np.testing.assert_array_equal(from_file.latents, from_frames.latents)
+  np.testing.assert_array_equal(from_list.latents, from_frames.latents)
+  with pytest.raises(errors.UserError, match="absent.mp4: no such video file"):
+    inrv_jax.invert(str(tmp_path / "absent.mp4"), "full", tiny_model, **FAST)
