@@ -64,3 +64,24 @@ def write_audio_only_mkv(path: pathlib.Path) -> pathlib.Path:
     for packet in [*stream.encode(frame), *stream.encode(None)]:
       container.mux(packet)
   return path
+
+
+def write_encoded(path: pathlib.Path, frames: np.ndarray, codec: str, pix_fmt: str,
+                  frame_format: str = "rgb24", pts: list[int] | None = None,
+                  container_format: str | None = None) -> pathlib.Path:
+  """`frames` ((T, H, W[, C]) in `frame_format`, e.g. gray, rgba, rgb48le) encoded
+  with `codec` as `pix_fmt`; `pts` (in 1/1000 s) gives irregular timestamps (a
+  variable-frame-rate file); `container_format` overrides the one the name implies."""
+  with av.open(str(path), "w", format=container_format) as container:
+    stream = container.add_stream(codec, rate=8)
+    stream.width, stream.height = frames.shape[2], frames.shape[1]
+    stream.pix_fmt = pix_fmt
+    if pts is not None:
+      stream.codec_context.time_base = fractions.Fraction(1, 1000)
+    for index, array in enumerate(frames):
+      frame = av.VideoFrame.from_ndarray(array, format=frame_format)
+      if pts is not None:
+        frame.pts, frame.time_base = pts[index], fractions.Fraction(1, 1000)
+      container.mux(stream.encode(frame))
+    container.mux(stream.encode())
+  return path

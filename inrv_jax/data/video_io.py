@@ -39,9 +39,14 @@ def iter_frames(path: os.PathLike):
   window: every frame of a video then has one shape, which clips, inversion
   and FVD need, and the content is all kept. A warning names the file and
   both sizes. Raises VideoReadError (a DataError) naming the file when it
-  can't be opened or decoded.
+  can't be read (a broken symlink, a symlink loop: "cannot read"), opened or decoded.
   """
   name = errors.path_text(path)
+  try:
+    os.stat(path)
+  except OSError as err:
+    link = f"; a symlink to {errors.path_text(os.readlink(path))}" if os.path.islink(path) else ""
+    raise VideoReadError(f"{name}: cannot read ({err.strerror}{link})") from err
   try:
     with av.open(str(path)) as container:
       if not container.streams.video:

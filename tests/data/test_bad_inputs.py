@@ -10,8 +10,8 @@ import pytest
 
 from inrv_jax.data import video_io
 from inrv_jax.data.builders import video_folder
-from hostile_files import (marked_frames, write_audio_only_mkv, write_resizing_avi,
-                           write_rotated_mp4)
+from hostile_files import (marked_frames, write_audio_only_mkv, write_encoded,
+                           write_resizing_avi, write_rotated_mp4)
 
 REAL = video_folder.BUNDLED_FILES
 T, SIZE = 8, 16
@@ -74,6 +74,47 @@ def plant_size_change(folder):
   return "switch.avi"
 
 
+def with_alpha(frames: np.ndarray) -> np.ndarray:
+  return np.concatenate([frames, np.full(frames.shape[:3] + (1,), 128, np.uint8)], -1)
+
+
+def planter(name: str, frames: np.ndarray, *how, **options):
+  """A planter of `frames` encoded as `write_encoded(path, frames, *how, **options)`."""
+  def plant(folder):
+    write_encoded(folder / name, frames, *how, **options)
+    return name
+  return plant
+
+
+def plant_png_named_mp4(folder):
+  video_io.write_png(folder / "poster.png", marked_frames(1, 32, 64)[0])
+  (folder / "poster.png").rename(folder / "still.mp4")
+  return "still.mp4"
+
+
+def plant_broken_symlink(folder):
+  (folder / "gone.mp4").symlink_to(folder / "deleted.mp4")
+  return "gone.mp4"
+
+
+def plant_symlink_loop(folder):
+  (folder / "loop.mp4").symlink_to(folder / "loop.mp4")
+  return "loop.mp4"
+
+
+def plant_named(name: str):
+  def plant(folder):
+    video_io.write_mp4(folder / name, bikes_frames(T))
+    return name
+  return plant
+
+
+FRAMES = marked_frames(T, 32, 64)
+GREY = FRAMES[..., 0]
+
+MARKED = ("grey.mp4", "alpha.mkv", "alpha.mov", "ten_bit.mp4", "sixteen.mkv", "rgb48.mov",
+          "line.mov", "column.mov", "vfr.mp4", "really_mp4.avi")
+
 # kind -> (planter, how the planted file ends: "skipped" with this reason, "prepared", "ignored")
 KINDS = {
     "broken file": (plant_broken, ("skipped", "cannot decode")),
@@ -85,6 +126,33 @@ KINDS = {
     "file name not UTF-8": (plant_non_utf8_name, ("prepared", "caf\\xe9 \\xff.mp4")),
     "rotation metadata": (plant_rotated, ("prepared", "phone.mp4")),
     "frame size changes mid-stream": (plant_size_change, ("prepared", "switch.avi")),
+    "grayscale (H.264 gray)": (planter("grey.mp4", GREY, "libx264", "gray", "gray"),
+                               ("prepared", "grey.mp4")),
+    "alpha (FFV1 yuva420p, MKV)": (planter("alpha.mkv", with_alpha(FRAMES), "ffv1", "yuva420p",
+                                           "rgba"), ("prepared", "alpha.mkv")),
+    "alpha (PNG rgba, MOV)": (planter("alpha.mov", with_alpha(FRAMES), "png", "rgba", "rgba"),
+                              ("prepared", "alpha.mov")),
+    "10-bit (H.264 yuv420p10le)": (planter("ten_bit.mp4", FRAMES, "libx264", "yuv420p10le"),
+                                   ("prepared", "ten_bit.mp4")),
+    "16-bit (FFV1 gray16le)": (planter("sixteen.mkv", GREY.astype(np.uint16) * 257, "ffv1",
+                                       "gray16le", "gray16le"), ("prepared", "sixteen.mkv")),
+    "16-bit RGB (PNG rgb48be, MOV)": (planter("rgb48.mov", FRAMES.astype(np.uint16) * 257,
+                                              "png", "rgb48be", "rgb48le"),
+                                      ("prepared", "rgb48.mov")),
+    "1 pixel high": (planter("line.mov", marked_frames(T, 1, 64), "png", "rgb24"),
+                     ("prepared", "line.mov")),
+    "1 pixel wide": (planter("column.mov", marked_frames(T, 64, 1), "png", "rgb24"),
+                     ("prepared", "column.mov")),
+    "variable frame rate": (planter("vfr.mp4", FRAMES, "libx264", "yuv420p",
+                                    pts=[0, 40, 50, 300, 310, 700, 705, 1000]),
+                            ("prepared", "vfr.mp4")),
+    "MP4 named .avi": (planter("really_mp4.avi", FRAMES, "libx264", "yuv420p",
+                               container_format="mp4"), ("prepared", "really_mp4.avi")),
+    "PNG image named .mp4": (plant_png_named_mp4, ("skipped", "only 1 frames")),
+    "broken symlink": (plant_broken_symlink, ("skipped", "cannot read")),
+    "symlink loop": (plant_symlink_loop, ("skipped", "cannot read")),
+    "Cyrillic name": (plant_named("видео.mp4"), ("prepared", "видео.mp4")),
+    "Japanese name": (plant_named("動画.mp4"), ("prepared", "動画.mp4")),
 }
 
 
@@ -116,6 +184,9 @@ def test_bad_input_among_real_clips_keeps_the_real_clips(tmp_path, data_dir, kin
     assert skipped == [] and sorted(sources) == sorted([*REAL, detail])
     clip = source[sources.index(detail)]["video"]
     assert clip.shape == (T, SIZE, SIZE, 3)
+    if detail in MARKED:  # grey, a white top-left corner unless 1 pixel high or wide
+      assert np.abs(clip[0, -4:, -4:] - 60.).max() < 15
+      assert clip[0, :2, :2].mean() > 200 or detail in ("line.mov", "column.mov")
     if kind == "rotation metadata":  # white corner top-left, turned clockwise: top right
       assert clip[0, :2, -2:].mean() > 200 and clip[0, :2, :2].mean() < 100
 

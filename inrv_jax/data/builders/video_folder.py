@@ -46,7 +46,7 @@ def resolve_source(path: str, files: tuple[str, ...]) -> tuple[pathlib.Path, tup
 
 
 def list_videos(directory: pathlib.Path, files: tuple[str, ...] = ()) -> list[pathlib.Path]:
-  """Video files of `directory` (naturally sorted), or the named `files` in it."""
+  """Video files of `directory` (naturally sorted, symlinks included), or the named `files` in it."""
   if not directory.is_dir():
     raise errors.DataError(f"{directory}: not a directory of videos "
                            "(set --config.data.path=DIR)")
@@ -56,8 +56,10 @@ def list_videos(directory: pathlib.Path, files: tuple[str, ...] = ()) -> list[pa
     if missing:
       raise errors.DataError(f"{directory}: missing video files {missing}")
     return found
+  # a symlink that can't be followed (broken, a loop) is listed too: preparing skips it, with why
   found = sorted((p for p in directory.iterdir()
-                  if p.suffix.lower() in video_io.VIDEO_EXTENSIONS and p.is_file()),
+                  if p.suffix.lower() in video_io.VIDEO_EXTENSIONS
+                  and (p.is_file() or p.is_symlink() and not p.is_dir())),
                  key=sources.natural_key)
   if not found:
     raise errors.DataError(
@@ -79,7 +81,7 @@ def config_for(source_dir: pathlib.Path, videos: list[pathlib.Path], num_frames:
   """A config named HxWxT[_strideS]_<fingerprint of file names, sizes, mtimes and crop>."""
   fingerprint = hashlib.sha256()
   for p in videos:
-    stat = p.stat()
+    stat = p.stat() if p.exists() else p.lstat()  # a broken symlink: the link itself
     # the name's bytes as the OS has them: a name that isn't UTF-8 still counts
     fingerprint.update(os.fsencode(p) + f"|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
   fingerprint.update(f"{tuple(crop)}".encode())
