@@ -11,6 +11,7 @@ torch Linear weights (out, in) become (in, out) kernels; conv patch kernels
 (W, 3, P, P) become (P*P*3, W) with rows ordered (py, px, c).
 """
 
+import dataclasses
 import re
 
 import numpy as np
@@ -52,64 +53,75 @@ def _patch_kernel(conv_weight) -> np.ndarray:
   return w.transpose(2, 3, 1, 0).reshape(-1, w.shape[0])
 
 
-def _tower(patch, cls, pos, ln_pre, blocks, ln_post, proj_kernel) -> dict:
-  return {"patch_embed": {"kernel": patch}, "class_embedding": cls,
-          "position_embedding": pos, "ln_pre": ln_pre,
-          "blocks": dict(enumerate(blocks)), "ln_post": ln_post,
-          "proj": {"kernel": proj_kernel}}
+@dataclasses.dataclass(frozen=True)
+class _ClipNames:
+  """Where one naming scheme keeps each CLIP vision tensor (relative to its prefix)."""
+  anchor: str      # a key that fixes the prefix
+  tower: str       # added to the prefix for the tower's own tensors
+  blocks: str      # regex of a block's keys after the tower prefix, one group: the index
+  block: str       # a block's prefix, formatted with its index
+  patch: str
+  cls: str
+  pos: str
+  ln_pre: str
+  ln_post: str
+  ln1: str
+  ln2: str
+  qkv: tuple[str, ...]  # one fused (q, k, v) projection, or three
+  out: str
+  fc1: str
+  fc2: str
 
 
-def _hf_block(s: dict, p: str) -> dict:
-  q, k, v = (f"{p}self_attn.{n}_proj" for n in "qkv")
-  return {
-      "ln1": _layer_norm(s, f"{p}layer_norm1"),
-      "attn": {"qkv": _linear(np.concatenate([s[f"{n}.weight"] for n in (q, k, v)]),
-                              np.concatenate([s[f"{n}.bias"] for n in (q, k, v)])),
-               "out": _linear(s[f"{p}self_attn.out_proj.weight"], s[f"{p}self_attn.out_proj.bias"])},
-      "ln2": _layer_norm(s, f"{p}layer_norm2"),
-      "fc1": _linear(s[f"{p}mlp.fc1.weight"], s[f"{p}mlp.fc1.bias"]),
-      "fc2": _linear(s[f"{p}mlp.fc2.weight"], s[f"{p}mlp.fc2.bias"]),
-  }
+_HF = _ClipNames(
+    anchor="embeddings.patch_embedding.weight", tower="", blocks=r"encoder\.layers\.(\d+)\..*",
+    block="encoder.layers.{}.", patch="embeddings.patch_embedding.weight",
+    cls="embeddings.class_embedding", pos="embeddings.position_embedding.weight",
+    ln_pre="pre_layrnorm", ln_post="post_layernorm", ln1="layer_norm1", ln2="layer_norm2",
+    qkv=("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+    out="self_attn.out_proj", fc1="mlp.fc1", fc2="mlp.fc2")
+_OPENAI = _ClipNames(
+    anchor="visual.conv1.weight", tower="visual.",
+    blocks=r"transformer\.resblocks\.(\d+)\..*", block="transformer.resblocks.{}.",
+    patch="conv1.weight", cls="class_embedding", pos="positional_embedding", ln_pre="ln_pre",
+    ln_post="ln_post", ln1="ln_1", ln2="ln_2", qkv=("attn.in_proj",), out="attn.out_proj",
+    fc1="mlp.c_fc", fc2="mlp.c_proj")
+
+
+def _clip_tower(state: dict, names: _ClipNames, proj_kernel: np.ndarray) -> dict:
+  """The ClipVisionTower pure dict of `state` under one naming scheme."""
+  p = _prefix_of(state, names.anchor) + names.tower
+
+  def linear(*parts):  # one Linear from one or more (concatenated) torch projections
+    # nn.MultiheadAttention names its fused projection in_proj_weight, not in_proj.weight
+    key = lambda x, kind: f"{x}_{kind}" if x.endswith("in_proj") else f"{x}.{kind}"
+    return _linear(np.concatenate([state[key(x, "weight")] for x in parts]),
+                   np.concatenate([state[key(x, "bias")] for x in parts]))
+
+  blocks = []
+  for i in range(_count(state, re.escape(p) + names.blocks)):
+    b = p + names.block.format(i)
+    blocks.append({
+        "ln1": _layer_norm(state, b + names.ln1), "ln2": _layer_norm(state, b + names.ln2),
+        "attn": {"qkv": linear(*(b + x for x in names.qkv)), "out": linear(b + names.out)},
+        "fc1": linear(b + names.fc1), "fc2": linear(b + names.fc2)})
+  return {"patch_embed": {"kernel": _patch_kernel(state[p + names.patch])},
+          "class_embedding": _f32(state[p + names.cls]),
+          "position_embedding": _f32(state[p + names.pos]),
+          "ln_pre": _layer_norm(state, p + names.ln_pre), "blocks": dict(enumerate(blocks)),
+          "ln_post": _layer_norm(state, p + names.ln_post), "proj": {"kernel": proj_kernel}}
 
 
 def clip_params_from_hf(state: dict[str, np.ndarray]) -> dict:
   """HF `vision_model.*` + `visual_projection.weight` -> ClipVisionTower pure dict."""
-  p = _prefix_of(state, "embeddings.patch_embedding.weight")     # "...vision_model."
   proj = _prefix_of(state, "visual_projection.weight") + "visual_projection.weight"
-  layers = _count(state, re.escape(p) + r"encoder\.layers\.(\d+)\..*")
-  return _tower(
-      _patch_kernel(state[f"{p}embeddings.patch_embedding.weight"]),
-      _f32(state[f"{p}embeddings.class_embedding"]),
-      _f32(state[f"{p}embeddings.position_embedding.weight"]),
-      _layer_norm(state, f"{p}pre_layrnorm"),
-      [_hf_block(state, f"{p}encoder.layers.{i}.") for i in range(layers)],
-      _layer_norm(state, f"{p}post_layernorm"),
-      _f32(state[proj]).T)
-
-
-def _openai_block(s: dict, p: str) -> dict:
-  return {
-      "ln1": _layer_norm(s, f"{p}ln_1"),
-      "attn": {"qkv": _linear(s[f"{p}attn.in_proj_weight"], s[f"{p}attn.in_proj_bias"]),
-               "out": _linear(s[f"{p}attn.out_proj.weight"], s[f"{p}attn.out_proj.bias"])},
-      "ln2": _layer_norm(s, f"{p}ln_2"),
-      "fc1": _linear(s[f"{p}mlp.c_fc.weight"], s[f"{p}mlp.c_fc.bias"]),
-      "fc2": _linear(s[f"{p}mlp.c_proj.weight"], s[f"{p}mlp.c_proj.bias"]),
-  }
+  return _clip_tower(state, _HF, _f32(state[proj]).T)
 
 
 def clip_params_from_openai(state: dict[str, np.ndarray]) -> dict:
   """OpenAI `visual.*` (any outer prefix, e.g. `clip.model.`) -> ClipVisionTower pure dict."""
-  p = _prefix_of(state, "visual.conv1.weight") + "visual."
-  layers = _count(state, re.escape(p) + r"transformer\.resblocks\.(\d+)\..*")
-  return _tower(
-      _patch_kernel(state[f"{p}conv1.weight"]),
-      _f32(state[f"{p}class_embedding"]),
-      _f32(state[f"{p}positional_embedding"]),
-      _layer_norm(state, f"{p}ln_pre"),
-      [_openai_block(state, f"{p}transformer.resblocks.{i}.") for i in range(layers)],
-      _layer_norm(state, f"{p}ln_post"),
-      _f32(state[f"{p}proj"]))                                    # already (W, D)
+  p = _prefix_of(state, _OPENAI.anchor) + _OPENAI.tower
+  return _clip_tower(state, _OPENAI, _f32(state[p + "proj"]))     # already (W, D)
 
 
 def _gru_direction(state: dict, p: str, layer: int, suffix: str) -> dict:
