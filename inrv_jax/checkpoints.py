@@ -215,7 +215,9 @@ def _damaged(mngr: ocp.CheckpointManager, step: int, err: Exception,
       shutil.move(str(pathlib.Path(mngr.directory) / str(step)), str(put_aside / str(step)))
     mngr.reload()
     text += f"; moved to {put_aside / str(step)}"
-  warnings.warn(text + "; using the previous one", DamagedCheckpointWarning, stacklevel=3)
+  older = [s for s in mngr.all_steps() if s < step]
+  warnings.warn(text + (f"; trying the one before it (step {max(older)})" if older else ""),
+                DamagedCheckpointWarning, stacklevel=3)
   return text
 
 
