@@ -36,6 +36,7 @@ def get_config(arg: str | None = None):
   c.train.batch_size = 8                  # videos per step (bench: ~as fast per step as 4 on 2 cores)
   c.train.learning_rate = 1e-3            # 10x the paper's 1e-4, for a short CPU run
   c.train.pixel_fraction = 0.25           # a random quarter of each clip's pixels per step
+  c.train.steps_per_call = 25             # 25 steps per compiled call (as the quickstart; BENCHMARKS.md)
   # progressive initialisation (paper Sec. 3.3: 10 / 100 / 1,000 / all videos), epochs scaled down
   c.train.stages = ((10, 200), (100, 40), (1000, 10), (0, 20))  # 250 + 500 + 1,250 + 5,000 steps
   c.train.num_steps = 0                   # 0 = the whole plan of stages
