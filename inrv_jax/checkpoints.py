@@ -31,6 +31,7 @@ from flax import nnx
 
 from inrv_jax import config_defaults
 from inrv_jax import errors
+from inrv_jax import parallel
 from inrv_jax import stages
 from inrv_jax.models import inrv as inrv_lib
 
@@ -210,7 +211,7 @@ def _damaged(mngr: ocp.CheckpointManager, step: int, err: Exception,
   reason = " ".join(str(err).split())[:300]
   text = f"checkpoint of step {step} in {mngr.directory} is damaged ({type(err).__name__}: {reason})"
   if put_aside is not None:
-    if jax.process_index() == 0:  # one process moves it (multi-host: a shared directory)
+    if parallel.is_main_process():  # one process moves it (multi-host: a shared directory)
       put_aside.mkdir(parents=True, exist_ok=True)
       shutil.move(str(pathlib.Path(mngr.directory) / str(step)), str(put_aside / str(step)))
     mngr.reload()

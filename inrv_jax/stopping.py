@@ -21,6 +21,7 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from inrv_jax import errors
+from inrv_jax import parallel
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -53,7 +54,7 @@ class StopSignals:
       signal.raise_signal(number)
       return
     self.received = signal.Signals(number).name
-    if jax.process_index() == 0:
+    if parallel.is_main_process():
       print(f"\n{self.received}: stopping after this step and writing a checkpoint "
             "(send it again to stop at once)", flush=True)
 

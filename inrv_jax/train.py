@@ -397,7 +397,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   writer = MetricWriter(workdir, start)
   end = stages.total_steps(plan)
   bar = tqdm.tqdm(total=end, initial=min(start, end), desc="train",
-                  disable=not config.train.progress_bar or jax.process_index() != 0)
+                  disable=not config.train.progress_bar or not parallel.is_main_process())
 
   # ---- the loop: each stage's steps not done yet
   # (closing the manager waits for the checkpoint being written, however the loop ends)
