@@ -52,6 +52,9 @@ flags.DEFINE_multi_string("mask", None, "invert: an observation mask, repeatable
                           "--mask=full --mask=sparse:fraction=0.25,seed=0 (default: every kind).")
 flags.DEFINE_integer("inversion_steps", None, "invert: Adam steps (default 100).")
 flags.DEFINE_float("inversion_lr", None, "invert: Adam learning rate on the latents.")
+flags.DEFINE_float("inversion_prior", None, "invert/eval: weight of the pull towards the "
+                   "training latents' Gaussian (tasks/inversion.py; default "
+                   "inversion.DEFAULT_PRIOR_WEIGHT).")
 flags.DEFINE_integer("inversion_pixels", None, "invert: observed pixels sampled per video "
                      "per step (0 = all).")
 flags.DEFINE_string("latents", None, "render: an .npy of latents (n, latent_dim) to render, e.g. "
@@ -60,14 +63,16 @@ flags.DEFINE_integer("num_frames", None, "sample/interpolate/invert/render: outp
 flags.DEFINE_list("resolution", None, "sample/interpolate/invert/render/fvd: output H,W "
                   "(fvd: of the generated videos; the paper's is 128).")
 flags.DEFINE_integer("fvd_videos", None, "fvd: generated videos, and at most as many "
-                     "training clips (default 2048); eval: videos per side and run (default 64).")
+                     "training clips (default 2048); eval: videos per side and run (default "
+                     "tasks/evaluate.py FVD_VIDEOS).")
 flags.DEFINE_integer("fvd_frames", 16, "fvd: frames per video (the first ones).")
 flags.DEFINE_integer("fvd_batch", 8, "fvd: videos per I3D call.")
 flags.DEFINE_integer("fvd_runs", 3, "eval: seeded FVD runs (mean ± std; 0 = no FVD).")
 flags.DEFINE_string("fvd_real", None, "eval: also FVD against this folder of real videos.")
 flags.DEFINE_string("eval_videos", None, "eval: invert (and FVD against) this folder of videos "
                     "instead of the dataset's test split.")
-flags.DEFINE_integer("inversion_videos", 8, "eval: held-out videos inverted under each mask.")
+flags.DEFINE_integer("inversion_videos", None, "eval: held-out videos inverted under each mask "
+                     "(default tasks/evaluate.py INVERSION_VIDEOS).")
 
 
 def task_options(mode: str) -> dict:
@@ -79,18 +84,19 @@ def task_options(mode: str) -> dict:
                           method=FLAGS.method or "slerp", **size),
       "invert": dict(masks=FLAGS.mask, indices=FLAGS.indices, videos=FLAGS.videos,
                      steps=FLAGS.inversion_steps, learning_rate=FLAGS.inversion_lr,
-                     pixels=FLAGS.inversion_pixels, seed=FLAGS.seed, **size),
+                     pixels=FLAGS.inversion_pixels, seed=FLAGS.seed,
+                     prior_weight=FLAGS.inversion_prior, **size),
       "render": dict(indices=FLAGS.indices, latents=FLAGS.latents, **size),
       "fvd": dict(num=FLAGS.fvd_videos or 2048, num_frames=FLAGS.fvd_frames,
                   resolution=FLAGS.resolution, method=FLAGS.method or "slerp_random",
                   seed=FLAGS.seed, batch_size=FLAGS.fvd_batch),
       "eval": dict(eval_videos=FLAGS.eval_videos, fvd_real=FLAGS.fvd_real,
-                   fvd_runs=FLAGS.fvd_runs, fvd_videos=FLAGS.fvd_videos or 64,
+                   fvd_runs=FLAGS.fvd_runs, fvd_videos=FLAGS.fvd_videos,
                    inversion_videos=FLAGS.inversion_videos, masks=FLAGS.mask,
                    steps=FLAGS.inversion_steps, learning_rate=FLAGS.inversion_lr,
                    pixels=FLAGS.inversion_pixels, seed=FLAGS.seed,
                    resolution=FLAGS.resolution, fvd_batch=FLAGS.fvd_batch,
-                   fvd_frames=FLAGS.fvd_frames),
+                   fvd_frames=FLAGS.fvd_frames, prior_weight=FLAGS.inversion_prior),
   }[mode]
 
 

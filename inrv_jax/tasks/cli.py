@@ -170,7 +170,8 @@ def _observed_view(videos: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = None,
            learning_rate: float | None = None, pixels: int | None = None, seed: int = 0,
-           num_frames: int | None = None, resolution=None) -> dict:
+           num_frames: int | None = None, resolution=None,
+           prior_weight: float | None = None) -> dict:
   """Invert training clips (`indices`, default 4 spread over the dataset) or video files
   under every mask (default: one of each kind), all in one vmapped batch."""
   model = rendering.model_from(workdir=workdir)
@@ -184,14 +185,14 @@ def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = N
   clips = inversion.fit_size(clips, data.num_frames, data.height, data.width)
   out = output_dir(workdir, "invert")  # only once the masks and the clips are checked
   record = invert_clips(model, out, names, clips, specs, steps, learning_rate, pixels, seed,
-                        num_frames, resolution)
+                        num_frames, resolution, prior_weight)
   return write_json(out, "metrics", record)
 
 
 def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, masks=None,
                  steps: int | None = None, learning_rate: float | None = None,
                  pixels: int | None = None, seed: int = 0, num_frames: int | None = None,
-                 resolution=None) -> dict:
+                 resolution=None, prior_weight: float | None = None) -> dict:
   """Invert `clips` (n, T', H', W', 3) (uint8 or [0, 1]) under every mask spec of `masks`
   (default: one of each kind) in one vmapped batch; write out/latents.npy and, per mask,
   out/<mask>.{mp4,gif,png} panels. Returns the record (per-mask mean and per-video
@@ -206,13 +207,16 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
       np.concatenate([clips] * len(specs)), [s for s in specs for _ in range(n)], model,
       steps=steps or inversion.DEFAULT_STEPS,
       learning_rate=learning_rate or inversion.DEFAULT_LEARNING_RATE,
-      pixels_per_step=inversion.DEFAULT_PIXELS if pixels is None else pixels, key=seed)
+      pixels_per_step=inversion.DEFAULT_PIXELS if pixels is None else pixels, key=seed,
+      prior_weight=inversion.DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight)
   seconds = time.perf_counter() - start
   np.save(out / "latents.npy", result.latents)
   size = parse_resolution(resolution)
   renders = result.videos if not (num_frames or size) else rendering.render(
       model, result.latents, num_frames, size)
   record = {"videos": names, "steps": int(result.losses.shape[0]), "seconds": seconds,
+            "learning_rate": learning_rate or inversion.DEFAULT_LEARNING_RATE,
+            "prior_weight": inversion.DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight,
             "latents_file": str(out / "latents.npy"), "masks": {}}
   fps = model.config.eval.fps
   for k, spec in enumerate(specs):

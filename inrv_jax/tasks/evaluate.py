@@ -41,7 +41,7 @@ from inrv_jax.tasks import sampling
 
 FVD_VIDEOS = 64          # videos per side and run (2 cores: see RESULTS.md for the cost)
 FVD_RUNS = 3             # seeded FVD runs
-INVERSION_VIDEOS = 8     # held-out videos inverted under each mask
+INVERSION_VIDEOS = 64    # held-out videos inverted under each mask (issue 12: >= 64)
 INTERPOLATION_STEPS = 8  # videos along the path between two inverted held-out videos
 REFERENCES = ("train_reconstructions", "train_videos")
 KINDS = (*sampling.METHODS, *REFERENCES)
@@ -196,16 +196,20 @@ def _table(report: dict) -> str:
 
 
 def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = None,
-             fvd_runs: int = FVD_RUNS, fvd_videos: int = FVD_VIDEOS,
-             inversion_videos: int = INVERSION_VIDEOS, masks=None, steps: int | None = None,
+             fvd_runs: int = FVD_RUNS, fvd_videos: int | None = None,
+             inversion_videos: int | None = None, masks=None, steps: int | None = None,
              learning_rate: float | None = None, pixels: int | None = None, seed: int = 0,
-             resolution=None, fvd_batch: int = 8, fvd_frames: int = fvd_lib.NUM_FRAMES) -> dict:
+             resolution=None, fvd_batch: int = 8, fvd_frames: int = fvd_lib.NUM_FRAMES,
+             prior_weight: float | None = None) -> dict:
   """Write DIR/eval/report.json, the pictures, and print the table; returns the report.
 
-  fvd_runs=0 skips FVD (reconstruction and inversion only). Raises errors.UserError
+  fvd_runs=0 skips FVD (reconstruction and inversion only); fvd_videos and
+  inversion_videos default to FVD_VIDEOS and INVERSION_VIDEOS. Raises errors.UserError
   when there are no held-out videos (no test split and no --eval_videos), a folder
   has no video, or the model's clips are shorter than `fvd_frames`.
   """
+  fvd_videos = fvd_videos or FVD_VIDEOS
+  inversion_videos = inversion_videos or INVERSION_VIDEOS
   model = rendering.model_from(workdir=workdir)
   out = cli.output_dir(workdir, "eval")
   source = datasets.load(model.config.data)
@@ -228,7 +232,7 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   start = time.perf_counter()
   (out / "inversion").mkdir(exist_ok=True)
   record = cli.invert_clips(model, out / "inversion", [names[i] for i in chosen], clips[chosen],
-                            specs, steps, learning_rate, pixels, seed)
+                            specs, steps, learning_rate, pixels, seed, prior_weight=prior_weight)
   report["seconds"]["inversion"] = seconds = time.perf_counter() - start
   report["cost_per_100_videos_seconds"]["inversion"] = 100 * seconds / (len(chosen) * len(specs))
   report["inversion"] = {"videos": what, "num_videos": len(chosen),

@@ -81,3 +81,24 @@ def test_video_files_are_inverted_like_their_frames(tiny_model, targets, tmp_pat
   np.testing.assert_array_equal(from_list.latents, from_frames.latents)
   with pytest.raises(errors.UserError, match="absent.mp4: no such video file"):
     inrv_jax.invert(str(tmp_path / "absent.mp4"), "full", tiny_model, **FAST)
+
+
+def test_latent_prior_whitens_the_training_latents():
+  rng = np.random.default_rng(3)
+  rotation = np.linalg.qr(rng.normal(size=(8, 8)))[0]
+  mixing = np.diag([0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]) @ rotation  # correlated dims
+  latents = (rng.normal(size=(20000, 8)) @ mixing + 0.3).astype(np.float32)
+  mean, whiten = inversion.latent_prior(latents)
+  white = (latents - mean) @ whiten
+  np.testing.assert_allclose(mean, latents.mean(0), atol=1e-5)
+  np.testing.assert_allclose(np.cov(white, rowvar=False), np.eye(8), atol=1e-2)
+
+
+def test_prior_keeps_a_partly_observed_inversion_near_the_training_latents(tiny_model, targets):
+  mean, whiten = inversion.latent_prior(tiny_model.latents)
+  distance = lambda z: np.mean(np.square((z - mean) @ whiten), axis=1)
+  kw = dict(model=tiny_model, **FAST)
+  free = inrv_jax.invert(targets, "future:k=1", **kw)
+  held = inrv_jax.invert(targets, "future:k=1", prior_weight=1.0, **kw)
+  assert (distance(held.latents) < 0.5 * distance(free.latents)).all()
+  assert (held.losses[-1] < held.losses[0]).all()  # still fits what it observes
