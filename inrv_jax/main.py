@@ -104,7 +104,7 @@ def check_paths(workdir: str) -> None:
   """Raise errors.UserError, before anything is created, for a --config file that
   isn't there or a --workdir that is (or lies under) a file."""
   if FLAGS["config"].present:
-    name = config_flags.get_config_filename(FLAGS["config"])
+    name = config_flags.get_config_filename(FLAGS["config"]).split(":", 1)[0]  # less :variant
     if not os.path.isfile(name):
       raise errors.UserError(f"--config={name}: no such config file"
                              + (" (it is a directory)" if os.path.isdir(name) else ""))

@@ -26,8 +26,9 @@ def test_directory_without_videos_is_named(tmp_path, data_dir):
   assert "Traceback" not in result.stderr
 
 
-def test_faces_without_its_dataset_says_what_it_needs(tmp_path, data_dir):
-  result = run_main("--config=configs/faces.py", f"--workdir={tmp_path / 'wd'}",
+@pytest.mark.parametrize("config", ["configs/faces.py", "configs/faces.py:plain"])
+def test_faces_without_its_dataset_says_what_it_needs(tmp_path, data_dir, config):
+  result = run_main(f"--config={config}", f"--workdir={tmp_path / 'wd'}",
                     f"--config.data.manual_dir={tmp_path / 'nothing_here'}",
                     data_dir=data_dir)
   assert result.returncode == 2, result.stderr[-2000:]

@@ -39,7 +39,7 @@ from inrv_jax.tasks import masks as masks_lib
 from inrv_jax.tasks import rendering
 from inrv_jax.tasks import sampling
 
-FVD_VIDEOS = 64          # videos per side and run (2 cores: see RESULTS.md for the cost)
+FVD_VIDEOS = 256         # videos per side and run (issue 12: >= 256; RESULTS.md gives the cost)
 FVD_RUNS = 3             # seeded FVD runs
 INVERSION_VIDEOS = 64    # held-out videos inverted under each mask (issue 12: >= 64)
 INTERPOLATION_STEPS = 8  # videos along the path between two inverted held-out videos
