@@ -14,12 +14,17 @@ def _conv3d(x, w, stride):
                                       dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))
 
 
+def _input_and_kernel(shape, kernel, outputs: int, seed: int):
+  """Random (N, T, H, W, C) input and (kt, kh, kw, C, outputs) kernel, float32."""
+  rng = np.random.default_rng(seed)
+  x = jnp.asarray(rng.normal(size=shape), jnp.float32)
+  return x, jnp.asarray(rng.normal(size=(*kernel, shape[-1], outputs)), jnp.float32)
+
+
 @pytest.mark.parametrize("shape,kernel", [((2, 5, 9, 7, 6), (3, 3, 3)), ((1, 4, 6, 6, 3), (1, 3, 3)),
                                           ((1, 2, 3, 3, 4), (3, 3, 3))])
 def test_conv_same_is_the_3d_convolution(shape, kernel):
-  rng = np.random.default_rng(0)
-  x = jnp.asarray(rng.normal(size=shape), jnp.float32)
-  w = jnp.asarray(rng.normal(size=(*kernel, shape[-1], 5)), jnp.float32)
+  x, w = _input_and_kernel(shape, kernel, 5, seed=0)
   np.testing.assert_allclose(i3d_forward.conv_same(x, w), _conv3d(x, w, (1, 1, 1)),
                              atol=1e-4, rtol=0)
 
@@ -28,9 +33,7 @@ def test_conv_same_is_the_3d_convolution(shape, kernel):
                                           ((2, 9, 13, 11, 3), (7, 7, 7)),
                                           ((1, 6, 10, 10, 2), (3, 4, 4))])
 def test_conv_stem_is_the_strided_3d_convolution(shape, kernel):
-  rng = np.random.default_rng(1)
-  x = jnp.asarray(rng.normal(size=shape), jnp.float32)
-  w = jnp.asarray(rng.normal(size=(*kernel, shape[-1], 8)), jnp.float32)
+  x, w = _input_and_kernel(shape, kernel, 8, seed=1)
   np.testing.assert_allclose(i3d_forward.conv_stem(x, w), _conv3d(x, w, (2, 2, 2)),
                              atol=1e-4, rtol=0)
 
