@@ -113,4 +113,6 @@ def write_outputs(model, source, workdir: pathlib.Path) -> dict:
   final = {"final_psnr": float(np.mean(psnr)), "final_psnr_min": float(np.min(psnr)),
            "recon_psnr": float(np.mean(psnr[:cfg.num_recon]))}  # snapshot's clips
   print(f"final mean reconstruction PSNR over {len(psnr)} clips: {final['final_psnr']:.2f} dB")
+  print(f"-> {workdir} (reconstructions.*, samples.*, loss_curve.png, metrics.jsonl, "
+        "checkpoints/)")
   return final

@@ -10,6 +10,7 @@ write to DIR/<mode>/; see README "Tasks".
 
 import os
 import pathlib
+import re
 import sys
 
 from absl import app
@@ -129,6 +130,17 @@ def run_mode(mode: str, config, workdir: str, **options):
   return cli.MODES[mode](workdir, **options)
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with a bad flag or config (e.g. an unknown :variant, whose
+  error ml_collections wraps with its traceback) as one `error:` line and exit 2."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as err:
+    lines = [line for line in str(err).splitlines() if line.strip()] or [str(err)]
+    print(f"error: {re.sub(r'^[A-Za-z]*Error: ', '', lines[-1])}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -150,4 +162,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

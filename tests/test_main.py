@@ -39,7 +39,7 @@ def test_faces_without_its_dataset_says_what_it_needs(tmp_path, data_dir, config
 def test_unknown_variant_is_refused(tmp_path, data_dir):
   result = run_main("--config=configs/faces.py:nope", f"--workdir={tmp_path}",
                     data_dir=data_dir)
-  assert result.returncode != 0 and "unknown variant 'nope'" in result.stderr
+  _one_line_error(result, "unknown variant 'nope'", "plain")
 
 
 def _one_line_error(result, *parts):

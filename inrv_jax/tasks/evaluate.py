@@ -46,7 +46,8 @@ INTERPOLATION_STEPS = 8  # videos along the path between two inverted held-out v
 REFERENCES = ("train_reconstructions", "train_videos")
 KINDS = (*sampling.METHODS, *REFERENCES)
 # Rough costs on 2 idle CPU cores (RESULTS.md), for the ETA printed before starting.
-INVERSION_SECONDS_PER_VIDEO = 0.5  # 100 Adam steps, batched (RESULTS.md: 50 s per 100 videos)
+INVERSION_SECONDS_PER_VIDEO = 0.5  # 100 Adam steps, batched (RESULTS.md: 52 s per 100 videos)
+FIXED_SECONDS = 90  # compiling the I3D, the sampler and the inverter (a tiny eval: ~110 s)
 
 
 def folder_videos(directory: str, model) -> tuple[list[str], np.ndarray]:
@@ -218,10 +219,10 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   specs = masks or [str(s) for s in masks_lib.default_specs()]
   i3d_videos = fvd_runs and (min(fvd_videos, len(clips)) + 2 * fvd_runs * fvd_videos
                              + 2 * min(fvd_videos * fvd_runs, len(source)))
-  eta = (i3d_videos * fvd_eval.I3D_SECONDS_PER_VIDEO
+  eta = (FIXED_SECONDS + i3d_videos * fvd_eval.I3D_SECONDS_PER_VIDEO
          + len(chosen) * len(specs) * INVERSION_SECONDS_PER_VIDEO * (steps or 100) / 100)
   print(f"eval: {len(chosen)} videos x {len(specs)} masks to invert, about {i3d_videos} videos "
-        f"through I3D; about {eta / 60:.0f} min on 2 idle CPU cores"
+        f"through I3D; about {max(1, round(eta / 60))} min on 2 idle CPU cores"
         + (" (long: lower --fvd_videos or --fvd_runs for a quicker look)" if eta > 600 else ""))
   report = {"workdir": str(workdir), "held_out": what, "seed": seed, "fvd_runs": fvd_runs,
             "seconds": {}, "cost_per_100_videos_seconds": {}}
