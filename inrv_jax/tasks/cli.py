@@ -202,21 +202,22 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   data = model.config.data
   clips = inversion.fit_size(clips, data.num_frames, data.height, data.width)
   n = len(clips)
+  learning_rate = learning_rate or inversion.DEFAULT_LEARNING_RATE
+  prior_weight = inversion.DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight
   start = time.perf_counter()
   result = inversion.invert(
       np.concatenate([clips] * len(specs)), [s for s in specs for _ in range(n)], model,
       steps=steps or inversion.DEFAULT_STEPS,
-      learning_rate=learning_rate or inversion.DEFAULT_LEARNING_RATE,
+      learning_rate=learning_rate,
       pixels_per_step=inversion.DEFAULT_PIXELS if pixels is None else pixels, key=seed,
-      prior_weight=inversion.DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight)
+      prior_weight=prior_weight)
   seconds = time.perf_counter() - start
   np.save(out / "latents.npy", result.latents)
   size = parse_resolution(resolution)
   renders = result.videos if not (num_frames or size) else rendering.render(
       model, result.latents, num_frames, size)
   record = {"videos": names, "steps": int(result.losses.shape[0]), "seconds": seconds,
-            "learning_rate": learning_rate or inversion.DEFAULT_LEARNING_RATE,
-            "prior_weight": inversion.DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight,
+            "learning_rate": learning_rate, "prior_weight": prior_weight,
             "latents_file": str(out / "latents.npy"), "masks": {}}
   fps = model.config.eval.fps
   for k, spec in enumerate(specs):
