@@ -192,10 +192,12 @@ def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = N
 def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, masks=None,
                  steps: int | None = None, learning_rate: float | None = None,
                  pixels: int | None = None, seed: int = 0, num_frames: int | None = None,
-                 resolution=None, prior_weight: float | None = None) -> dict:
+                 resolution=None, prior_weight: float | None = None,
+                 panel_videos: int | None = None) -> dict:
   """Invert `clips` (n, T', H', W', 3) (uint8 or [0, 1]) under every mask spec of `masks`
   (default: one of each kind) in one vmapped batch; write out/latents.npy and, per mask,
-  out/<mask>.{mp4,gif,png} panels. Returns the record (per-mask mean and per-video
+  out/<mask>.{mp4,gif,png} panels of the first `panel_videos` clips (None = all of
+  them; the metrics always cover all). Returns the record (per-mask mean and per-video
   PSNR/SSIM, observed and unobserved, beside the mean-frame baseline).
   Raises errors.UserError for a bad mask spec or clips shorter than the model's."""
   specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
@@ -222,14 +224,15 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   fps = model.config.eval.fps
   for k, spec in enumerate(specs):
     part = slice(k * n, (k + 1) * n)
-    panels = np.stack([result.targets[part], _observed_view(result.targets[part],
-                                                            result.masks[part]),
-                       result.baseline[part], result.videos[part]], axis=1)  # (n, 4, ...)
+    shown = slice(k * n, k * n + min(n, panel_videos or n))
+    panels = np.stack([result.targets[shown], _observed_view(result.targets[shown],
+                                                             result.masks[shown]),
+                       result.baseline[shown], result.videos[shown]], axis=1)  # (rows, 4, ...)
     media.write_video_set(out, spec.name, media.video_grid(panels),
                           media.frame_grid(panels.reshape(-1, *panels.shape[2:])), fps)
     if renders is not result.videos:
-      media.write_video_set(out, f"{spec.name}_render", media.video_grid(renders[part, None]),
-                            media.frame_grid(renders[part]), fps)
+      media.write_video_set(out, f"{spec.name}_render", media.video_grid(renders[shown, None]),
+                            media.frame_grid(renders[shown]), fps)
     per_video = {name: values[part] for name, values in result.metrics.items()}
     mean = {name: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
             for name, v in per_video.items()}

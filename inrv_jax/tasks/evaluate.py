@@ -15,7 +15,8 @@ and writes pictures:
                   training videos from seed (seed, r)); the held-out real set
                   is the same in every run.
   pictures        samples.*, interpolation.* (between two held-out videos
-                  after inverting them), inversion/<mask>.* panels.
+                  after inverting them), inversion/<mask>.* panels (the first
+                  PANEL_VIDEOS held-out videos).
 With fewer than 2,048 videos a side the FVD is biased upwards (400-d I3D
 features): compare numbers of the same report, not with the paper's.
 """
@@ -43,6 +44,7 @@ FVD_VIDEOS = 256         # videos per side and run (issue 12: >= 256; RESULTS.md
 FVD_RUNS = 3             # seeded FVD runs
 INVERSION_VIDEOS = 64    # held-out videos inverted under each mask (issue 12: >= 64)
 INTERPOLATION_STEPS = 8  # videos along the path between two inverted held-out videos
+PANEL_VIDEOS = 8        # rows of each inversion/<mask>.* panel (the metrics cover every video)
 REFERENCES = ("train_reconstructions", "train_videos")
 KINDS = (*sampling.METHODS, *REFERENCES)
 # Rough costs on 2 idle CPU cores (RESULTS.md), for the ETA printed before starting.
@@ -233,7 +235,8 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   start = time.perf_counter()
   (out / "inversion").mkdir(exist_ok=True)
   record = cli.invert_clips(model, out / "inversion", [names[i] for i in chosen], clips[chosen],
-                            specs, steps, learning_rate, pixels, seed, prior_weight=prior_weight)
+                            specs, steps, learning_rate, pixels, seed, prior_weight=prior_weight,
+                            panel_videos=PANEL_VIDEOS)
   report["seconds"]["inversion"] = seconds = time.perf_counter() - start
   report["cost_per_100_videos_seconds"]["inversion"] = 100 * seconds / (len(chosen) * len(specs))
   report["inversion"] = {"videos": what, "num_videos": len(chosen),

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from inrv_jax import config_defaults
 from inrv_jax import errors
@@ -16,6 +17,7 @@ from inrv_jax import fvd as fvd_lib
 from inrv_jax import main as main_lib
 from inrv_jax.data import datasets
 from inrv_jax.data import video_io
+from inrv_jax.tasks import cli
 from inrv_jax.tasks import evaluate
 from inrv_jax.tasks import rendering
 from tiny_configs import tiny
@@ -111,3 +113,19 @@ def test_fvd_over_runs_is_seeded(digits_workdir, video_dir):
 def test_a_model_without_held_out_videos_says_what_to_pass(trained_workdir):
   with pytest.raises(errors.UserError, match="(?s)no 'test' split.*--eval_videos=DIR"):
     evaluate.evaluate(trained_workdir, fvd_runs=0)
+
+
+def test_inversion_panels_show_only_the_first_panel_videos(digits_workdir, tmp_path):
+  """The metrics cover every clip; the picture only the first `panel_videos` of them."""
+  model = rendering.model_from(workdir=digits_workdir)
+  test = datasets.load(model.config.data, split="test")
+  clips = np.stack([np.asarray(test[i]["video"]) for i in range(3)])
+  heights = {}
+  for rows in (1, None):
+    out = tmp_path / str(rows)
+    out.mkdir()
+    record = cli.invert_clips(model, out, ["a", "b", "c"], clips, ["full"], steps=2,
+                              panel_videos=rows)
+    assert len(record["masks"]["full"]["per_video"]["psnr_observed"]) == 3
+    heights[rows] = Image.open(out / "full.png").size[1]
+  assert 2.5 < heights[None] / heights[1] < 3.5, heights  # 3 rows of 4 panels against 1
