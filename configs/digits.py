@@ -70,7 +70,7 @@ def get_config(arg: str | None = None):
   if variant == "videos6k":              # the same 15,000 steps over 3x the videos
     c.data.generated_videos = 6000
     c.model.latent_dim = 128              # paper: 128 above 2,000 training videos
-    c.train.stages = ((10, 200), (100, 40), (1000, 10), (0, 14.6667), (0, 2.6667))  # same steps
+    c.train.stages = ((10, 200), (100, 40), (1000, 10), (0, 44 / 3), (0, 8 / 3))  # 11,000 + 2,000 steps
   if variant == "short_gauss":            # paper's `-var` model: 0.05 KL on the latent table
     c.model.conditioning = "gauss_prior"
   return c

@@ -1,6 +1,8 @@
 """Progressive weight initialisation on the real clips: 2 -> 4 -> all videos."""
 
+import importlib.util
 import json
+import pathlib
 
 import jax
 import numpy as np
@@ -16,6 +18,18 @@ def test_plan_of_the_paper():
                      total_videos=10000, batch_size=1, num_steps=0)
   assert [s.num_videos for s in plan] == [10, 100, 1000, 10000, 10000]
   assert [s.end_step - s.first_step for s in plan] == [7100, 10100, 50000, 100000, 1000000]
+
+
+@pytest.mark.parametrize("variant,steps", [("", 15000), ("videos6k", 15000), ("short", 5000),
+                                           ("short_noprog", 5000), ("short_gauss", 5000)])
+def test_digits_variants_train_the_steps_they_claim(variant, steps):
+  """configs/digits.py: :videos6k the default's 15,000 steps, the ablations 5,000 each."""
+  path = pathlib.Path(__file__).parents[1] / "configs" / "digits.py"
+  spec = importlib.util.spec_from_file_location("digits_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(variant)
+  assert stages.plan_for(config, config.data.generated_videos)[-1].end_step == steps
 
 
 def test_plan_is_cut_by_num_steps_and_checks_entries():

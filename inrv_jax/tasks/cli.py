@@ -246,7 +246,8 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
              if np.isfinite(mean["psnr_unobserved"]) else "")
     print(f"{spec}: observed {mean['psnr_observed']:.2f} dB{unobs}")
   print(f"{n * len(specs)} inversions in {seconds:.1f} s -> {out}")
-  record["panels"] = "each row: input | observed (gray = unobserved) | mean-frame baseline | inversion"
+  record["panels"] = ("per video: input | observed (gray = unobserved) | mean-frame baseline | "
+                      "inversion, side by side in the mp4/gif, one under the other in the png")
   return record
 
 
