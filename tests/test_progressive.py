@@ -1,8 +1,6 @@
 """Progressive weight initialisation on the real clips: 2 -> 4 -> all videos."""
 
-import importlib.util
 import json
-import pathlib
 
 import jax
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 from inrv_jax import checkpoints
 from inrv_jax import stages
 from inrv_jax import train
+from configs import digits
 
 
 def test_plan_of_the_paper():
@@ -24,11 +23,7 @@ def test_plan_of_the_paper():
                                            ("short_noprog", 5000), ("short_gauss", 5000)])
 def test_digits_variants_train_the_steps_they_claim(variant, steps):
   """configs/digits.py: :videos6k the default's 15,000 steps, the ablations 5,000 each."""
-  path = pathlib.Path(__file__).parents[1] / "configs" / "digits.py"
-  spec = importlib.util.spec_from_file_location("digits_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(variant)
+  config = digits.get_config(variant)
   assert stages.plan_for(config, config.data.generated_videos)[-1].end_step == steps
 
 
