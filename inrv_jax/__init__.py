@@ -7,8 +7,10 @@
   result = inrv_jax.invert(videos, "inpaint_box")         # latents, renders, PSNR/SSIM
 """
 
+from inrv_jax import hugepages
 from inrv_jax import xla_cpu
 
+hugepages.reexec()  # `python -m inrv_jax.*` restarts once with huge pages: see hugepages.py
 xla_cpu.apply()  # before anything starts JAX's CPU backend: see xla_cpu.py
 
 # pylint: disable=wrong-import-position

@@ -26,6 +26,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from inrv_jax import errors
+from inrv_jax import hugepages
 from inrv_jax import xla_cpu
 
 FLAGS = flags.FLAGS
@@ -150,7 +151,9 @@ class Reporter:
                    "num_devices": jax.device_count(),
                    "jax_version": jax.__version__, "batch_size": batch_size,
                    "cpu_model": xla_cpu.cpu_model(),
-                   "xla_flags": os.environ.get("XLA_FLAGS", "")}
+                   "xla_flags": os.environ.get("XLA_FLAGS", ""),
+                   "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+                   "transparent_hugepages": hugepages.thp_mode()}
     self.matmul_gflops = None
 
   def report(self, name: str, times: tuple[list[float], list[float]], flops: float,

@@ -56,6 +56,9 @@ flags.DEFINE_float("inversion_lr", None, "invert: Adam learning rate on the late
 flags.DEFINE_float("inversion_prior", None, "invert/eval: weight of the pull towards the "
                    "training latents' Gaussian (tasks/inversion.py; default "
                    "inversion.DEFAULT_PRIOR_WEIGHT).")
+flags.DEFINE_integer("inversion_starts", None, "invert/eval: inversions per video from "
+                     "different starting latents, whose renders are averaged (the posterior "
+                     "mean; default inversion.DEFAULT_STARTS).")
 flags.DEFINE_integer("inversion_pixels", None, "invert: observed pixels sampled per video "
                      "per step (0 = all).")
 flags.DEFINE_string("latents", None, "render: an .npy of latents (n, latent_dim) to render, e.g. "
@@ -86,7 +89,8 @@ def task_options(mode: str) -> dict:
       "invert": dict(masks=FLAGS.mask, indices=FLAGS.indices, videos=FLAGS.videos,
                      steps=FLAGS.inversion_steps, learning_rate=FLAGS.inversion_lr,
                      pixels=FLAGS.inversion_pixels, seed=FLAGS.seed,
-                     prior_weight=FLAGS.inversion_prior, **size),
+                     prior_weight=FLAGS.inversion_prior, starts=FLAGS.inversion_starts,
+                     **size),
       "render": dict(indices=FLAGS.indices, latents=FLAGS.latents, **size),
       "fvd": dict(num=FLAGS.fvd_videos or 2048, num_frames=FLAGS.fvd_frames,
                   resolution=FLAGS.resolution, method=FLAGS.method or "slerp_random",
@@ -97,7 +101,8 @@ def task_options(mode: str) -> dict:
                    steps=FLAGS.inversion_steps, learning_rate=FLAGS.inversion_lr,
                    pixels=FLAGS.inversion_pixels, seed=FLAGS.seed,
                    resolution=FLAGS.resolution, fvd_batch=FLAGS.fvd_batch,
-                   fvd_frames=FLAGS.fvd_frames, prior_weight=FLAGS.inversion_prior),
+                   fvd_frames=FLAGS.fvd_frames, prior_weight=FLAGS.inversion_prior,
+                   starts=FLAGS.inversion_starts),
   }[mode]
 
 

@@ -1,6 +1,7 @@
 """The bench runs end to end on a tiny config and prints one valid JSON line per measurement."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pytest
 
 from inrv_jax import bench
 from inrv_jax import config_defaults
+from inrv_jax import hugepages
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 COMMON = ("name", "seconds_per_step", "pixels_per_second", "gflops_per_second",
@@ -68,3 +70,13 @@ def test_speedup_bound_is_single_time_over_time_at_the_ceiling():
   result = {"single_seconds_per_video": 1.0}
   assert bench.speedup_bound(result, 2e9, 10.0) == pytest.approx(5.0)
   assert bench.speedup_bound(result, 2e9, None) is None
+
+
+def test_commands_restart_with_huge_pages_where_the_machine_wants_them(lines):
+  """`python -m inrv_jax.bench` restarted itself once with glibc's huge-page tunable
+  where this machine's kernel and glibc call for it (hugepages.py), and says so."""
+  line = lines["matmul_ceiling"]
+  assert line["transparent_hugepages"] == hugepages.thp_mode()
+  wanted = hugepages.tunables_wanted(os.environ)
+  assert line["glibc_tunables"] == (wanted if wanted is not None
+                                    else os.environ.get("GLIBC_TUNABLES", ""))

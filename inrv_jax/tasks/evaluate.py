@@ -183,7 +183,9 @@ def _table(report: dict) -> str:
            f"PSNR {report['reconstruction']['psnr']:.2f} dB, "
            f"SSIM {report['reconstruction']['ssim']:.3f}",
            f"inversion of {report['inversion']['num_videos']} videos "
-           f"({report['inversion']['videos']}):",
+           f"({report['inversion']['videos']})"
+           + (f", mean of {report['inversion']['starts']} starts each:"
+              if report['inversion'].get('starts', 1) > 1 else ":"),
            f"  {'mask':<22} {'observed':>16} {'unobserved':>16} {'baseline unobs.':>16}"]
   for name, m in report["inversion"]["masks"].items():
     cell = lambda p, s: "-" if p is None or not np.isfinite(p) else f"{p:6.2f} dB {s:5.3f}"
@@ -203,7 +205,7 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
              inversion_videos: int | None = None, masks=None, steps: int | None = None,
              learning_rate: float | None = None, pixels: int | None = None, seed: int = 0,
              resolution=None, fvd_batch: int = 8, fvd_frames: int = fvd_lib.NUM_FRAMES,
-             prior_weight: float | None = None) -> dict:
+             prior_weight: float | None = None, starts: int | None = None) -> dict:
   """Write DIR/eval/report.json, the pictures, and print the table; returns the report.
 
   fvd_runs=0 skips FVD (reconstruction and inversion only); fvd_videos and
@@ -222,7 +224,8 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   i3d_videos = fvd_runs and (min(fvd_videos, len(clips)) + 2 * fvd_runs * fvd_videos
                              + 2 * min(fvd_videos * fvd_runs, len(source)))
   eta = (FIXED_SECONDS + i3d_videos * fvd_eval.I3D_SECONDS_PER_VIDEO
-         + len(chosen) * len(specs) * INVERSION_SECONDS_PER_VIDEO * (steps or 100) / 100)
+         + len(chosen) * len(specs) * INVERSION_SECONDS_PER_VIDEO * (steps or 100) / 100
+         * (starts or inversion.DEFAULT_STARTS))
   print(f"eval: {len(chosen)} videos x {len(specs)} masks to invert, about {i3d_videos} videos "
         f"through I3D; about {max(1, round(eta / 60))} min on 2 idle CPU cores"
         + (" (long: lower --fvd_videos or --fvd_runs for a quicker look)" if eta > 600 else ""))
@@ -236,11 +239,12 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   (out / "inversion").mkdir(exist_ok=True)
   record = cli.invert_clips(model, out / "inversion", [names[i] for i in chosen], clips[chosen],
                             specs, steps, learning_rate, pixels, seed, prior_weight=prior_weight,
-                            panel_videos=PANEL_VIDEOS)
+                            panel_videos=PANEL_VIDEOS, starts=starts)
   report["seconds"]["inversion"] = seconds = time.perf_counter() - start
   report["cost_per_100_videos_seconds"]["inversion"] = 100 * seconds / (len(chosen) * len(specs))
   report["inversion"] = {"videos": what, "num_videos": len(chosen),
-                         "steps": record["steps"], "panels": record["panels"],
+                         "steps": record["steps"], "starts": record["starts"],
+                         "panels": record["panels"],
                          "masks": {name: {"spec": m["spec"],
                                           "observed_fraction": m["observed_fraction"], **m["mean"]}
                                    for name, m in record["masks"].items()}}

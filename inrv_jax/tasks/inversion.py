@@ -9,6 +9,13 @@ mask), so every video follows exactly its own optimisation. Afterwards the
 whole grid is rendered, and PSNR/SSIM are reported on the observed and on
 the unobserved pixels, next to a baseline that fills the unobserved pixels
 with the video's mean observed frame.
+
+A partly observed video has many latents that fit what is seen. With
+`starts=K` each video is inverted K times from different starting latents,
+and the video returned is the mean of the K renders: a Monte-Carlo estimate
+of the posterior mean, the estimate with the least expected squared error on
+the hidden pixels (RESULTS.md, "Several starts"). It is no single latent's
+render; `latents` then holds the start that fits the observed pixels best.
 """
 
 import dataclasses
@@ -35,6 +42,8 @@ DEFAULT_STEPS = 100
 DEFAULT_LEARNING_RATE = 3e-2
 DEFAULT_PIXELS = 2048  # observed pixels sampled per video per step (0 = all of them)
 DEFAULT_PRIOR_WEIGHT = 0.0  # weight of the pull towards the training latents (latent_prior)
+DEFAULT_STARTS = 1  # inversions per video, averaged (posterior mean; see `start_latents`)
+START_SCALE = 0.5  # spread of the extra starts, in standard deviations of the training latents
 
 
 @dataclasses.dataclass
@@ -42,12 +51,14 @@ class InversionResult:
   """What `invert` returns: float32 arrays in [0, 1] unless noted; metrics are
   psnr_/ssim_{observed,unobserved} and baseline_*_unobserved, each (B,) (dB for PSNR)."""
   latents: np.ndarray      # (B, latent_dim) the optimised latents
-  videos: np.ndarray       # (B, T, H, W, 3) their renders on the inversion grid, [0, 1]
+  videos: np.ndarray       # (B, T, H, W, 3) renders on the inversion grid, [0, 1]: of
+                           # `latents`, or with several starts the mean of their renders
   targets: np.ndarray      # (B, T, H, W, 3) the inverted videos, [0, 1]
   masks: np.ndarray        # (B, T, H, W) bool, True = observed
   baseline: np.ndarray     # (B, T, H, W, 3) unobserved pixels filled with the mean frame
-  losses: np.ndarray       # (steps, B) masked MSE ([-1, 1] space) of every step
+  losses: np.ndarray       # (steps, B) masked MSE ([-1, 1] space) of every step (best start)
   metrics: dict            # name -> (B,) float; *_unobserved is NaN where all is observed
+  starts: np.ndarray | None = None  # (B, K, latent_dim) every start's latent, best first
 
 
 def mean_frame_fill(videos: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -156,6 +167,45 @@ def latent_prior(latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   return mean.astype(np.float32), whiten.astype(np.float32)
 
 
+def start_latents(latents: np.ndarray, num_videos: int, starts: int,
+                  scale: float = START_SCALE, key: jax.Array | None = None) -> np.ndarray:
+  """Starting latents (starts * num_videos, D) float32, start-major (the first
+  num_videos rows are start 0 of every video, then start 1, ...).
+
+  Start 0 is the mean of the training latents (N, D), the single-start default;
+  start k > 0 is drawn from the Gaussian fitted to them (`latent_prior`) with its
+  standard deviations scaled by `scale`, so that the starts spread over the
+  learned space without leaving it. Reproducible for a fixed key (default key 0).
+  """
+  mean, whiten = latent_prior(latents)
+  d = mean.shape[0]
+  key = jax.random.key(0) if key is None else key
+  eps = np.asarray(jax.random.normal(key, ((starts - 1) * num_videos, d)), np.float64)
+  spread = mean + scale * eps @ np.linalg.inv(whiten)  # inverse whitening: covariance scale^2 C
+  return np.concatenate([np.broadcast_to(mean, (num_videos, d)), spread]).astype(np.float32)
+
+
+def mean_of_starts(renders: np.ndarray, targets: np.ndarray, masks: np.ndarray, starts: int):
+  """Renders (K * B, T, H, W, 3) of K starts (start-major) -> their mean (B, T, H, W, 3)
+  and the best start of each video (B,) int, the one with the least MSE on its observed
+  pixels (`masks` (B, T, H, W) bool, `targets` (B, T, H, W, 3) in [0, 1])."""
+  b = len(targets)
+  per_start = renders.reshape(starts, b, *renders.shape[1:])
+  m = masks[None, ..., None]
+  mse = (np.square(per_start - targets[None]) * m).sum(axis=(2, 3, 4, 5)) / np.maximum(
+      m.sum(axis=(2, 3, 4, 5)) * 3, 1)  # (K, B)
+  return per_start.mean(axis=0), mse.argmin(axis=0)
+
+
+def render_starts(model, starts: np.ndarray, num_frames: int | None = None,
+                  resolution: tuple[int, int] | None = None) -> np.ndarray:
+  """Every start's latent (B, K, D) -> the mean of their renders (B, T, H, W, 3) in [0, 1],
+  on any grid (`rendering.render`'s num_frames and resolution); K = 1 is a plain render."""
+  b, k, d = starts.shape
+  renders = rendering.render(model, starts.reshape(b * k, d), num_frames, resolution)
+  return renders.reshape(b, k, *renders.shape[1:]).mean(axis=1)
+
+
 @functools.lru_cache(maxsize=16)
 def make_inverter(graphdef, spec: inr_lib.INRSpec, grid_shape: tuple[int, int, int],
                   learning_rate: float, pixels_per_step: int, steps_per_call: int,
@@ -245,7 +295,8 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
            learning_rate: float = DEFAULT_LEARNING_RATE, pixels_per_step: int = DEFAULT_PIXELS,
            key: jax.Array | int | None = None, batch_size: int = 64,
            progress: bool = True,
-           prior_weight: float = DEFAULT_PRIOR_WEIGHT) -> InversionResult:
+           prior_weight: float = DEFAULT_PRIOR_WEIGHT, starts: int = DEFAULT_STARTS,
+           start_scale: float = START_SCALE) -> InversionResult:
   """Invert videos (B, T, H, W, 3) (uint8 0-255, or float in [0, 1]) seen through `mask`;
   `videos` may also be a video file path or a list of them, as on the command line.
 
@@ -259,6 +310,12 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   learned space instead of overfitting their observed pixels. mask: a
   MaskSpec or spec string (e.g. "sparse:fraction=0.25") for every video, or
   one per video, or bool arrays (T, H, W) / (B, T, H, W).
+  starts: inversions per video; with K > 1, start 0 is the mean latent and
+  the others are drawn by `start_latents` (spread `start_scale`), the
+  returned `videos` are the mean of the K renders (the posterior-mean
+  estimate), `latents` and `losses` are those of the start that fits the
+  observed pixels best, and `starts` holds every start's latent. It costs K
+  times the optimisation and the rendering.
   Videos of another frame size than the model's clips are resized and longer
   ones cut to T frames (with a warning). Videos are inverted `batch_size` at
   a time, each batch in one vmapped call.
@@ -266,8 +323,11 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   Returns an InversionResult: latents (B, latent_dim), renders, targets,
   masks, the mean-frame baseline, losses (steps, B) and PSNR/SSIM (B,) on the
   observed and unobserved pixels. Raises errors.UserError for videos that are
-  not RGB (B, T, H, W, 3), shorter than T frames, or a malformed mask spec.
+  not RGB (B, T, H, W, 3), shorter than T frames, or a malformed mask spec,
+  or starts < 1.
   """
+  if starts < 1:
+    raise errors.UserError(f"inversion starts must be at least 1, got {starts}")
   model = rendering.model_from(model, workdir)
   data = model.config.data
   shape = (data.num_frames, data.height, data.width)
@@ -277,19 +337,31 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   targets = fit_size(videos, *shape)
   observed = masks_lib.as_arrays(mask, len(targets), *shape)
   key = jax.random.key(0 if key is None else key) if not isinstance(key, jax.Array) else key
-  latents, losses = [], []
-  for start in range(0, len(targets), batch_size):
-    part = slice(start, start + batch_size)
-    z, loss = optimise(model, targets[part], observed[part], steps, learning_rate,
-                       pixels_per_step, jax.random.fold_in(key, start), progress=progress,
-                       prior_weight=prior_weight)
-    latents.append(z)
-    losses.append(loss)
-  latents = np.concatenate(latents)
-  recon = rendering.render(model, latents)
+  chosen, losses, recon, every_start = [], [], [], []
+  for first in range(0, len(targets), batch_size):
+    part = slice(first, first + batch_size)
+    b = len(targets[part])
+    batch_key = jax.random.fold_in(key, first)  # as with one start, so its results stay put
+    init = start_latents(model.latents, b, starts, start_scale, jax.random.split(batch_key)[1])
+    z, loss = optimise(model, np.concatenate([targets[part]] * starts),
+                       np.concatenate([observed[part]] * starts), steps, learning_rate,
+                       pixels_per_step, batch_key, init=init,
+                       progress=progress, prior_weight=prior_weight)
+    renders = rendering.render(model, z)
+    if starts == 1:
+      best, mean_render = np.zeros(b, int), renders
+    else:
+      mean_render, best = mean_of_starts(renders, targets[part], observed[part], starts)
+    z = z.reshape(starts, b, -1).swapaxes(0, 1)  # (b, K, D)
+    order = np.argsort(np.arange(starts)[None] != best[:, None], axis=1, kind="stable")
+    every_start.append(np.take_along_axis(z, order[..., None], axis=1))  # best first
+    chosen.append(every_start[-1][:, 0])
+    losses.append(loss.reshape(len(loss), starts, b)[:, best, np.arange(b)])
+    recon.append(mean_render)
+  latents, recon = np.concatenate(chosen), np.concatenate(recon)
   baseline = mean_frame_fill(targets, observed)
   scores = score(recon, targets, observed)
   scores.update({f"baseline_{k}": v for k, v in score(baseline, targets, observed).items()
                  if k.endswith("unobserved")})
   return InversionResult(latents, recon, targets, observed, baseline,
-                         np.concatenate(losses, axis=1), scores)
+                         np.concatenate(losses, axis=1), scores, np.concatenate(every_start))

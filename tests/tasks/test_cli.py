@@ -62,6 +62,16 @@ def test_invert_mode_writes_panels_and_metrics(workdir):
     cli.invert(workdir, videos=[str(workdir / "missing.mp4")])
 
 
+def test_invert_mode_with_several_starts_keeps_every_start(workdir):
+  record = main_lib.run_mode("invert", None, str(workdir), masks=["future:k=2"],
+                             indices=["0", "3"], steps=5, starts=3, resolution=["16", "16"])
+  assert record["starts"] == 3
+  every = np.load(workdir / "invert" / "start_latents.npy")
+  assert every.shape == (2, 3, 8)
+  np.testing.assert_array_equal(np.load(workdir / "invert" / "latents.npy"), every[:, 0])
+  assert (workdir / "invert" / "future_k2_render.png").is_file()  # the 16x16 mean render
+
+
 def test_render_mode_reports_memory(workdir):
   np.save(workdir / "z.npy", np.zeros((2, 8), np.float32))
   record = cli.render(workdir, latents=str(workdir / "z.npy"), num_frames=3)

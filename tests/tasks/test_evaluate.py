@@ -81,9 +81,9 @@ def test_eval_writes_a_report_with_finite_fvd_mean_and_std(report, digits_workdi
 
 def test_eval_videos_reads_a_folder(digits_workdir, video_dir):
   record = evaluate.evaluate(digits_workdir, eval_videos=str(video_dir), fvd_runs=0,
-                             inversion_videos=2, masks=["sparse"], steps=3)
+                             inversion_videos=2, masks=["sparse"], steps=3, starts=2)
   assert record["held_out"] == str(video_dir) and "fvd" not in record
-  assert record["inversion"]["num_videos"] == 2
+  assert record["inversion"]["num_videos"] == 2 and record["inversion"]["starts"] == 2
   assert math.isfinite(
       record["inversion"]["masks"]["sparse"]["psnr_observed"])
   empty = digits_workdir / "no_videos"
