@@ -175,6 +175,7 @@ def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = N
   """Invert training clips (`indices`, default 4 spread over the dataset) or video files
   under every mask (default: one of each kind), all in one vmapped batch; `starts`
   inversions per video, averaged (inversion.invert; default inversion.DEFAULT_STARTS)."""
+  inversion.check_starts(starts)  # before the output folder is emptied
   model = rendering.model_from(workdir=workdir)
   specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
   if videos:
@@ -198,7 +199,8 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   """Invert `clips` (n, T', H', W', 3) (uint8 or [0, 1]) under every mask spec of `masks`
   (default: one of each kind) in one vmapped batch, `starts` times each (averaged; see
   inversion.invert); write out/latents.npy (with several starts: the best-fitting one's,
-  and every start's in out/start_latents.npy) and, per mask,
+  and every start's optimised latent in out/latents_per_start.npy (n, K, D), best-fitting
+  first) and, per mask,
   out/<mask>.{mp4,gif,png} panels of the first `panel_videos` clips (None = all of
   them; the metrics always cover all). Returns the record (per-mask mean and per-video
   PSNR/SSIM, observed and unobserved, beside the mean-frame baseline).
@@ -209,7 +211,7 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   n = len(clips)
   learning_rate = learning_rate or inversion.DEFAULT_LEARNING_RATE
   prior_weight = inversion.DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight
-  starts = starts or inversion.DEFAULT_STARTS
+  starts = inversion.check_starts(starts)
   start = time.perf_counter()
   result = inversion.invert(
       np.concatenate([clips] * len(specs)), [s for s in specs for _ in range(n)], model,
@@ -220,10 +222,10 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   seconds = time.perf_counter() - start
   np.save(out / "latents.npy", result.latents)
   if starts > 1:
-    np.save(out / "start_latents.npy", result.starts)
+    np.save(out / "latents_per_start.npy", result.latents_per_start)
   size = parse_resolution(resolution)
-  renders = result.videos if not (num_frames or size) else inversion.render_starts(
-      model, result.starts, num_frames, size)
+  renders = result.videos if not (num_frames or size) else inversion.render_mean(
+      model, result.latents_per_start, num_frames, size)
   record = {"videos": names, "steps": int(result.losses.shape[0]), "seconds": seconds,
             "learning_rate": learning_rate, "prior_weight": prior_weight, "starts": starts,
             "latents_file": str(out / "latents.npy"), "masks": {}}
@@ -251,7 +253,8 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
              f"{mean['baseline_psnr_unobserved']:.2f} dB)"
              if np.isfinite(mean["psnr_unobserved"]) else "")
     print(f"{spec}: observed {mean['psnr_observed']:.2f} dB{unobs}")
-  print(f"{n * len(specs)} inversions in {seconds:.1f} s -> {out}")
+  print(f"{n * len(specs)} inversions" + (f" of {starts} starts each" if starts > 1 else "")
+        + f" in {seconds:.1f} s -> {out}")
   record["panels"] = ("per video: input | observed (gray = unobserved) | mean-frame baseline | "
                       "inversion, side by side in the mp4/gif, one under the other in the png")
   return record

@@ -213,6 +213,7 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   when there are no held-out videos (no test split and no --eval_videos), a folder
   has no video, or the model's clips are shorter than `fvd_frames`.
   """
+  starts = inversion.check_starts(starts)  # before the eval folder is emptied
   fvd_videos = fvd_videos or FVD_VIDEOS
   inversion_videos = inversion_videos or INVERSION_VIDEOS
   model = rendering.model_from(workdir=workdir)
@@ -225,7 +226,7 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
                              + 2 * min(fvd_videos * fvd_runs, len(source)))
   eta = (FIXED_SECONDS + i3d_videos * fvd_eval.I3D_SECONDS_PER_VIDEO
          + len(chosen) * len(specs) * INVERSION_SECONDS_PER_VIDEO * (steps or 100) / 100
-         * (starts or inversion.DEFAULT_STARTS))
+         * starts)
   print(f"eval: {len(chosen)} videos x {len(specs)} masks to invert, about {i3d_videos} videos "
         f"through I3D; about {max(1, round(eta / 60))} min on 2 idle CPU cores"
         + (" (long: lower --fvd_videos or --fvd_runs for a quicker look)" if eta > 600 else ""))

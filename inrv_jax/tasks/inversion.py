@@ -15,7 +15,8 @@ A partly observed video has many latents that fit what is seen. With
 and the video returned is the mean of the K renders: a Monte-Carlo estimate
 of the posterior mean, the estimate with the least expected squared error on
 the hidden pixels (RESULTS.md, "Several starts"). It is no single latent's
-render; `latents` then holds the start that fits the observed pixels best.
+render; `latents` then holds the optimised latent that fits the observed pixels
+best, and `latents_per_start` every start's optimised latent.
 """
 
 import dataclasses
@@ -42,7 +43,7 @@ DEFAULT_STEPS = 100
 DEFAULT_LEARNING_RATE = 3e-2
 DEFAULT_PIXELS = 2048  # observed pixels sampled per video per step (0 = all of them)
 DEFAULT_PRIOR_WEIGHT = 0.0  # weight of the pull towards the training latents (latent_prior)
-DEFAULT_STARTS = 1  # inversions per video, averaged (posterior mean; see `start_latents`)
+DEFAULT_STARTS = 1  # inversions per video, averaged (posterior mean; see `initial_latents`)
 START_SCALE = 0.5  # spread of the extra starts, in standard deviations of the training latents
 
 
@@ -58,7 +59,9 @@ class InversionResult:
   baseline: np.ndarray     # (B, T, H, W, 3) unobserved pixels filled with the mean frame
   losses: np.ndarray       # (steps, B) masked MSE ([-1, 1] space) of every step (best start)
   metrics: dict            # name -> (B,) float; *_unobserved is NaN where all is observed
-  starts: np.ndarray | None = None  # (B, K, latent_dim) every start's latent, best first
+  latents_per_start: np.ndarray  # (B, K, latent_dim) the optimised latent of each start:
+                                 # the best-fitting first (= latents), then the others
+                                 # in start order
 
 
 def mean_frame_fill(videos: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -167,9 +170,19 @@ def latent_prior(latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   return mean.astype(np.float32), whiten.astype(np.float32)
 
 
-def start_latents(latents: np.ndarray, num_videos: int, starts: int,
-                  scale: float = START_SCALE, key: jax.Array | None = None) -> np.ndarray:
-  """Starting latents (starts * num_videos, D) float32, start-major (the first
+def check_starts(starts: int | None) -> int:
+  """The number of starts: `starts`, or DEFAULT_STARTS for None. Raises
+  errors.UserError unless it is an integer >= 1 (before any work: the CLI checks first)."""
+  starts = DEFAULT_STARTS if starts is None else starts
+  if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or starts < 1:
+    raise errors.UserError(f"inversion starts must be an integer of at least 1, got {starts!r}")
+  return int(starts)
+
+
+def initial_latents(latents: np.ndarray, num_videos: int, starts: int,
+                    scale: float = START_SCALE, key: jax.Array | None = None) -> np.ndarray:
+  """Where the K = `starts` inversions of each video begin: (starts * num_videos, D)
+  float32, start-major (the first
   num_videos rows are start 0 of every video, then start 1, ...).
 
   Start 0 is the mean of the training latents (N, D), the single-start default;
@@ -197,12 +210,14 @@ def mean_of_starts(renders: np.ndarray, targets: np.ndarray, masks: np.ndarray, 
   return per_start.mean(axis=0), mse.argmin(axis=0)
 
 
-def render_starts(model, starts: np.ndarray, num_frames: int | None = None,
-                  resolution: tuple[int, int] | None = None) -> np.ndarray:
-  """Every start's latent (B, K, D) -> the mean of their renders (B, T, H, W, 3) in [0, 1],
-  on any grid (`rendering.render`'s num_frames and resolution); K = 1 is a plain render."""
-  b, k, d = starts.shape
-  renders = rendering.render(model, starts.reshape(b * k, d), num_frames, resolution)
+def render_mean(model, latents_per_start: np.ndarray, num_frames: int | None = None,
+                resolution: tuple[int, int] | None = None) -> np.ndarray:
+  """Latents (B, K, D), K per video -> the mean of each video's K renders (B, T, H, W, 3)
+  in [0, 1], on any grid (`rendering.render`'s num_frames and resolution); K = 1 is a
+  plain render. The video `invert` returns for `InversionResult.latents_per_start`."""
+  b, k, d = latents_per_start.shape
+  renders = rendering.render(model, latents_per_start.reshape(b * k, d), num_frames,
+                             resolution)
   return renders.reshape(b, k, *renders.shape[1:]).mean(axis=1)
 
 
@@ -279,7 +294,7 @@ def optimise(model, targets: np.ndarray, masks: np.ndarray, steps: int = DEFAULT
   flat_targets = jnp.asarray(targets.reshape(b, -1, 3) * 2.0 - 1.0)
   key = jax.random.key(0) if key is None else key
   losses = []
-  with tqdm.tqdm(total=steps, desc=f"invert {b} videos", unit="step",
+  with tqdm.tqdm(total=steps, desc=f"optimise {b} latents", unit="step",
                  disable=not progress, leave=False) as bar:
     for first in range(0, steps, steps_per_call):
       latents, opt_state, loss = run(model.params, model.frozen, latents, opt_state, flat_targets,
@@ -311,23 +326,23 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   MaskSpec or spec string (e.g. "sparse:fraction=0.25") for every video, or
   one per video, or bool arrays (T, H, W) / (B, T, H, W).
   starts: inversions per video; with K > 1, start 0 is the mean latent and
-  the others are drawn by `start_latents` (spread `start_scale`), the
+  the others are drawn by `initial_latents` (spread `start_scale`), the
   returned `videos` are the mean of the K renders (the posterior-mean
   estimate), `latents` and `losses` are those of the start that fits the
-  observed pixels best, and `starts` holds every start's latent. It costs K
-  times the optimisation and the rendering.
+  observed pixels best, and `latents_per_start` holds every start's optimised
+  latent. It costs K times the optimisation and the rendering.
   Videos of another frame size than the model's clips are resized and longer
   ones cut to T frames (with a warning). Videos are inverted `batch_size` at
-  a time, each batch in one vmapped call.
+  a time, each batch (with its K starts: K * batch_size optimisations, so K
+  times the memory) in one vmapped call.
 
   Returns an InversionResult: latents (B, latent_dim), renders, targets,
   masks, the mean-frame baseline, losses (steps, B) and PSNR/SSIM (B,) on the
   observed and unobserved pixels. Raises errors.UserError for videos that are
-  not RGB (B, T, H, W, 3), shorter than T frames, or a malformed mask spec,
-  or starts < 1.
+  not RGB (B, T, H, W, 3), shorter than T frames, a malformed mask spec, or
+  starts that is not an integer >= 1.
   """
-  if starts < 1:
-    raise errors.UserError(f"inversion starts must be at least 1, got {starts}")
+  starts = check_starts(starts)
   model = rendering.model_from(model, workdir)
   data = model.config.data
   shape = (data.num_frames, data.height, data.width)
@@ -342,7 +357,8 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
     part = slice(first, first + batch_size)
     b = len(targets[part])
     batch_key = jax.random.fold_in(key, first)  # as with one start, so its results stay put
-    init = start_latents(model.latents, b, starts, start_scale, jax.random.split(batch_key)[1])
+    init = initial_latents(model.latents, b, starts, start_scale,
+                           jax.random.split(batch_key)[1])
     z, loss = optimise(model, np.concatenate([targets[part]] * starts),
                        np.concatenate([observed[part]] * starts), steps, learning_rate,
                        pixels_per_step, batch_key, init=init,

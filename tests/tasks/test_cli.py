@@ -66,10 +66,14 @@ def test_invert_mode_with_several_starts_keeps_every_start(workdir):
   record = main_lib.run_mode("invert", None, str(workdir), masks=["future:k=2"],
                              indices=["0", "3"], steps=5, starts=3, resolution=["16", "16"])
   assert record["starts"] == 3
-  every = np.load(workdir / "invert" / "start_latents.npy")
+  every = np.load(workdir / "invert" / "latents_per_start.npy")
   assert every.shape == (2, 3, 8)
   np.testing.assert_array_equal(np.load(workdir / "invert" / "latents.npy"), every[:, 0])
   assert (workdir / "invert" / "future_k2_render.png").is_file()  # the 16x16 mean render
+  for bad in (0, -1):  # refused before the last run's outputs are touched
+    with pytest.raises(errors.UserError, match=f"at least 1, got {bad}"):
+      main_lib.run_mode("invert", None, str(workdir), starts=bad)
+    assert (workdir / "invert" / "latents_per_start.npy").is_file()
 
 
 def test_render_mode_reports_memory(workdir):

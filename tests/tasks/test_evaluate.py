@@ -129,3 +129,12 @@ def test_inversion_panels_show_only_the_first_panel_videos(digits_workdir, tmp_p
     assert len(record["masks"]["full"]["per_video"]["psnr_observed"]) == 3
     heights[rows] = Image.open(out / "full.png").size[1]
   assert 2.5 < heights[None] / heights[1] < 3.5, heights  # 3 rows of 4 panels against 1
+
+
+def test_bad_starts_are_refused_before_the_last_eval_is_touched(digits_workdir):
+  (digits_workdir / "eval").mkdir(exist_ok=True)
+  kept = digits_workdir / "eval" / "kept.txt"
+  kept.write_text("an earlier eval's file")
+  with pytest.raises(errors.UserError, match="starts must be an integer of at least 1, got 0"):
+    evaluate.evaluate(digits_workdir, fvd_runs=0, starts=0)
+  assert kept.read_text() == "an earlier eval's file"

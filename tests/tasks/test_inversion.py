@@ -104,20 +104,20 @@ def test_prior_keeps_a_partly_observed_inversion_near_the_training_latents(tiny_
   assert (held.losses[-1] < held.losses[0]).all()  # still fits what it observes
 
 
-def test_start_latents_spread_like_the_training_latents():
+def test_initial_latents_spread_like_the_training_latents():
   rng = np.random.default_rng(4)
   mixing = np.linalg.qr(rng.normal(size=(8, 8)))[0] * np.linspace(0.2, 0.9, 8)[:, None]
   latents = (rng.normal(size=(20000, 8)) @ mixing - 0.4).astype(np.float32)
   import jax
-  starts = inversion.start_latents(latents, 6000, 3, scale=0.5, key=jax.random.key(1))
+  starts = inversion.initial_latents(latents, 6000, 3, scale=0.5, key=jax.random.key(1))
   assert starts.shape == (18000, 8) and starts.dtype == np.float32
   np.testing.assert_allclose(starts[:6000], np.tile(latents.mean(0), (6000, 1)), atol=1e-5)
   drawn = starts[6000:]
   np.testing.assert_allclose(drawn.mean(0), latents.mean(0), atol=0.02)
   np.testing.assert_allclose(np.cov(drawn, rowvar=False), 0.25 * np.cov(latents, rowvar=False),
                              atol=0.01)
-  again = inversion.start_latents(latents, 6000, 3, scale=0.5, key=jax.random.key(1))
-  other = inversion.start_latents(latents, 6000, 3, scale=0.5, key=jax.random.key(2))
+  again = inversion.initial_latents(latents, 6000, 3, scale=0.5, key=jax.random.key(1))
+  other = inversion.initial_latents(latents, 6000, 3, scale=0.5, key=jax.random.key(2))
   np.testing.assert_array_equal(starts, again)
   assert not np.allclose(starts[6000:], other[6000:])
 
@@ -126,19 +126,21 @@ def test_several_starts_give_the_mean_of_their_renders_and_the_best_fitting_late
     tiny_model, targets):
   masks = ["inpaint_box", "future:k=2", "sparse:fraction=0.3"]
   result = inrv_jax.invert(targets, masks, tiny_model, starts=3, **FAST)
-  assert result.starts.shape == (3, 3, 8) and result.latents.shape == (3, 8)
-  np.testing.assert_array_equal(result.latents, result.starts[:, 0])
-  np.testing.assert_allclose(result.videos, inversion.render_starts(tiny_model, result.starts),
-                             atol=1e-6)
-  assert not np.allclose(result.starts[:, 0], result.starts[:, 1], atol=1e-3)  # not one start
-  each = inversion.render_starts(tiny_model, result.starts.reshape(9, 1, 8)).reshape(
+  every = result.latents_per_start
+  assert every.shape == (3, 3, 8) and result.latents.shape == (3, 8)
+  np.testing.assert_array_equal(result.latents, every[:, 0])
+  np.testing.assert_allclose(result.videos, inversion.render_mean(tiny_model, every), atol=1e-6)
+  assert not np.allclose(every[:, 0], every[:, 1], atol=1e-3)  # not one start
+  each = inversion.render_mean(tiny_model, every.reshape(9, 1, 8)).reshape(
       3, 3, *targets.shape[1:])  # (video, start, T, H, W, 3)
   m = result.masks[:, None, ..., None]
   observed_mse = (np.square(each - targets[:, None]) * m).sum((2, 3, 4, 5)) / m.sum((2, 3, 4, 5))
   assert (observed_mse[:, 0] <= observed_mse.min(axis=1) + 1e-7).all()  # best fit comes first
   single = inrv_jax.invert(targets, masks, tiny_model, **FAST)
-  assert single.starts.shape == (3, 1, 8)
+  assert single.latents_per_start.shape == (3, 1, 8)
   np.testing.assert_array_equal(single.latents, inrv_jax.invert(
       targets, masks, tiny_model, starts=1, **FAST).latents)
-  with pytest.raises(errors.UserError, match="starts must be at least 1, got 0"):
-    inrv_jax.invert(targets, masks, tiny_model, starts=0, **FAST)
+  for bad in (0, -2, 1.5):
+    with pytest.raises(errors.UserError, match=f"starts must be an integer of at least 1, "
+                                               f"got {bad}"):
+      inrv_jax.invert(targets, masks, tiny_model, starts=bad, **FAST)
