@@ -43,7 +43,7 @@ DEFAULT_STEPS = 100
 DEFAULT_LEARNING_RATE = 3e-2
 DEFAULT_PIXELS = 2048  # observed pixels sampled per video per step (0 = all of them)
 DEFAULT_PRIOR_WEIGHT = 0.0  # weight of the pull towards the training latents (latent_prior)
-DEFAULT_STARTS = 1  # inversions per video, averaged (posterior mean; see `initial_latents`)
+DEFAULT_STARTS = 1  # inversions per video, averaged (posterior mean; see `starting_latents`)
 START_SCALE = 0.5  # spread of the extra starts, in standard deviations of the training latents
 
 
@@ -175,15 +175,16 @@ def check_starts(starts: int | None) -> int:
   errors.UserError unless it is an integer >= 1 (before any work: the CLI checks first)."""
   starts = DEFAULT_STARTS if starts is None else starts
   if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or starts < 1:
-    raise errors.UserError(f"inversion starts must be an integer of at least 1, got {starts!r}")
+    raise errors.UserError(f"inversion starts must be an integer of at least 1, got {starts!r} "
+                           "(--inversion_starts)")
   return int(starts)
 
 
-def initial_latents(latents: np.ndarray, num_videos: int, starts: int,
-                    scale: float = START_SCALE, key: jax.Array | None = None) -> np.ndarray:
+def starting_latents(latents: np.ndarray, num_videos: int, starts: int,
+                     scale: float = START_SCALE, key: jax.Array | None = None) -> np.ndarray:
   """Where the K = `starts` inversions of each video begin: (starts * num_videos, D)
-  float32, start-major (the first
-  num_videos rows are start 0 of every video, then start 1, ...).
+  float32, start-major (the first num_videos rows are start 0 of every video, then
+  start 1, ...).
 
   Start 0 is the mean of the training latents (N, D), the single-start default;
   start k > 0 is drawn from the Gaussian fitted to them (`latent_prior`) with its
@@ -326,7 +327,7 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   MaskSpec or spec string (e.g. "sparse:fraction=0.25") for every video, or
   one per video, or bool arrays (T, H, W) / (B, T, H, W).
   starts: inversions per video; with K > 1, start 0 is the mean latent and
-  the others are drawn by `initial_latents` (spread `start_scale`), the
+  the others are drawn by `starting_latents` (spread `start_scale`), the
   returned `videos` are the mean of the K renders (the posterior-mean
   estimate), `latents` and `losses` are those of the start that fits the
   observed pixels best, and `latents_per_start` holds every start's optimised
@@ -357,8 +358,8 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
     part = slice(first, first + batch_size)
     b = len(targets[part])
     batch_key = jax.random.fold_in(key, first)  # as with one start, so its results stay put
-    init = initial_latents(model.latents, b, starts, start_scale,
-                           jax.random.split(batch_key)[1])
+    init = starting_latents(model.latents, b, starts, start_scale,
+                            jax.random.split(batch_key)[1])
     z, loss = optimise(model, np.concatenate([targets[part]] * starts),
                        np.concatenate([observed[part]] * starts), steps, learning_rate,
                        pixels_per_step, batch_key, init=init,

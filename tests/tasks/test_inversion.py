@@ -104,20 +104,20 @@ def test_prior_keeps_a_partly_observed_inversion_near_the_training_latents(tiny_
   assert (held.losses[-1] < held.losses[0]).all()  # still fits what it observes
 
 
-def test_initial_latents_spread_like_the_training_latents():
+def test_starting_latents_spread_like_the_training_latents():
   rng = np.random.default_rng(4)
   mixing = np.linalg.qr(rng.normal(size=(8, 8)))[0] * np.linspace(0.2, 0.9, 8)[:, None]
   latents = (rng.normal(size=(20000, 8)) @ mixing - 0.4).astype(np.float32)
   import jax
-  starts = inversion.initial_latents(latents, 6000, 3, scale=0.5, key=jax.random.key(1))
+  starts = inversion.starting_latents(latents, 6000, 3, scale=0.5, key=jax.random.key(1))
   assert starts.shape == (18000, 8) and starts.dtype == np.float32
   np.testing.assert_allclose(starts[:6000], np.tile(latents.mean(0), (6000, 1)), atol=1e-5)
   drawn = starts[6000:]
   np.testing.assert_allclose(drawn.mean(0), latents.mean(0), atol=0.02)
   np.testing.assert_allclose(np.cov(drawn, rowvar=False), 0.25 * np.cov(latents, rowvar=False),
                              atol=0.01)
-  again = inversion.initial_latents(latents, 6000, 3, scale=0.5, key=jax.random.key(1))
-  other = inversion.initial_latents(latents, 6000, 3, scale=0.5, key=jax.random.key(2))
+  again = inversion.starting_latents(latents, 6000, 3, scale=0.5, key=jax.random.key(1))
+  other = inversion.starting_latents(latents, 6000, 3, scale=0.5, key=jax.random.key(2))
   np.testing.assert_array_equal(starts, again)
   assert not np.allclose(starts[6000:], other[6000:])
 
