@@ -72,14 +72,12 @@ def tunables_wanted(environ=os.environ, thp: str = THIS_MACHINE,
   thp and glibc (None: not glibc) default to this machine's (`thp_mode()`,
   `glibc_version()`).
   """
-  if environ.get(OFF_SWITCH, "1") == "0":
-    return None
+  current = environ.get("GLIBC_TUNABLES", "")
+  if environ.get(OFF_SWITCH, "1") == "0" or "glibc.malloc.hugetlb" in current:
+    return None  # off, or already chosen (the restarted process reads no file)
   thp = thp_mode() if thp == THIS_MACHINE else thp
   glibc = glibc_version() if glibc == THIS_MACHINE else glibc
-  current = environ.get("GLIBC_TUNABLES", "")
   if thp != "madvise" or glibc is None or glibc < MIN_GLIBC:
-    return None
-  if "glibc.malloc.hugetlb" in current:
     return None
   return f"{current}:{TUNABLE}" if current else TUNABLE
 

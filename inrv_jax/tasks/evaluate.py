@@ -185,7 +185,7 @@ def _table(report: dict) -> str:
            f"inversion of {report['inversion']['num_videos']} videos "
            f"({report['inversion']['videos']})"
            + (f", mean of {report['inversion']['starts']} starts each:"
-              if report['inversion'].get('starts', 1) > 1 else ":"),
+              if report['inversion']['starts'] > 1 else ":"),
            f"  {'mask':<22} {'observed':>16} {'unobserved':>16} {'baseline unobs.':>16}"]
   for name, m in report["inversion"]["masks"].items():
     cell = lambda p, s: "-" if p is None or not np.isfinite(p) else f"{p:6.2f} dB {s:5.3f}"

@@ -364,11 +364,8 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
                        np.concatenate([observed[part]] * starts), steps, learning_rate,
                        pixels_per_step, batch_key, init=init,
                        progress=progress, prior_weight=prior_weight)
-    renders = rendering.render(model, z)
-    if starts == 1:
-      best, mean_render = np.zeros(b, int), renders
-    else:
-      mean_render, best = mean_of_starts(renders, targets[part], observed[part], starts)
+    mean_render, best = mean_of_starts(rendering.render(model, z), targets[part],
+                                       observed[part], starts)  # K = 1: the render itself
     z = z.reshape(starts, b, -1).swapaxes(0, 1)  # (b, K, D)
     order = np.argsort(np.arange(starts)[None] != best[:, None], axis=1, kind="stable")
     every_start.append(np.take_along_axis(z, order[..., None], axis=1))  # best first
