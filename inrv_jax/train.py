@@ -293,8 +293,17 @@ class MetricWindow:
   def __init__(self, step: int):
     self._sums, self._step, self._time = None, step, time.perf_counter()
 
-  def add(self, metrics: dict) -> None:
-    self._sums = metrics if self._sums is None else jax.tree.map(jnp.add, self._sums, metrics)
+  def add(self, metrics: dict, skip: int = 0) -> None:
+    """One call's per-step metrics, each (n, ...); its first `skip` steps are left out
+    (the caller logs them on their own, see `first_step_line`)."""
+    sums = jax.tree.map(lambda x: jnp.sum(x[skip:], axis=0), metrics)
+    self._sums = sums if self._sums is None else jax.tree.map(jnp.add, self._sums, sums)
+    self._step += skip
+
+  @property
+  def step(self) -> int:
+    """The step after which the window's sums begin."""
+    return self._step
 
   def means(self, step: int) -> dict:
     """Means over the steps since the last call, plus steps_per_second; resets."""
@@ -303,6 +312,13 @@ class MetricWindow:
     values["steps_per_second"] = count / max(now - self._time, 1e-9)
     self._sums, self._step, self._time = None, step, now
     return values
+
+
+def first_step_line(metrics: dict) -> dict:
+  """The first step's values of one call's per-step metrics (each (n, ...)): a
+  stage's first step has a log line of its own, taken from the call that ran
+  it, so that the call is as long as the others (one compiled program)."""
+  return {name: float(values[0]) for name, values in metrics.items()}
 
 # ------------------------------------------------------------------ models of the state
 
@@ -336,8 +352,8 @@ def write_snapshot(config: ml_collections.ConfigDict, trainer: TrainSetup, state
 def steps_in_call(done: int, stage: stages.Stage, config: ml_collections.ConfigDict) -> int:
   """How many steps the next call runs from `done` steps: train.steps_per_call, cut
   short so that a call ends on every step where the loop logs, checkpoints, takes a
-  snapshot or ends the stage (and on the stage's first step, which is logged)."""
-  events = [stage.end_step, stage.first_step + 1]
+  snapshot or ends the stage."""
+  events = [stage.end_step]
   for every in (config.train.log_every, config.train.checkpoint_every, config.eval.every):
     if every:
       events.append((done // every + 1) * every)
@@ -420,20 +436,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
           batch = parallel.global_batch(stack([next(batches) for _ in range(count)]), mesh,
                                         stacked=True)
           state, metrics = trainer.steps(state, batch, num_active)
+          opens_stage = done == stage.first_step  # this call ran the stage's first step
           done += count
           finiteness.add(metrics.pop("nonfinite"), done)
-          window.add(jax.tree.map(lambda x: jnp.sum(x, axis=0), metrics))
+          lines = [(done - count + 1, first_step_line(metrics))] if opens_stage else []
+          window.add(metrics, skip=len(lines))
           bar.update(count)
-          log_now = done % config.train.log_every == 0 or done in (stage.first_step + 1,
-                                                                   stage.end_step)
+          log_now = done % config.train.log_every == 0 or done == stage.end_step
           stop_now = signals.requested(mngr, done, agree=log_now)
           save_now = (stop_now or done % config.train.checkpoint_every == 0
                       or done == stage.end_step)
-          if log_now or save_now:
+          if log_now or save_now or lines:
             finiteness.check(mngr.latest_step(), workdir)  # never log or save a bad state
-          if log_now:
-            values = {**window.means(done), "stage": stage.index}
-            writer.write(done, values)
+          if log_now and done > window.step:  # (a 1-step call opening a stage has its line)
+            lines.append((done, window.means(done)))
+          for step, values in lines:
+            writer.write(step, {**values, "stage": stage.index})
             bar.set_postfix(stage=stage.index, loss=f"{values['loss']:.4f}",
                             psnr=f"{values['psnr']:.1f}")
           if config.eval.every and done % config.eval.every == 0:

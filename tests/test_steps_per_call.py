@@ -46,7 +46,7 @@ def test_calls_end_on_every_logged_saved_or_last_step(tiny_config):
   while done < stage.end_step:
     done += train.steps_in_call(done, stage, c)
     ends.append(done)
-  assert ends == [1, 5, 9, 10, 14, 15, 19, 20, 23]
+  assert ends == [4, 5, 9, 10, 14, 15, 19, 20, 23]
 
 
 def test_training_with_steps_per_call_matches_one_step_per_call(tiny_config, tmp_path):

@@ -5,6 +5,7 @@ H x W pixels is queried on a grid flattened row-major over (t, h, w) -- time
 slowest, width fastest -- and every coordinate vector is ordered (t, h, w).
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -64,3 +65,23 @@ def axis_feature_columns(axis: int, num_frequencies: int,
     base = num_axes + 2 * num_axes * k + 2 * axis
     cols += [base, base + 1]
   return np.asarray(cols)
+
+
+def axis_encoding_tables(grid_shape: tuple[int, ...], num_frequencies: int) -> list[np.ndarray]:
+  """Per axis of a grid, every position's share of the full encoding: float32 arrays
+  (size_axis, encoded_size), the axis's features in their `positional_encoding`
+  columns and zeros in the other axes' columns.
+
+  Pixel (t, h, w) of the grid then has the encoding tables[0][t] + tables[1][h]
+  + tables[2][w], exactly (each column sums one value with zeros), so a sampled
+  pixel's encoding is three row gathers instead of 2 * D * num_frequencies
+  sines and cosines.
+  """
+  tables = []
+  for axis, size in enumerate(grid_shape):
+    with jax.ensure_compile_time_eval():  # concrete values, also while a caller is traced
+      features = np.asarray(per_axis_encoding(jnp.asarray(axis_values(size)), num_frequencies))
+    table = np.zeros((size, encoded_size(num_frequencies, len(grid_shape))), np.float32)
+    table[:, axis_feature_columns(axis, num_frequencies, len(grid_shape))] = features
+    tables.append(table)
+  return tables

@@ -82,8 +82,15 @@ def inr_apply(spec: INRSpec, weights: Weights, coords: jnp.ndarray) -> jnp.ndarr
   weights: tensors of `spec.shapes`; coords: (P, 3) in (t, h, w) order.
   Returns (P, out_channels) raw outputs in target space ([-1, 1] nominal).
   """
-  x = coords_lib.positional_encoding(coords, spec.num_frequencies)  # (P, 63)
-  x = x.astype(weights[0].dtype)  # compute in the weights' dtype (bf16 option)
+  return mlp_apply(spec, weights, coords_lib.positional_encoding(coords, spec.num_frequencies))
+
+
+def mlp_apply(spec: INRSpec, weights: Weights, encoded: jnp.ndarray) -> jnp.ndarray:
+  """One video's INR on already encoded coordinates: (P, in_features) -> (P, out_channels).
+
+  Computes in the weights' dtype (the bf16 option), sums in f32 (`dot`).
+  """
+  x = encoded.astype(weights[0].dtype)
   num_layers = len(weights) // 2
   for layer in range(num_layers):
     w, b = weights[2 * layer], weights[2 * layer + 1]
@@ -106,9 +113,16 @@ def pixels_apply(spec: INRSpec, weights: Weights, grid_shape: tuple[int, int, in
   [0, T*H*W), row-major over (t, h, w) like `coords.grid`. Returns (B, P, C)
   raw outputs in target space. The sampled-pixel forward of training
   (train.pixel_fraction < 1) and of inversion.
+
+  Each pixel's encoding is gathered, not computed: the sines and cosines of
+  every sampled pixel at every step were 6% of the quickstart's step on CPU
+  (BENCHMARKS.md, "Where the quickstart step goes"). The tables come from
+  `coords.axis_encoding_tables`, so the result is the encoding's bit for bit.
   """
-  grid = jnp.asarray(coords_lib.grid(*grid_shape))  # (THW, 3)
-  return jax.vmap(lambda w, idx: inr_apply(spec, w, grid[idx]))(weights, pixels)
+  table_t, table_h, table_w = coords_lib.axis_encoding_tables(grid_shape, spec.num_frequencies)
+  t, h, w = jnp.unravel_index(pixels, grid_shape)  # each (B, P)
+  encoded = jnp.asarray(table_t)[t] + jnp.asarray(table_h)[h] + jnp.asarray(table_w)[w]  # (B, P, F)
+  return jax.vmap(lambda w, x: mlp_apply(spec, w, x))(weights, encoded)
 
 
 def grid_apply(spec: INRSpec, weights: Weights, num_frames: int, height: int,

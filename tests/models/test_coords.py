@@ -2,6 +2,7 @@
 
 import math
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -51,3 +52,10 @@ def test_per_axis_features_are_the_full_encoding_columns(axis):
   full = np.asarray(coords.positional_encoding(full_input, 10))
   per_axis = np.asarray(coords.per_axis_encoding(values, 10))
   np.testing.assert_allclose(full[:, coords.axis_feature_columns(axis, 10)], per_axis, atol=1e-6)
+
+
+def test_axis_tables_sum_to_the_encoding_exactly():
+  tables = coords.axis_encoding_tables((5, 7, 6), 10)
+  t, h, w = np.unravel_index(np.arange(5 * 7 * 6), (5, 7, 6))
+  np.testing.assert_array_equal(tables[0][t] + tables[1][h] + tables[2][w],
+                                coords.positional_encoding(jnp.asarray(coords.grid(5, 7, 6)), 10))

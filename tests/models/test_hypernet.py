@@ -3,7 +3,9 @@
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 from inrv_jax import config_defaults
@@ -57,3 +59,19 @@ def test_emitted_weights_have_inr_shapes():
   weights = model.inr_weights(model.latents(np.array([0, 2])))
   assert [w.shape[1:] for w in weights] == list(model.inr_spec.shapes)
   assert all(w.shape[0] == 2 for w in weights)
+
+
+@pytest.mark.parametrize("batch", [2, hypernet.VECTOR_ROWS + 3])
+def test_last_layer_gradients_equal_autodiff_of_the_product(batch):
+  # both backward forms: one matrix-vector product per latent, and one matrix product
+  keys = jax.random.split(jax.random.key(0), 4)
+  z = jax.random.normal(keys[0], (batch, 16))
+  kernel = jax.random.normal(keys[1], (16, 300)) / 4
+  bias = jax.random.normal(keys[2], (300,))
+  target = jax.random.normal(keys[3], (batch, 300))
+  loss = lambda f: lambda *a: jnp.sum(jnp.sin(f(*a) - target))
+  ours = jax.grad(loss(hypernet.last_layer), argnums=(0, 1, 2))(z, kernel, bias)
+  plain = jax.grad(loss(lambda z, k, b: z @ k + b), argnums=(0, 1, 2))(z, kernel, bias)
+  for a, b in zip(ours, plain):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(hypernet.last_layer(z, kernel, bias), z @ kernel + bias, rtol=1e-6)

@@ -38,3 +38,16 @@ def test_grid_apply_equals_vmapped_inr_apply_on_paper_inr():
   plain = inr.batched_apply(spec, weights, jnp.asarray(coords.grid(3, 5, 4)))
   assert separable.shape == (2, 3, 5, 4, 3)
   np.testing.assert_allclose(separable.reshape(2, -1, 3), plain, atol=1e-5)
+
+
+def test_sampled_pixels_equal_the_inr_at_their_coordinates():
+  # pixels_apply gathers each pixel's encoding from per-axis tables: bit for bit the
+  # encoding of its grid coordinates, so the same outputs as inr_apply there
+  spec = inr.INRSpec(hidden=32, hidden_layers=2)
+  weights = random_weights(spec, 2)
+  pixels = jax.random.randint(jax.random.key(1), (2, 50), 0, 5 * 7 * 6)
+  grid = jnp.asarray(coords.grid(5, 7, 6))
+  sampled = jax.jit(lambda w, p: inr.pixels_apply(spec, w, (5, 7, 6), p))(weights, pixels)
+  at_coords = jax.vmap(lambda w, i: inr.inr_apply(spec, w, grid[i]))(weights, pixels)
+  np.testing.assert_allclose(sampled, at_coords, rtol=1e-6, atol=1e-6)
+
