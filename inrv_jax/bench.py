@@ -61,6 +61,9 @@ def define_flags():
   flags.DEFINE_integer("inversion_pixels", 2048, "Observed pixels per video per inversion step.")
   flags.DEFINE_integer("fvd_batch", 8, "16-frame 224x224 videos per I3D call (fvd).")
   flags.DEFINE_string("xla_flags", "", "Appended to XLA_FLAGS before JAX starts.")
+  flags.DEFINE_integer("profile_ops", 0, "After the train measurement, profile its timed "
+                       "calls and print the N costliest XLA ops (op_profile.py), a line each.",
+                       lower_bound=0)
 
 
 def paper_config():
@@ -238,11 +241,18 @@ def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict
   times = timed(run, warmup, repeats)
   d = config.data
   pixels = config.train.batch_size * d.num_frames * d.height * d.width * config.train.pixel_fraction
-  return reporter.report("train_step", times, train_flops(config), pixels,
+  line = reporter.report("train_step", times, train_flops(config), pixels,
                          compile_seconds=compile_s, clip=[d.num_frames, d.height, d.width],
                          pixel_fraction=config.train.pixel_fraction, loss=config.train.loss,
                          lpips_weight=config.train.get("lpips_weight", 0.0),
                          conditioning=config.model.conditioning, cached_clip_features=cached)
+  if FLAGS.profile_ops:
+    from inrv_jax import op_profile  # pylint: disable=import-outside-toplevel
+    hlo = trainer.train_step.lower(trainer.frozen, trainer.lpips, trainer.clip_features,
+                                   holder[0], batch, num_active).compile().as_text()
+    for row in op_profile.top_ops(run, repeats, hlo, FLAGS.profile_ops):
+      print(json.dumps({"name": "train_step_op", **row}), flush=True)
+  return line
 
 
 def _random_weights(config, num_videos: int):

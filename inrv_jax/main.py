@@ -51,15 +51,15 @@ flags.DEFINE_list("indices", None, "invert/render: training clips (default 4 spr
 flags.DEFINE_list("videos", None, "invert: video files to invert instead of training clips.")
 flags.DEFINE_multi_string("mask", None, "invert: an observation mask, repeatable, e.g. "
                           "--mask=full --mask=sparse:fraction=0.25,seed=0 (default: every kind).")
-flags.DEFINE_integer("inversion_steps", None, "invert: Adam steps (default 100).")
-flags.DEFINE_float("inversion_lr", None, "invert: Adam learning rate on the latents.")
+flags.DEFINE_integer("inversion_steps", None, "invert/eval: Adam steps (default 100).")
+flags.DEFINE_float("inversion_lr", None, "invert/eval: Adam learning rate on the latents.")
 flags.DEFINE_float("inversion_prior", None, "invert/eval: weight of the pull towards the "
                    "training latents' Gaussian (tasks/inversion.py; default "
                    "inversion.DEFAULT_PRIOR_WEIGHT).")
 flags.DEFINE_integer("inversion_starts", None, "invert/eval: inversions per video from "
                      "different starting latents, whose renders are averaged (the posterior "
                      "mean; default inversion.DEFAULT_STARTS).")
-flags.DEFINE_integer("inversion_pixels", None, "invert: observed pixels sampled per video "
+flags.DEFINE_integer("inversion_pixels", None, "invert/eval: observed pixels sampled per video "
                      "per step (0 = all).")
 flags.DEFINE_string("latents", None, "render: an .npy of latents (n, latent_dim) to render, e.g. "
                     "DIR/invert/latents.npy.")

@@ -33,18 +33,22 @@ def lines():
          "--config.data.num_frames=2", "--config.data.height=8", "--config.data.width=8",
          "--config.train.batch_size=2", "--config.model.inr.hidden=32",
          "--config.model.hypernet_hidden=32", "--measure=matmul,train,render,render_memory,fvd",
-         "--warmup=0", "--repeats=2", "--matmul_size=128", "--render_shape=3,16,16",
+         "--warmup=0", "--repeats=2", "--profile_ops=4", "--matmul_size=128",
+         "--render_shape=3,16,16",
          "--fvd_batch=1"]
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
-  return {line["name"]: line for line in out}
+  return {line["name"]: line for line in out if line["name"] != "train_step_op"} | {
+      "train_step_op": [line for line in out if line["name"] == "train_step_op"]}
 
 
 def test_every_measurement_prints_the_common_fields(lines):
   assert set(lines) == {"matmul_ceiling", "train_step", "render", "render_memory",
-                        "fvd_features"}
-  for line in lines.values():
+                        "fvd_features", "train_step_op"}
+  for name, line in lines.items():
+    if name == "train_step_op":  # op rows (test_profile_ranks_the_train_steps_xla_ops)
+      continue
     assert all(key in line for key in COMMON), line
     assert line["seconds_per_step"] > 0 and line["gflops_per_second"] > 0
 
@@ -80,3 +84,13 @@ def test_commands_restart_with_huge_pages_where_the_machine_wants_them(lines):
   wanted = hugepages.tunables_wanted(os.environ)
   assert line["glibc_tunables"] == (wanted if wanted is not None
                                     else os.environ.get("GLIBC_TUNABLES", ""))
+
+
+def test_profile_ranks_the_train_steps_xla_ops(lines):
+  ops = lines["train_step_op"]
+  assert len(ops) == 4
+  assert all(op["ms_per_call"] > 0 and 0 < op["share"] <= 1 for op in ops)
+  assert [op["ms_per_call"] for op in ops] == sorted((op["ms_per_call"] for op in ops),
+                                                     reverse=True)
+  assert sum(op["share"] for op in ops) <= 1 + 1e-9
+  assert all(op["shape"] and op["op"] for op in ops)  # instructions of the compiled step
