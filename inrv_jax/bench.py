@@ -61,9 +61,9 @@ def define_flags():
   flags.DEFINE_integer("inversion_pixels", 2048, "Observed pixels per video per inversion step.")
   flags.DEFINE_integer("fvd_batch", 8, "16-frame 224x224 videos per I3D call (fvd).")
   flags.DEFINE_string("xla_flags", "", "Appended to XLA_FLAGS before JAX starts.")
-  flags.DEFINE_integer("profile_ops", 0, "After the train measurement, profile its timed "
-                       "calls and print the N costliest XLA ops (op_profile.py), a line each.",
-                       lower_bound=0)
+  flags.DEFINE_integer("profile_ops", 0, "After the train measurement, profile the program "
+                       "training runs (train.steps_per_call steps a call) and print its N "
+                       "costliest XLA ops (op_profile.py), a line each.", lower_bound=0)
 
 
 def paper_config():
@@ -247,12 +247,33 @@ def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict
                          lpips_weight=config.train.get("lpips_weight", 0.0),
                          conditioning=config.model.conditioning, cached_clip_features=cached)
   if FLAGS.profile_ops:
-    from inrv_jax import op_profile  # pylint: disable=import-outside-toplevel
-    hlo = trainer.train_step.lower(trainer.frozen, trainer.lpips, trainer.clip_features,
-                                   holder[0], batch, num_active).compile().as_text()
-    for row in op_profile.top_ops(run, repeats, hlo, FLAGS.profile_ops):
-      print(json.dumps({"name": "train_step_op", **row}), flush=True)
+    profile_train_program(trainer, holder, config, num_videos, mesh, num_active, repeats)
   return line
+
+
+def profile_train_program(trainer, holder: list, config, num_videos: int, mesh, num_active,
+                          calls: int) -> None:
+  """--profile_ops=N: the N costliest XLA ops of the program training runs (a call of
+  train.steps_per_call steps, the stacked step), one `train_step_op` JSON line each
+  (op_profile.top_ops's fields plus ms_per_step and steps_per_call)."""
+  jax = _jax()
+  from inrv_jax import op_profile  # pylint: disable=import-outside-toplevel
+  from inrv_jax import parallel  # pylint: disable=import-outside-toplevel
+  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  steps = config.train.steps_per_call
+  batches = parallel.global_batch(train.stack([synthetic_batch(config, num_videos)] * steps),
+                                  mesh, stacked=True)
+
+  def run_call():
+    holder[0], metrics = trainer.steps(holder[0], batches, num_active)
+    jax.block_until_ready((holder[0], metrics))
+
+  run_call()  # compile
+  hlo = trainer.train_steps.lower(trainer.frozen, trainer.lpips, trainer.clip_features,
+                                  holder[0], batches, num_active).compile().as_text()
+  for row in op_profile.top_ops(run_call, calls, hlo, FLAGS.profile_ops):
+    print(json.dumps({"name": "train_step_op", **row, "ms_per_step": row["ms_per_call"] / steps,
+                      "steps_per_call": steps}), flush=True)
 
 
 def _random_weights(config, num_videos: int):

@@ -295,7 +295,8 @@ class MetricWindow:
 
   def add(self, metrics: dict, skip: int = 0) -> None:
     """One call's per-step metrics, each (n, ...); its first `skip` steps are left out
-    (the caller logs them on their own, see `first_step_line`)."""
+    (the caller logs them on their own, see `first_step_line`). Their time is not: the
+    window's steps_per_second then counts the skipped steps' time (and a compile) too."""
     sums = jax.tree.map(lambda x: jnp.sum(x[skip:], axis=0), metrics)
     self._sums = sums if self._sums is None else jax.tree.map(jnp.add, self._sums, sums)
     self._step += skip

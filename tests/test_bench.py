@@ -94,3 +94,6 @@ def test_profile_ranks_the_train_steps_xla_ops(lines):
                                                      reverse=True)
   assert sum(op["share"] for op in ops) <= 1 + 1e-9
   assert all(op["shape"] and op["op"] for op in ops)  # instructions of the compiled step
+  steps = ops[0]["steps_per_call"]  # the stacked program training runs
+  assert steps == 25 and all(op["ms_per_step"] == pytest.approx(op["ms_per_call"] / steps)
+                             for op in ops)

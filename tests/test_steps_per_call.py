@@ -62,3 +62,19 @@ def test_training_with_steps_per_call_matches_one_step_per_call(tiny_config, tmp
   assert [s for s, _ in loss_rows(tmp_path / "one")] == [s for s, _ in loss_rows(tmp_path / "four")]
   np.testing.assert_allclose([l for _, l in loss_rows(tmp_path / "four")],
                              [l for _, l in loss_rows(tmp_path / "one")], rtol=1e-5)
+
+
+def test_each_stage_logs_its_first_step_once_whatever_the_steps_per_call(tiny_config, tmp_path):
+  # a stage's first step is logged from inside a full-length call; a 1-step stage once
+  c = tiny_config
+  c.train.stages = ((2, 1), (4, 4), (0, 3))  # 1 + 8 + 12 steps at batch 2
+  c.eval.every = 0
+  rows = {}
+  for k in (1, 4):
+    c.train.steps_per_call = k
+    train.train_and_evaluate(c, tmp_path / str(k))
+    lines = (tmp_path / str(k) / "metrics.jsonl").read_text().splitlines()
+    rows[k] = [(r["step"], r["stage"], r["loss"]) for r in map(json.loads, lines) if "loss" in r]
+  assert [(s, g) for s, g, _ in rows[4]] == [(s, g) for s, g, _ in rows[1]] == [
+      (1, 0), (2, 1), (5, 1), (9, 1), (10, 2), (15, 2), (20, 2), (21, 2)]
+  np.testing.assert_allclose([l for *_, l in rows[4]], [l for *_, l in rows[1]], rtol=1e-5)

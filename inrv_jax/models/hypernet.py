@@ -35,21 +35,24 @@ class Head(nnx.Module):
     for layer in self.layers[:-1]:
       z = jax.nn.relu(layer(z))
     last = self.layers[-1]
-    return last_layer(z, last.kernel[...], last.bias[...])
+    rows = z.reshape(-1, z.shape[-1])  # leading axes as one batch axis, as nnx.Linear takes them
+    return last_layer(rows, last.kernel[...], last.bias[...]).reshape(*z.shape[:-1], -1)
 
 
 # Batches of up to this many latents take the last layer's input gradient as one
 # matrix-vector product per latent. Measured in the quickstart's step on 2 Zen 4
 # cores: XLA's CPU backend ran the (2, 16384) x (16384, 128) product of a batch of
 # 2 in 2.9 ms, the two matrix-vector products in 0.3 (BENCHMARKS.md, "Where the
-# quickstart step goes"); at batch 8 the step is 9% faster. Larger batches (the
-# inversion of many videos) keep the one matrix product, which is faster there.
+# quickstart step goes"); at batch 8 the step is 9% faster. Larger batches keep the one
+# matrix product, which is faster there. (Inversion runs the hypernetwork per video under
+# vmap, batch 1: its per-latent products become one batched product again.)
 VECTOR_ROWS = 8
 
 
 @jax.custom_vjp
 def last_layer(z: jnp.ndarray, kernel: jnp.ndarray, bias: jnp.ndarray) -> jnp.ndarray:
-  """A head's last layer, z @ kernel + bias: (B, in), (in, out), (out,) -> (B, out) float32.
+  """A head's last layer, z @ kernel + bias: (B, in), (in, out), (out,) -> (B, out), in
+  the inputs' dtype (float32 in this package). z must be 2-D (Head flattens others).
 
   The nnx.Linear product with a hand-written backward pass (`VECTOR_ROWS`);
   gradients equal autodiff's up to float summation order.

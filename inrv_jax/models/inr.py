@@ -120,8 +120,9 @@ def pixels_apply(spec: INRSpec, weights: Weights, grid_shape: tuple[int, int, in
   `coords.axis_encoding_tables`, so the result is the encoding's bit for bit.
   """
   table_t, table_h, table_w = coords_lib.axis_encoding_tables(grid_shape, spec.num_frequencies)
-  t, h, w = jnp.unravel_index(pixels, grid_shape)  # each (B, P)
-  encoded = jnp.asarray(table_t)[t] + jnp.asarray(table_h)[h] + jnp.asarray(table_w)[w]  # (B, P, F)
+  at_t, at_h, at_w = jnp.unravel_index(pixels, grid_shape)  # each (B, P)
+  encoded = (jnp.asarray(table_t)[at_t] + jnp.asarray(table_h)[at_h]
+             + jnp.asarray(table_w)[at_w])  # (B, P, in_features)
   return jax.vmap(lambda w, x: mlp_apply(spec, w, x))(weights, encoded)
 
 

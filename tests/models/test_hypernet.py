@@ -59,6 +59,9 @@ def test_emitted_weights_have_inr_shapes():
   weights = model.inr_weights(model.latents(np.array([0, 2])))
   assert [w.shape[1:] for w in weights] == list(model.inr_spec.shapes)
   assert all(w.shape[0] == 2 for w in weights)
+  head = model.hypernet.heads[0]  # leading axes pass through a head, as through nnx.Linear
+  z = np.random.default_rng(0).normal(size=(2, 3, 8)).astype(np.float32)
+  np.testing.assert_allclose(head(z), head(z.reshape(6, 8)).reshape(2, 3, -1), rtol=1e-6)
 
 
 @pytest.mark.parametrize("batch", [2, hypernet.VECTOR_ROWS + 3])
