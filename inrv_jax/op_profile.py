@@ -8,15 +8,19 @@ number of calls; the compiled HLO text gives each instruction's shape and the
 JAX operation it came from (its `op_name`).
 
 On CPU the ops of one call run one after another, each on the cores it
-parallelises over, so the per-op times add up to about the call's wall time
-(BENCHMARKS.md, "Where the quickstart step goes"). Used by `python -m
-inrv_jax.bench --measure=train --profile_ops=N`.
+parallelises over. For the quickstart's step the named ops add up to the
+call's wall time (28.1 of 28.6 ms); for the paper step they cover only about a
+third of it, the rest being time the profiler records under no instruction
+name. Each row's `of_wall` (its time over the profiled calls' wall time) shows
+how much a ranking explains (BENCHMARKS.md, "Where the quickstart step goes").
+Used by `python -m inrv_jax.bench --measure=train --profile_ops=N`.
 """
 
 import collections
 import pathlib
 import re
 import tempfile
+import time
 from typing import Callable
 
 import jax
@@ -42,17 +46,21 @@ def top_ops(run: Callable[[], None], calls: int, hlo_text: str, count: int) -> l
   under the profiler; returns its `count` costliest ops, costliest first.
 
   Each row: "op" (instruction name), "ms_per_call" (summed over threads, divided
-  by calls), "share" (of all the program's op time, 0-1), "shape", "from" (the
-  JAX op_name). Events whose name is not an instruction of `hlo_text` (Python,
-  the runtime's own bookkeeping) are left out. Raises ValueError for calls < 1.
+  by calls), "share" (of the time of all named ops, 0-1), "of_wall" (of the
+  calls' wall time, 0-1 on CPU), "shape", "from" (the JAX op_name; empty where
+  the compiled HLO keeps none: copies, wrapped reductions, some dots). Events
+  whose name is not an instruction of `hlo_text` (Python, the runtime's own
+  bookkeeping) are left out. Raises ValueError for calls < 1.
   """
   if calls < 1:
     raise ValueError(f"top_ops: calls must be >= 1, got {calls}")
   with tempfile.TemporaryDirectory() as trace_dir:
     jax.profiler.start_trace(trace_dir)
     try:
+      start = time.perf_counter()
       for _ in range(calls):
         run()
+      wall_ns = (time.perf_counter() - start) * 1e9
     finally:
       jax.profiler.stop_trace()
     traces = sorted(pathlib.Path(trace_dir).rglob("*.xplane.pb"))
@@ -66,5 +74,5 @@ def top_ops(run: Callable[[], None], calls: int, hlo_text: str, count: int) -> l
           nanoseconds[event.name] += event.duration_ns
   total = sum(nanoseconds.values()) or 1
   return [{"op": name, "ms_per_call": ns / calls / 1e6, "share": ns / total,
-           "shape": known[name][0], "from": known[name][1]}
+           "of_wall": ns / wall_ns, "shape": known[name][0], "from": known[name][1]}
           for name, ns in nanoseconds.most_common(count)]

@@ -89,7 +89,7 @@ def test_commands_restart_with_huge_pages_where_the_machine_wants_them(lines):
 def test_profile_ranks_the_train_steps_xla_ops(lines):
   ops = lines["train_step_op"]
   assert len(ops) == 4
-  assert all(op["ms_per_call"] > 0 and 0 < op["share"] <= 1 for op in ops)
+  assert all(op["ms_per_call"] > 0 and 0 < op["share"] <= 1 and 0 < op["of_wall"] for op in ops)
   assert [op["ms_per_call"] for op in ops] == sorted((op["ms_per_call"] for op in ops),
                                                      reverse=True)
   assert sum(op["share"] for op in ops) <= 1 + 1e-9

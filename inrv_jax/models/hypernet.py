@@ -31,7 +31,7 @@ class Head(nnx.Module):
     self.layers = nnx.List(layers)
 
   def __call__(self, z: jnp.ndarray) -> jnp.ndarray:
-    """z: (B, in_size) -> (B, out_size)."""
+    """z: (..., in_size) -> (..., out_size)."""
     for layer in self.layers[:-1]:
       z = jax.nn.relu(layer(z))
     last = self.layers[-1]
@@ -43,9 +43,10 @@ class Head(nnx.Module):
 # matrix-vector product per latent. Measured in the quickstart's step on 2 Zen 4
 # cores: XLA's CPU backend ran the (2, 16384) x (16384, 128) product of a batch of
 # 2 in 2.9 ms, the two matrix-vector products in 0.3 (BENCHMARKS.md, "Where the
-# quickstart step goes"); at batch 8 the step is 9% faster. Larger batches keep the one
-# matrix product, which is faster there. (Inversion runs the hypernetwork per video under
-# vmap, batch 1: its per-latent products become one batched product again.)
+# quickstart step goes"); the digits step (batch 8) is 9% faster with them. Larger
+# batches keep the one matrix product, which is faster there. (Inversion runs the
+# hypernetwork per video under vmap, batch 1: its per-latent products become one
+# batched product again.)
 VECTOR_ROWS = 8
 
 
