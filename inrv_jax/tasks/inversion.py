@@ -203,11 +203,8 @@ def mean_of_starts(renders: np.ndarray, targets: np.ndarray, masks: np.ndarray, 
   """Renders (K * B, T, H, W, 3) of K starts (start-major) -> their mean (B, T, H, W, 3)
   and the best start of each video (B,) int, the one with the least MSE on its observed
   pixels (`masks` (B, T, H, W) bool, `targets` (B, T, H, W, 3) in [0, 1])."""
-  b = len(targets)
-  per_start = renders.reshape(starts, b, *renders.shape[1:])
-  m = masks[None, ..., None]
-  mse = (np.square(per_start - targets[None]) * m).sum(axis=(2, 3, 4, 5)) / np.maximum(
-      m.sum(axis=(2, 3, 4, 5)) * 3, 1)  # (K, B)
+  per_start = renders.reshape(starts, len(targets), *renders.shape[1:])
+  mse = np.stack([metrics.mse(render, targets, masks) for render in per_start])  # (K, B)
   return per_start.mean(axis=0), mse.argmin(axis=0)
 
 
@@ -353,7 +350,7 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   targets = fit_size(videos, *shape)
   observed = masks_lib.as_arrays(mask, len(targets), *shape)
   key = jax.random.key(0 if key is None else key) if not isinstance(key, jax.Array) else key
-  chosen, losses, recon, every_start = [], [], [], []
+  losses, recon, every_start = [], [], []
   for first in range(0, len(targets), batch_size):
     part = slice(first, first + batch_size)
     b = len(targets[part])
@@ -369,13 +366,12 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
     z = z.reshape(starts, b, -1).swapaxes(0, 1)  # (b, K, D)
     order = np.argsort(np.arange(starts)[None] != best[:, None], axis=1, kind="stable")
     every_start.append(np.take_along_axis(z, order[..., None], axis=1))  # best first
-    chosen.append(every_start[-1][:, 0])
     losses.append(loss.reshape(len(loss), starts, b)[:, best, np.arange(b)])
     recon.append(mean_render)
-  latents, recon = np.concatenate(chosen), np.concatenate(recon)
+  every_start, recon = np.concatenate(every_start), np.concatenate(recon)
   baseline = mean_frame_fill(targets, observed)
   scores = score(recon, targets, observed)
   scores.update({f"baseline_{k}": v for k, v in score(baseline, targets, observed).items()
                  if k.endswith("unobserved")})
-  return InversionResult(latents, recon, targets, observed, baseline,
-                         np.concatenate(losses, axis=1), scores, np.concatenate(every_start))
+  return InversionResult(every_start[:, 0], recon, targets, observed, baseline,
+                         np.concatenate(losses, axis=1), scores, every_start)
