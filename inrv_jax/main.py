@@ -59,6 +59,9 @@ flags.DEFINE_float("inversion_prior", None, "invert/eval: weight of the pull tow
 flags.DEFINE_integer("inversion_starts", None, "invert/eval: inversions per video from "
                      "different starting latents, whose renders are averaged (the posterior "
                      "mean; default inversion.DEFAULT_STARTS).")
+flags.DEFINE_enum("inversion_schedule", None, ["constant", "cosine"], "invert/eval: the "
+                  "learning rate over the steps: constant (default) or cosine (down to 0 at the "
+                  "last step; closer fits in long runs, e.g. --inversion_steps=1200).")
 flags.DEFINE_integer("inversion_pixels", None, "invert/eval: observed pixels sampled per video "
                      "per step (0 = all).")
 flags.DEFINE_string("latents", None, "render: an .npy of latents (n, latent_dim) to render, e.g. "
@@ -90,7 +93,7 @@ def task_options(mode: str) -> dict:
                      steps=FLAGS.inversion_steps, learning_rate=FLAGS.inversion_lr,
                      pixels=FLAGS.inversion_pixels, seed=FLAGS.seed,
                      prior_weight=FLAGS.inversion_prior, starts=FLAGS.inversion_starts,
-                     **size),
+                     schedule=FLAGS.inversion_schedule, **size),
       "render": dict(indices=FLAGS.indices, latents=FLAGS.latents, **size),
       "fvd": dict(num=FLAGS.fvd_videos or 2048, num_frames=FLAGS.fvd_frames,
                   resolution=FLAGS.resolution, method=FLAGS.method or "slerp_random",
@@ -102,7 +105,7 @@ def task_options(mode: str) -> dict:
                    pixels=FLAGS.inversion_pixels, seed=FLAGS.seed,
                    resolution=FLAGS.resolution, fvd_batch=FLAGS.fvd_batch,
                    fvd_frames=FLAGS.fvd_frames, prior_weight=FLAGS.inversion_prior,
-                   starts=FLAGS.inversion_starts),
+                   starts=FLAGS.inversion_starts, schedule=FLAGS.inversion_schedule),
   }[mode]
 
 

@@ -171,11 +171,14 @@ def _observed_view(videos: np.ndarray, masks: np.ndarray) -> np.ndarray:
 def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = None,
            learning_rate: float | None = None, pixels: int | None = None, seed: int = 0,
            num_frames: int | None = None, resolution=None,
-           prior_weight: float | None = None, starts: int | None = None) -> dict:
+           prior_weight: float | None = None, starts: int | None = None,
+           schedule: str | None = None) -> dict:
   """Invert training clips (`indices`, default 4 spread over the dataset) or video files
   under every mask (default: one of each kind), all in one vmapped batch; `starts`
-  inversions per video, averaged (inversion.invert; default inversion.DEFAULT_STARTS)."""
+  inversions per video, averaged (inversion.invert; default inversion.DEFAULT_STARTS);
+  `schedule` of the learning rate (inversion.SCHEDULES; default inversion.DEFAULT_SCHEDULE)."""
   inversion.check_starts(starts)  # before the output folder is emptied
+  inversion.check_schedule(schedule)
   model = rendering.model_from(workdir=workdir)
   specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
   if videos:
@@ -187,7 +190,8 @@ def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = N
   clips = inversion.fit_size(clips, data.num_frames, data.height, data.width)
   out = output_dir(workdir, "invert")  # only once the masks and the clips are checked
   record = invert_clips(model, out, names, clips, specs, steps, learning_rate, pixels, seed,
-                        num_frames, resolution, prior_weight, starts=starts)
+                        num_frames, resolution, prior_weight, starts=starts,
+                        schedule=schedule)
   return write_json(out, "metrics", record)
 
 
@@ -195,7 +199,8 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
                  steps: int | None = None, learning_rate: float | None = None,
                  pixels: int | None = None, seed: int = 0, num_frames: int | None = None,
                  resolution=None, prior_weight: float | None = None,
-                 panel_videos: int | None = None, starts: int | None = None) -> dict:
+                 panel_videos: int | None = None, starts: int | None = None,
+                 schedule: str | None = None) -> dict:
   """Invert `clips` (n, T', H', W', 3) (uint8 or [0, 1]) under every mask spec of `masks`
   (default: one of each kind) in one vmapped batch, `starts` times each (averaged; see
   inversion.invert); write out/latents.npy (with several starts: the best-fitting one's,
@@ -204,7 +209,8 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   out/<mask>.{mp4,gif,png} panels of the first `panel_videos` clips (None = all of
   them; the metrics always cover all). Returns the record (per-mask mean and per-video
   PSNR/SSIM, observed and unobserved, beside the mean-frame baseline).
-  Raises errors.UserError for a bad mask spec or clips shorter than the model's."""
+  Raises errors.UserError for a bad mask spec, starts or schedule, or clips shorter than
+  the model's."""
   specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
   data = model.config.data
   clips = inversion.fit_size(clips, data.num_frames, data.height, data.width)
@@ -212,13 +218,14 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   learning_rate = learning_rate or inversion.DEFAULT_LEARNING_RATE
   prior_weight = inversion.DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight
   starts = inversion.check_starts(starts)
+  schedule = inversion.check_schedule(schedule)
   start = time.perf_counter()
   result = inversion.invert(
       np.concatenate([clips] * len(specs)), [s for s in specs for _ in range(n)], model,
       steps=steps or inversion.DEFAULT_STEPS,
       learning_rate=learning_rate,
       pixels_per_step=inversion.DEFAULT_PIXELS if pixels is None else pixels, key=seed,
-      prior_weight=prior_weight, starts=starts)
+      prior_weight=prior_weight, starts=starts, schedule=schedule)
   seconds = time.perf_counter() - start
   np.save(out / "latents.npy", result.latents)
   if starts > 1:
@@ -227,7 +234,8 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   renders = result.videos if not (num_frames or size) else inversion.render_mean(
       model, result.latents_per_start, num_frames, size)
   record = {"videos": names, "steps": int(result.losses.shape[0]), "seconds": seconds,
-            "learning_rate": learning_rate, "prior_weight": prior_weight, "starts": starts,
+            "learning_rate": learning_rate, "schedule": schedule,
+            "prior_weight": prior_weight, "starts": starts,
             "latents_file": str(out / "latents.npy"), "masks": {}}
   fps = model.config.eval.fps
   for k, spec in enumerate(specs):

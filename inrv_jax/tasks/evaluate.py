@@ -179,13 +179,13 @@ def _write_pictures(model, out: pathlib.Path, samples: dict, clips: np.ndarray):
 
 
 def _table(report: dict) -> str:
+  inv = report["inversion"]
   lines = [f"reconstruction of {report['reconstruction']['num_videos']} training videos: "
            f"PSNR {report['reconstruction']['psnr']:.2f} dB, "
            f"SSIM {report['reconstruction']['ssim']:.3f}",
-           f"inversion of {report['inversion']['num_videos']} videos "
-           f"({report['inversion']['videos']})"
-           + (f", mean of {report['inversion']['starts']} starts each:"
-              if report['inversion']['starts'] > 1 else ":"),
+           f"inversion of {inv['num_videos']} videos ({inv['videos']}), {inv['steps']} Adam "
+           f"steps at lr {inv['learning_rate']:g} ({inv['schedule']})"
+           + (f", mean of {inv['starts']} starts each:" if inv['starts'] > 1 else ":"),
            f"  {'mask':<22} {'observed':>16} {'unobserved':>16} {'baseline unobs.':>16}"]
   for name, m in report["inversion"]["masks"].items():
     cell = lambda p, s: "-" if p is None or not np.isfinite(p) else f"{p:6.2f} dB {s:5.3f}"
@@ -205,7 +205,8 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
              inversion_videos: int | None = None, masks=None, steps: int | None = None,
              learning_rate: float | None = None, pixels: int | None = None, seed: int = 0,
              resolution=None, fvd_batch: int = 8, fvd_frames: int = fvd_lib.NUM_FRAMES,
-             prior_weight: float | None = None, starts: int | None = None) -> dict:
+             prior_weight: float | None = None, starts: int | None = None,
+             schedule: str | None = None) -> dict:
   """Write DIR/eval/report.json, the pictures, and print the table; returns the report.
 
   fvd_runs=0 skips FVD (reconstruction and inversion only); fvd_videos and
@@ -214,6 +215,7 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   has no video, or the model's clips are shorter than `fvd_frames`.
   """
   starts = inversion.check_starts(starts)  # before the eval folder is emptied
+  schedule = inversion.check_schedule(schedule)
   fvd_videos = fvd_videos or FVD_VIDEOS
   inversion_videos = inversion_videos or INVERSION_VIDEOS
   model = rendering.model_from(workdir=workdir)
@@ -240,11 +242,13 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   (out / "inversion").mkdir(exist_ok=True)
   record = cli.invert_clips(model, out / "inversion", [names[i] for i in chosen], clips[chosen],
                             specs, steps, learning_rate, pixels, seed, prior_weight=prior_weight,
-                            panel_videos=PANEL_VIDEOS, starts=starts)
+                            panel_videos=PANEL_VIDEOS, starts=starts, schedule=schedule)
   report["seconds"]["inversion"] = seconds = time.perf_counter() - start
   report["cost_per_100_videos_seconds"]["inversion"] = 100 * seconds / (len(chosen) * len(specs))
   report["inversion"] = {"videos": what, "num_videos": len(chosen),
                          "steps": record["steps"], "starts": record["starts"],
+                         "learning_rate": record["learning_rate"],
+                         "schedule": record["schedule"],
                          "panels": record["panels"],
                          "masks": {name: {"spec": m["spec"],
                                           "observed_fraction": m["observed_fraction"], **m["mean"]}

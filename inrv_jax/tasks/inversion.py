@@ -45,6 +45,11 @@ DEFAULT_PIXELS = 2048  # observed pixels sampled per video per step (0 = all of 
 DEFAULT_PRIOR_WEIGHT = 0.0  # weight of the pull towards the training latents (latent_prior)
 DEFAULT_STARTS = 1  # inversions per video, averaged (posterior mean; see `starting_latents`)
 START_SCALE = 0.5  # spread of the extra starts, in standard deviations of the training latents
+DEFAULT_SCHEDULE = "constant"  # learning rate over the steps (SCHEDULES)
+# constant: the rate at every step; cosine: from the rate down to 0 at the last step
+# (optax.cosine_decay_schedule), which fits more closely in long runs (RESULTS.md, "Longer
+# inversion with a cosine schedule").
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass
@@ -180,6 +185,25 @@ def check_starts(starts: int | None) -> int:
   return int(starts)
 
 
+def check_schedule(schedule: str | None) -> str:
+  """`schedule` (None = DEFAULT_SCHEDULE), checked; raises errors.UserError if it is not
+  one of SCHEDULES."""
+  schedule = DEFAULT_SCHEDULE if schedule is None else schedule
+  if schedule not in SCHEDULES:
+    raise errors.UserError(f"inversion schedule must be one of {', '.join(SCHEDULES)}, "
+                           f"got {schedule!r}")
+  return schedule
+
+
+def learning_rate_at(schedule: str, learning_rate: float, steps: int):
+  """The Adam learning rate of an inversion of `steps` steps: a float for "constant",
+  an optax schedule (step -> rate) for "cosine", falling from learning_rate at step 0
+  to 0 at step `steps`."""
+  if check_schedule(schedule) == "cosine":
+    return optax.cosine_decay_schedule(learning_rate, steps)
+  return learning_rate
+
+
 def starting_latents(latents: np.ndarray, num_videos: int, starts: int,
                      scale: float = START_SCALE, key: jax.Array | None = None) -> np.ndarray:
   """Where the K = `starts` inversions of each video begin: (starts * num_videos, D)
@@ -222,8 +246,10 @@ def render_mean(model, latents_per_start: np.ndarray, num_frames: int | None = N
 @functools.lru_cache(maxsize=16)
 def make_inverter(graphdef, spec: inr_lib.INRSpec, grid_shape: tuple[int, int, int],
                   learning_rate: float, pixels_per_step: int, steps_per_call: int,
-                  prior_weight: float = 0.0):
-  """The jitted multi-step inversion of a batch of videos.
+                  prior_weight: float = 0.0, schedule: str = DEFAULT_SCHEDULE,
+                  steps: int = DEFAULT_STEPS):
+  """The jitted multi-step inversion of a batch of videos (Adam at `learning_rate`
+  following `schedule` over `steps` steps in all; see learning_rate_at).
 
   Returns run(params, frozen, latents (B, D), opt_state, targets (B, THW, 3) in [-1, 1],
   observed (B, Pmax) flat indices, counts (B,), key, first_step, prior_mean (D,),
@@ -231,7 +257,7 @@ def make_inverter(graphdef, spec: inr_lib.INRSpec, grid_shape: tuple[int, int, i
   the masked MSE plus prior_weight * mean(((z - prior_mean) @ prior_whiten) ** 2), the
   squared Mahalanobis distance to the training latents per dimension (`latent_prior`).
   """
-  tx = optax.adam(learning_rate)
+  tx = optax.adam(learning_rate_at(schedule, learning_rate, steps))
 
   def video_loss(z, params, frozen, target, observed, count, key, prior_mean, prior_whiten):
     weights = nnx.merge(graphdef, params, frozen).inr_weights(z[None])  # each (1, *shape)
@@ -274,16 +300,25 @@ def optimise(model, targets: np.ndarray, masks: np.ndarray, steps: int = DEFAULT
              pixels_per_step: int = DEFAULT_PIXELS, key: jax.Array | None = None,
              init: np.ndarray | None = None, steps_per_call: int = 25,
              progress: bool = True,
-             prior_weight: float = DEFAULT_PRIOR_WEIGHT) -> tuple[np.ndarray, np.ndarray]:
+             prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+             schedule: str = DEFAULT_SCHEDULE) -> tuple[np.ndarray, np.ndarray]:
   """The latents of videos `targets` (B, T, H, W, 3) in [0, 1] seen through `masks`.
 
-  Returns latents (B, D) and the loss of every step (steps, B).
+  Returns latents (B, D) and the loss of every step (steps, B). Raises
+  errors.UserError for a schedule not in SCHEDULES.
   """
   b, t, h, w, _ = targets.shape
   steps_per_call = max(1, min(steps_per_call, steps))
-  run, init_opt = make_inverter(model.graphdef, model.inr_spec, (t, h, w),
-                                float(learning_rate), int(pixels_per_step), steps_per_call,
-                                float(prior_weight))
+  schedule = check_schedule(schedule)
+
+  length = int(steps) if schedule != "constant" else DEFAULT_STEPS  # one program for any steps
+
+  def inverter(calls_steps: int):  # the last call runs what is left: exactly `steps` in all
+    return make_inverter(model.graphdef, model.inr_spec, (t, h, w), float(learning_rate),
+                         int(pixels_per_step), calls_steps, float(prior_weight), schedule,
+                         length)
+
+  init_opt = inverter(steps_per_call)[1]
   prior_mean, prior_whiten = latent_prior(model.latents)
   observed, counts = _observed_indices(masks)
   z0 = model.latents.mean(axis=0) if init is None else init
@@ -295,13 +330,14 @@ def optimise(model, targets: np.ndarray, masks: np.ndarray, steps: int = DEFAULT
   with tqdm.tqdm(total=steps, desc=f"optimise {b} latents", unit="step",
                  disable=not progress, leave=False) as bar:
     for first in range(0, steps, steps_per_call):
+      run = inverter(min(steps_per_call, steps - first))[0]
       latents, opt_state, loss = run(model.params, model.frozen, latents, opt_state, flat_targets,
                                      jnp.asarray(observed), jnp.asarray(counts), key,
                                      jnp.int32(first), prior_mean, prior_whiten)
       losses.append(np.asarray(loss))
-      bar.update(steps_per_call)
+      bar.update(len(loss))
       bar.set_postfix(mse=f"{float(losses[-1][-1].mean()):.4f}")
-  return np.asarray(latents), np.concatenate(losses)[:steps]
+  return np.asarray(latents), np.concatenate(losses)
 
 
 def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_STEPS,
@@ -309,7 +345,8 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
            key: jax.Array | int | None = None, batch_size: int = 64,
            progress: bool = True,
            prior_weight: float = DEFAULT_PRIOR_WEIGHT, starts: int = DEFAULT_STARTS,
-           start_scale: float = START_SCALE) -> InversionResult:
+           start_scale: float = START_SCALE,
+           schedule: str = DEFAULT_SCHEDULE) -> InversionResult:
   """Invert videos (B, T, H, W, 3) (uint8 0-255, or float in [0, 1]) seen through `mask`;
   `videos` may also be a video file path or a list of them, as on the command line.
 
@@ -329,6 +366,9 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   estimate), `latents` and `losses` are those of the start that fits the
   observed pixels best, and `latents_per_start` holds every start's optimised
   latent. It costs K times the optimisation and the rendering.
+  schedule: the learning rate over the steps, "constant" or "cosine" (from
+  learning_rate down to 0 at the last step; closer fits in long runs, e.g.
+  1,200 steps at 3e-2: RESULTS.md).
   Videos of another frame size than the model's clips are resized and longer
   ones cut to T frames (with a warning). Videos are inverted `batch_size` at
   a time, each batch (with its K starts: K * batch_size optimisations, so K
@@ -338,9 +378,10 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   masks, the mean-frame baseline, losses (steps, B) and PSNR/SSIM (B,) on the
   observed and unobserved pixels. Raises errors.UserError for videos that are
   not RGB (B, T, H, W, 3), shorter than T frames, a malformed mask spec, or
-  starts that is not an integer >= 1.
+  starts that is not an integer >= 1, or a schedule not in SCHEDULES.
   """
   starts = check_starts(starts)
+  schedule = check_schedule(schedule)
   model = rendering.model_from(model, workdir)
   data = model.config.data
   shape = (data.num_frames, data.height, data.width)
@@ -360,7 +401,7 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
     z, loss = optimise(model, np.concatenate([targets[part]] * starts),
                        np.concatenate([observed[part]] * starts), steps, learning_rate,
                        pixels_per_step, batch_key, init=init,
-                       progress=progress, prior_weight=prior_weight)
+                       progress=progress, prior_weight=prior_weight, schedule=schedule)
     mean_render, best = mean_of_starts(rendering.render(model, z), targets[part],
                                        observed[part], starts)  # K = 1: the render itself
     z = z.reshape(starts, b, -1).swapaxes(0, 1)  # (b, K, D)

@@ -73,6 +73,8 @@ def test_eval_writes_a_report_with_finite_fvd_mean_and_std(report, digits_workdi
   assert list(masks) == ["full", "inpaint_box"]
   assert math.isfinite(masks["inpaint_box"]["psnr_unobserved"])
   assert math.isfinite(masks["inpaint_box"]["baseline_psnr_unobserved"])
+  assert (report["inversion"]["steps"], report["inversion"]["learning_rate"],
+          report["inversion"]["schedule"]) == (5, 0.03, "constant")
   for name in ("samples.png", "interpolation.png", "inversion/full.png",
                "inversion/inpaint_box.png"):
     assert (out / name).is_file(), name
@@ -137,4 +139,13 @@ def test_bad_starts_are_refused_before_the_last_eval_is_touched(digits_workdir):
   kept.write_text("an earlier eval's file")
   with pytest.raises(errors.UserError, match="starts must be an integer of at least 1, got 0"):
     evaluate.evaluate(digits_workdir, fvd_runs=0, starts=0)
+  assert kept.read_text() == "an earlier eval's file"
+
+
+def test_bad_schedule_is_refused_before_the_last_eval_is_touched(digits_workdir):
+  (digits_workdir / "eval").mkdir(exist_ok=True)
+  kept = digits_workdir / "eval" / "kept.txt"
+  kept.write_text("an earlier eval's file")
+  with pytest.raises(errors.UserError, match="schedule must be one of constant, cosine"):
+    evaluate.evaluate(digits_workdir, fvd_runs=0, schedule="step")
   assert kept.read_text() == "an earlier eval's file"
