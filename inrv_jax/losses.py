@@ -8,22 +8,40 @@ per-frame mean averaged over frames.
 import jax.numpy as jnp
 
 
+def l1_elements(pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
+  """|pred - target| per element (pixel and channel); any equal shapes."""
+  return jnp.abs(pred - target)
+
+
+def mse_elements(pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
+  """(pred - target)^2 per element; any equal shapes."""
+  return jnp.square(pred - target)
+
+
+def weighted_mse_elements(pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
+  """Moving MNIST: w * (pred - gt)^2 per element with w = ((gt + 1)/2 + 1) * 2 (2 on
+  background, 4 on digits)."""
+  weight = ((target + 1.0) / 2.0 + 1.0) * 2.0
+  return weight * jnp.square(pred - target)
+
+
 def l1(pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
   """Mean absolute error over every pixel and channel (paper's loss); any equal shapes."""
-  return jnp.mean(jnp.abs(pred - target))
+  return jnp.mean(l1_elements(pred, target))
 
 
 def mse(pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
   """Mean squared error over every pixel and channel; any equal shapes."""
-  return jnp.mean(jnp.square(pred - target))
+  return jnp.mean(mse_elements(pred, target))
 
 
 def weighted_mse(pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
-  """Moving MNIST: w * (pred - gt)^2 with w = ((gt + 1)/2 + 1) * 2 (2 background, 4 digits)."""
-  weight = ((target + 1.0) / 2.0 + 1.0) * 2.0
-  return jnp.mean(weight * jnp.square(pred - target))
+  """The mean of weighted_mse_elements: Moving MNIST's loss (paper)."""
+  return jnp.mean(weighted_mse_elements(pred, target))
 
 
+# Each pixel loss per element: the loss is their mean (inr.grid_pixel_loss takes these).
+ELEMENTWISE = {"l1": l1_elements, "mse": mse_elements, "weighted_mse": weighted_mse_elements}
 PIXEL_LOSSES = {"l1": l1, "mse": mse, "weighted_mse": weighted_mse}
 
 

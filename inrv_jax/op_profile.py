@@ -10,9 +10,11 @@ JAX operation it came from (its `op_name`).
 On CPU the ops of one call run one after another, each on the cores it
 parallelises over. For the quickstart's step the named ops add up to the
 call's wall time (28.1 of 28.6 ms); for the paper step they cover only about a
-third of it, the rest being time the profiler records under no instruction
-name. Each row's `of_wall` (its time over the profiled calls' wall time) shows
-how much a ranking explains (BENCHMARKS.md, "Where the quickstart step goes").
+third of it: a large matrix product's event covers its dispatch (about 0.9 ms
+for a `f32[10000,256]` dot that needs at least 6.5 ms), and the product itself
+runs as Eigen tasks with no event of their own (BENCHMARKS.md, "The paper
+step: what the profile could not name"). Each row's `of_wall` (its time over
+the profiled calls' wall time) shows how much a ranking explains.
 Used by `python -m inrv_jax.bench --measure=train --profile_ops=N`.
 """
 

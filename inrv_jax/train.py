@@ -101,6 +101,11 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   fraction = config.train.pixel_fraction
   conditioning = config.model.conditioning
   compute_dtype = jnp.dtype(config.model.compute_dtype)
+  # Whole frames and a pixel loss only (no LPIPS, which needs the rendered frames' own
+  # gradient): the loss is backpropagated chunk by chunk as the frames are rendered, and
+  # no activation is stored (inr.grid_pixel_loss; the paper's L1 step, BENCHMARKS.md).
+  loss_in_forward_pass = fraction >= 1.0 and lpips_graphdef is None
+  elementwise = losses.ELEMENTWISE[config.train.loss]
 
   def loss_fn(params, frozen, lpips, clip_features, batch, key, num_active):
     module = nnx.merge(graphdef, params, frozen)
@@ -111,9 +116,14 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
       if clip_features is not None:
         latent_kwargs["features"] = clip_features[batch["index"]]  # (B, T, D)
     z = module.latents(batch["index"], batch["video"], **latent_kwargs)  # (B, latent_dim)
-    pred, target = predict_and_target(spec, module.inr_weights(z), batch["video"], fraction,
-                                      pixel_key, compute_dtype)
-    pix = pixel_loss(pred, target)
+    if loss_in_forward_pass:
+      weights = tuple(w.astype(compute_dtype) for w in module.inr_weights(z))
+      pix, pred = inr_lib.grid_pixel_loss(spec, weights, batch["video"], elementwise)
+      pred, target = pred.astype(jnp.float32), batch["video"]  # pred: no gradient (metrics)
+    else:
+      pred, target = predict_and_target(spec, module.inr_weights(z), batch["video"], fraction,
+                                        pixel_key, compute_dtype)
+      pix = pixel_loss(pred, target)
     loss, extra = pix, {}
     if lpips_graphdef is not None:
       perceptual = nnx.merge(lpips_graphdef, lpips)

@@ -8,6 +8,8 @@ the authors' release, and a layer computes x @ W_l.T + b_l.
 import dataclasses
 import functools
 import math
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -143,13 +145,8 @@ def axes_apply(spec: INRSpec, weights: Weights, t_values: jnp.ndarray,
   For ReLU INRs the rest runs a few frames at a time with a hand-written
   backward pass (`_relu_trunk`), so activations stay in cache.
   """
-  w0, b0 = weights[0], weights[1]  # (B, hidden, 63), (B, hidden)
-  partial = []
-  for axis, values in enumerate((t_values, h_values, w_values)):
-    feats = coords_lib.per_axis_encoding(values, spec.num_frequencies)  # (N, F)
-    cols = coords_lib.axis_feature_columns(axis, spec.num_frequencies)
-    partial.append(dot("nf,bof->bno", feats.astype(w0.dtype), w0[:, :, cols]))
-  a_t, a_h, a_w = partial  # (B, Nt, hid), (B, Nh, hid), (B, Nw, hid)
+  b0 = weights[1]  # (B, hidden)
+  a_t, a_h, a_w = _axis_preactivations(spec, weights[0], (t_values, h_values, w_values))
   layers = tuple(zip(weights[2::2], weights[3::2]))  # (W_l, b_l), l = 1..L
   if spec.activation == "relu":
     frames = _frames_per_chunk(a_t.shape[1], a_h.shape[1] * a_w.shape[1])
@@ -162,6 +159,48 @@ def axes_apply(spec: INRSpec, weights: Weights, t_values: jnp.ndarray,
     if layer < len(layers) - 1:
       x = _activation(spec, x, first=False)
   return x.reshape(*shape, -1)
+
+
+def grid_pixel_loss(spec: INRSpec, weights: Weights, targets: jnp.ndarray,
+                    elementwise: Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray]
+                    ) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """mean(elementwise(render, targets)) over every pixel and channel, and the render.
+
+  weights: tensors each (B, *shape); targets: (B, T, H, W, C) float32 in target
+  space; elementwise(pred, target) -> the per-element loss, any equal shapes
+  (e.g. |pred - target|). Returns (loss () float32, render (B, T, H, W, C) in
+  the weights' dtype). The render carries no gradient: only the loss is
+  differentiable (treat the render as under jax.lax.stop_gradient).
+
+  For ReLU INRs the loss's gradient is taken chunk by chunk in the forward
+  pass (`_relu_trunk_loss`): each chunk of frames is rendered, its loss
+  gradient backpropagated through the layers at once and only the weight
+  gradients kept, so no layer's activations are stored for a backward pass
+  (the paper step's saved activations were 3 x 256 MB; BENCHMARKS.md). Equal
+  to autodiff of `grid_apply` within float tolerance (tests/models/test_fast_path.py).
+  Other activations render with `grid_apply` and differentiate normally.
+  """
+  _, t, h, w, _ = targets.shape
+  if spec.activation != "relu":
+    pred = grid_apply(spec, weights, t, h, w)
+    return jnp.mean(elementwise(pred.astype(jnp.float32), targets)), jax.lax.stop_gradient(pred)
+  values = tuple(jnp.asarray(coords_lib.axis_values(n)) for n in (t, h, w))
+  a_t, a_h, a_w = _axis_preactivations(spec, weights[0], values)
+  layers = tuple(zip(weights[2::2], weights[3::2]))
+  frames = _frames_per_chunk(t, h * w)
+  total, pred = _relu_trunk_loss(frames, elementwise, a_t, a_h, a_w, weights[1], layers, targets)
+  return total / targets.size, jax.lax.stop_gradient(pred)
+
+
+def _axis_preactivations(spec: INRSpec, w0: jnp.ndarray, axis_values) -> tuple:
+  """The first layer's pre-activation split by axis: w0 (B, hid, 63) and the t, h, w
+  values (each (N,)) -> A_t (B, Nt, hid), A_h (B, Nh, hid), A_w (B, Nw, hid)."""
+  partial = []
+  for axis, values in enumerate(axis_values):
+    feats = coords_lib.per_axis_encoding(values, spec.num_frequencies)  # (N, F)
+    cols = coords_lib.axis_feature_columns(axis, spec.num_frequencies)
+    partial.append(dot("nf,bof->bno", feats.astype(w0.dtype), w0[:, :, cols]))
+  return tuple(partial)
 
 
 # Pixels per chunk of the ReLU trunk: a (chunk, 256) f32 activation is 16 MB,
@@ -226,6 +265,60 @@ def _relu_trunk_fwd(frames, a_t, a_h, a_w, b0, layers):
   return out, (a_t, a_h, a_w, b0, layers, saved)
 
 
+def _backprop_chunk(carry, g, inputs, layers, frames: int):
+  """Backprop one chunk's output gradient g (B, p, C) through `layers`, whose inputs were
+  `inputs` (the first layer's ReLU output, then each hidden layer's, each (B, p, hid));
+  adds the weight, A_h, A_w and b0 gradients to `carry` (f32 sums over chunks) and
+  returns (carry, the chunk's A_t gradient (B, frames, hid))."""
+  d_layers, d_h, d_w, d_b0 = carry
+  bsz, n_h, n_w, hid = d_h.shape[0], d_h.shape[1], d_w.shape[1], d_h.shape[-1]
+  new_layers = list(d_layers)
+  for layer in reversed(range(len(layers))):
+    x = inputs[layer]
+    dw, db = d_layers[layer]
+    new_layers[layer] = (dw + _weight_gradient(g, x), db + jnp.sum(g, axis=1, dtype=jnp.float32))
+    g = jnp.where(x > 0, dot("bpo,boi->bpi", g, layers[layer][0]), 0)
+  g = g.reshape(bsz, frames, n_h, n_w, hid)  # grad of the first pre-activation
+  g_hw = jnp.sum(g, axis=1)  # (B, Nh, Nw, hid)
+  carry = (tuple(new_layers), d_h + jnp.sum(g_hw, axis=2, dtype=jnp.float32),
+           d_w + jnp.sum(g_hw, axis=1, dtype=jnp.float32),
+           d_b0 + jnp.sum(g_hw, axis=(1, 2), dtype=jnp.float32))
+  return carry, jnp.sum(g, axis=(2, 3))
+
+
+# The weight gradient sum_p g x^T is taken as this many partial sums over pixel blocks, one
+# matrix product each, then added: XLA's CPU dot runs the single product with a 10,000-long
+# contraction at 131 GFLOP/s and the two halves at 162 (Zen 4, 2 cores; BENCHMARKS.md).
+WEIGHT_GRADIENT_BLOCKS = 2
+
+
+def _pixel_blocks(pixels: int) -> int:
+  """WEIGHT_GRADIENT_BLOCKS, or 1 where it does not divide the chunk's pixels."""
+  return WEIGHT_GRADIENT_BLOCKS if pixels % WEIGHT_GRADIENT_BLOCKS == 0 else 1
+
+
+def _weight_gradient(g, x):
+  """g (B, p, o), x (B, p, i) -> sum over p of g x^T, (B, o, i) float32."""
+  bsz, pixels = g.shape[:2]
+  blocks = _pixel_blocks(pixels)
+  split = lambda a: a.reshape(bsz, blocks, pixels // blocks, a.shape[-1])
+  partial = jnp.einsum("bkpo,bkpi->bkoi", split(g), split(x), preferred_element_type=jnp.float32)
+  return jnp.sum(partial, axis=1)
+
+
+def _zero_gradients(a_h, a_w, b0, layers):
+  """The f32 carry of `_backprop_chunk`: zeros like (layers, A_h, A_w, b0)."""
+  zeros = lambda x: jnp.zeros_like(x, dtype=jnp.float32)  # sums over chunks in f32
+  return (jax.tree.map(zeros, layers), zeros(a_h), zeros(a_w), zeros(b0))
+
+
+def _primal_dtypes(d_t, d_h, d_w, d_b0, d_layers, a_t, a_h, a_w, b0, layers):
+  """The gradients (A_t joined from chunks) in the primal dtypes, as custom_vjp wants."""
+  like = lambda d, x: d.astype(x.dtype)
+  return (_join_frames(d_t).astype(a_t.dtype), like(d_h, a_h), like(d_w, a_w), like(d_b0, b0),
+          jax.tree.map(like, d_layers, layers))
+
+
 def _relu_trunk_bwd(frames, residuals, grad):
   """Per chunk: backprop through the layers, accumulate weight grads in the carry."""
   a_t, a_h, a_w, b0, layers, saved = residuals
@@ -234,32 +327,62 @@ def _relu_trunk_bwd(frames, residuals, grad):
 
   def body(carry, xs):
     a_t_chunk, g, saved_chunk = xs
-    d_layers, d_h, d_w, d_b0 = carry
     hid = a_t_chunk.shape[-1]
     first = jax.nn.relu(_first_preactivation(a_t_chunk, a_h, a_w, b0)).reshape(bsz, -1, hid)
-    inputs = (first,) + saved_chunk
-    new_layers = list(d_layers)
-    for layer in reversed(range(len(layers))):
-      x = inputs[layer]
-      dw, db = d_layers[layer]
-      new_layers[layer] = (
-          dw + jnp.einsum("bpo,bpi->boi", g, x, preferred_element_type=jnp.float32),
-          db + jnp.sum(g, axis=1, dtype=jnp.float32))
-      g = jnp.where(x > 0, dot("bpo,boi->bpi", g, layers[layer][0]), 0)
-    g = g.reshape(bsz, frames, n_h, n_w, hid)  # grad of the first pre-activation
-    g_hw = jnp.sum(g, axis=1)  # (B, Nh, Nw, hid)
-    carry = (tuple(new_layers), d_h + jnp.sum(g_hw, axis=2, dtype=jnp.float32),
-             d_w + jnp.sum(g_hw, axis=1, dtype=jnp.float32),
-             d_b0 + jnp.sum(g_hw, axis=(1, 2), dtype=jnp.float32))
-    return carry, jnp.sum(g, axis=(2, 3))  # (B, frames, hid)
+    return _backprop_chunk(carry, g, (first,) + saved_chunk, layers, frames)
 
-  zeros = lambda x: jnp.zeros_like(x, dtype=jnp.float32)  # sums over chunks in f32
-  init = (jax.tree.map(zeros, layers), zeros(a_h), zeros(a_w), zeros(b0))
   (d_layers, d_h, d_w, d_b0), d_t = jax.lax.scan(
-      body, init, (_split_frames(a_t, frames), grad_chunks, saved))
-  like = lambda d, x: d.astype(x.dtype)  # cotangents in the primal dtypes
-  return (_join_frames(d_t).astype(a_t.dtype), like(d_h, a_h), like(d_w, a_w), like(d_b0, b0),
-          jax.tree.map(like, d_layers, layers))
+      body, _zero_gradients(a_h, a_w, b0, layers),
+      (_split_frames(a_t, frames), grad_chunks, saved))
+  return _primal_dtypes(d_t, d_h, d_w, d_b0, d_layers, a_t, a_h, a_w, b0, layers)
 
 
 _relu_trunk.defvjp(_relu_trunk_fwd, _relu_trunk_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _relu_trunk_loss(frames, elementwise, a_t, a_h, a_w, b0, layers, targets):
+  """(sum of elementwise(render, targets), render) of the ReLU trunk, by chunks of frames;
+  the render's cotangent is ignored (grid_pixel_loss stops its gradient)."""
+  total, render, _ = _relu_trunk_loss_pass(frames, elementwise, a_t, a_h, a_w, b0, layers,
+                                           targets)
+  return total, render
+
+
+def _relu_trunk_loss_pass(frames, elementwise, a_t, a_h, a_w, b0, layers, targets):
+  """Render each chunk, take its loss and loss gradient, backprop it at once:
+  -> (loss sum, render (B, Nt, Nh, Nw, C), gradients in the primal dtypes)."""
+  bsz, _, n_h, n_w, channels = targets.shape
+  target_chunks = _split_frames(targets, frames).reshape(-1, bsz, frames * n_h * n_w, channels)
+
+  def body(carry, xs):
+    gradients, total = carry
+    a_t_chunk, target = xs
+    out, inputs = _trunk_chunk(a_t_chunk, a_h, a_w, b0, layers)  # (B, p, C)
+    loss, g = jax.value_and_grad(
+        lambda o: jnp.sum(elementwise(o.astype(jnp.float32), target)))(out)
+    gradients, d_t_chunk = _backprop_chunk(gradients, g, inputs, layers, frames)
+    return (gradients, total + loss), (out, d_t_chunk)
+
+  ((d_layers, d_h, d_w, d_b0), total), (out, d_t) = jax.lax.scan(
+      body, (_zero_gradients(a_h, a_w, b0, layers), jnp.zeros((), jnp.float32)),
+      (_split_frames(a_t, frames), target_chunks))
+  render = _join_frames(out).reshape(_trunk_out_shape(a_t, a_h, a_w, layers))
+  return total, render, _primal_dtypes(d_t, d_h, d_w, d_b0, d_layers, a_t, a_h, a_w, b0, layers)
+
+
+def _relu_trunk_loss_fwd(frames, elementwise, a_t, a_h, a_w, b0, layers, targets):
+  total, render, gradients = _relu_trunk_loss_pass(frames, elementwise, a_t, a_h, a_w, b0,
+                                                   layers, targets)
+  return (total, render), (gradients, targets)
+
+
+def _relu_trunk_loss_bwd(frames, elementwise, residuals, cotangents):
+  del frames, elementwise
+  gradients, targets = residuals
+  scale = cotangents[0]  # the loss sum's cotangent; the render's is ignored
+  return (*jax.tree.map(lambda d: (d * scale).astype(d.dtype), gradients),
+          jnp.zeros_like(targets))
+
+
+_relu_trunk_loss.defvjp(_relu_trunk_loss_fwd, _relu_trunk_loss_bwd)

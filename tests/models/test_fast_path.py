@@ -67,3 +67,44 @@ def test_sine_inr_keeps_the_dense_path():
   grid = jnp.asarray(coords_lib.grid(3, 4, 5))
   plain = inr_lib.batched_apply(spec, weights, grid).reshape(1, 3, 4, 5, 3)
   np.testing.assert_allclose(inr_lib.grid_apply(spec, weights, 3, 4, 5), plain, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["l1", "weighted_mse"])
+def test_loss_taken_in_the_forward_pass_equals_autodiff_of_the_render(chunk_frames, name):
+  """grid_pixel_loss backpropagates each chunk's loss as it renders it, keeping no
+  activations; its loss, render and gradients equal autodiff of grid_apply's loss."""
+  from inrv_jax import losses  # pylint: disable=import-outside-toplevel
+  elementwise = losses.ELEMENTWISE[name]
+  weights = _weights(batch=2, seed=4)
+  target = jnp.asarray(np.random.default_rng(5).uniform(-1, 1, (2, T, H, W, 3)), jnp.float32)
+  fused = lambda w: inr_lib.grid_pixel_loss(SPEC, w, target, elementwise)
+  (loss, render), grads = jax.jit(jax.value_and_grad(fused, has_aux=True))(weights)
+  plain_loss, plain_grads = jax.value_and_grad(
+      lambda w: losses.pixel_loss(name)(_plain(w), target))(weights)
+  np.testing.assert_allclose(loss, plain_loss, rtol=1e-5)
+  np.testing.assert_allclose(render, _plain(weights), atol=1e-5, rtol=0)
+  for label, fast, plain in zip(SPEC.names, grads, plain_grads):
+    scale = float(jnp.max(jnp.abs(plain)))
+    np.testing.assert_allclose(fast, plain, atol=1e-5 * max(scale, 1.0), err_msg=label)
+  doubled = jax.grad(lambda w: 2.0 * fused(w)[0])(weights)  # the loss's cotangent scales
+  np.testing.assert_allclose(doubled[0], 2.0 * grads[0], rtol=1e-6)
+
+
+def test_an_odd_pixel_count_runs_as_one_block():
+  """Chunks whose pixels do not split into WEIGHT_GRADIENT_BLOCKS blocks run whole."""
+  from inrv_jax import losses  # pylint: disable=import-outside-toplevel
+  t, h, w = 3, 5, 7  # 105 pixels a chunk
+  assert inr_lib._pixel_blocks(h * w * t) == 1 and inr_lib._pixel_blocks(2 * 105) == 2
+  weights = _weights(batch=1, seed=6)
+  target = jnp.asarray(np.random.default_rng(7).uniform(-1, 1, (1, t, h, w, 3)), jnp.float32)
+  grid = jnp.asarray(coords_lib.grid(t, h, w))
+  plain = lambda w_: inr_lib.batched_apply(SPEC, w_, grid).reshape(1, t, h, w, 3)
+  plain_grads = jax.grad(lambda w_: losses.l1(plain(w_), target))(weights)
+  fused_grads = jax.grad(lambda w_: inr_lib.grid_pixel_loss(
+      SPEC, w_, target, losses.l1_elements)[0])(weights)
+  saved_grads = jax.grad(lambda w_: losses.l1(inr_lib.grid_apply(SPEC, w_, t, h, w), target))(
+      weights)
+  for label, fused, saved, reference in zip(SPEC.names, fused_grads, saved_grads, plain_grads):
+    scale = max(float(jnp.max(jnp.abs(reference))), 1.0)
+    np.testing.assert_allclose(fused, reference, atol=1e-5 * scale, err_msg=label)
+    np.testing.assert_allclose(saved, reference, atol=1e-5 * scale, err_msg=label)
