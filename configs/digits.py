@@ -20,7 +20,8 @@ And one trade-off (RESULTS.md "6,000 training videos, 18,000 steps"):
   videos6k      6,000 training videos and 128-d latents (the paper's width above
                 2,000 videos), 18,000 steps (28 min 51 s on a 2-core Zen 4): it stops
                 memorising, so unseen test videos invert better (20.29 dB with one
-                start, 20.66 with --inversion_starts=4) than with the default, but it
+                start, 20.66 with --inversion_starts=4, 21.03 with --inversion_steps=1200
+                --inversion_schedule=cosine) than with the default, but it
                 fits its training videos less (19.8 dB against 21.8) and its samples
                 are blurrier (FVD 383 against 216 at 15,000 steps)
 """
