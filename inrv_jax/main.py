@@ -60,8 +60,8 @@ flags.DEFINE_integer("inversion_starts", None, "invert/eval: inversions per vide
                      "different starting latents, whose renders are averaged (the posterior "
                      "mean; default inversion.DEFAULT_STARTS).")
 flags.DEFINE_enum("inversion_schedule", None, ["constant", "cosine"], "invert/eval: the "
-                  "learning rate over the steps: constant (default) or cosine (down to 0 at the "
-                  "last step; closer fits in long runs, e.g. --inversion_steps=1200).")
+                  "learning rate over the steps: constant (default) or cosine (down to 0 over "
+                  "the run; closer fits in long runs, e.g. --inversion_steps=1200).")
 flags.DEFINE_integer("inversion_pixels", None, "invert/eval: observed pixels sampled per video "
                      "per step (0 = all).")
 flags.DEFINE_string("latents", None, "render: an .npy of latents (n, latent_dim) to render, e.g. "

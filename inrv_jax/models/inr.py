@@ -169,8 +169,8 @@ def grid_pixel_loss(spec: INRSpec, weights: Weights, targets: jnp.ndarray,
   weights: tensors each (B, *shape); targets: (B, T, H, W, C) float32 in target
   space; elementwise(pred, target) -> the per-element loss, any equal shapes
   (e.g. |pred - target|). Returns (loss () float32, render (B, T, H, W, C) in
-  the weights' dtype). The render carries no gradient: only the loss is
-  differentiable (treat the render as under jax.lax.stop_gradient).
+  the weights' dtype). The render carries no gradient, and no gradient flows to
+  `targets` (data): only the loss is differentiable with respect to the weights.
 
   For ReLU INRs the loss's gradient is taken chunk by chunk in the forward
   pass (`_relu_trunk_loss`): each chunk of frames is rendered, its loss

@@ -178,6 +178,7 @@ def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = N
   inversions per video, averaged (inversion.invert; default inversion.DEFAULT_STARTS);
   `schedule` of the learning rate (inversion.SCHEDULES; default inversion.DEFAULT_SCHEDULE)."""
   inversion.check_starts(starts)  # before the output folder is emptied
+  inversion.check_steps(steps)
   inversion.check_schedule(schedule)
   model = rendering.model_from(workdir=workdir)
   specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
@@ -209,7 +210,7 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   out/<mask>.{mp4,gif,png} panels of the first `panel_videos` clips (None = all of
   them; the metrics always cover all). Returns the record (per-mask mean and per-video
   PSNR/SSIM, observed and unobserved, beside the mean-frame baseline).
-  Raises errors.UserError for a bad mask spec, starts or schedule, or clips shorter than
+  Raises errors.UserError for a bad mask spec, starts, steps or schedule, or clips shorter than
   the model's."""
   specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
   data = model.config.data
@@ -217,12 +218,12 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   n = len(clips)
   learning_rate = learning_rate or inversion.DEFAULT_LEARNING_RATE
   prior_weight = inversion.DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight
-  starts = inversion.check_starts(starts)
+  starts, steps = inversion.check_starts(starts), inversion.check_steps(steps)
   schedule = inversion.check_schedule(schedule)
   start = time.perf_counter()
   result = inversion.invert(
       np.concatenate([clips] * len(specs)), [s for s in specs for _ in range(n)], model,
-      steps=steps or inversion.DEFAULT_STEPS,
+      steps=steps,
       learning_rate=learning_rate,
       pixels_per_step=inversion.DEFAULT_PIXELS if pixels is None else pixels, key=seed,
       prior_weight=prior_weight, starts=starts, schedule=schedule)

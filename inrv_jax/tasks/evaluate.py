@@ -215,7 +215,7 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   has no video, or the model's clips are shorter than `fvd_frames`.
   """
   starts = inversion.check_starts(starts)  # before the eval folder is emptied
-  schedule = inversion.check_schedule(schedule)
+  steps, schedule = inversion.check_steps(steps), inversion.check_schedule(schedule)
   fvd_videos = fvd_videos or FVD_VIDEOS
   inversion_videos = inversion_videos or INVERSION_VIDEOS
   model = rendering.model_from(workdir=workdir)
@@ -227,7 +227,7 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   i3d_videos = fvd_runs and (min(fvd_videos, len(clips)) + 2 * fvd_runs * fvd_videos
                              + 2 * min(fvd_videos * fvd_runs, len(source)))
   eta = (FIXED_SECONDS + i3d_videos * fvd_eval.I3D_SECONDS_PER_VIDEO
-         + len(chosen) * len(specs) * INVERSION_SECONDS_PER_VIDEO * (steps or 100) / 100
+         + len(chosen) * len(specs) * INVERSION_SECONDS_PER_VIDEO * steps / 100
          * starts)
   print(f"eval: {len(chosen)} videos x {len(specs)} masks to invert, about {i3d_videos} videos "
         f"through I3D; about {max(1, round(eta / 60))} min on 2 idle CPU cores"

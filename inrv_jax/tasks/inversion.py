@@ -46,7 +46,7 @@ DEFAULT_PRIOR_WEIGHT = 0.0  # weight of the pull towards the training latents (l
 DEFAULT_STARTS = 1  # inversions per video, averaged (posterior mean; see `starting_latents`)
 START_SCALE = 0.5  # spread of the extra starts, in standard deviations of the training latents
 DEFAULT_SCHEDULE = "constant"  # learning rate over the steps (SCHEDULES)
-# constant: the rate at every step; cosine: from the rate down to 0 at the last step
+# constant: the rate at every step; cosine: from the rate down to 0 over the run
 # (optax.cosine_decay_schedule), which fits more closely in long runs (RESULTS.md, "Longer
 # inversion with a cosine schedule").
 SCHEDULES = ("constant", "cosine")
@@ -175,14 +175,25 @@ def latent_prior(latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   return mean.astype(np.float32), whiten.astype(np.float32)
 
 
+def _count(value, default: int, what: str, flag: str) -> int:
+  """`value`, or `default` for None, as an int; errors.UserError unless an integer >= 1."""
+  value = default if value is None else value
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    raise errors.UserError(f"inversion {what} must be an integer of at least 1, got {value!r} "
+                           f"({flag})")
+  return int(value)
+
+
 def check_starts(starts: int | None) -> int:
   """The number of starts: `starts`, or DEFAULT_STARTS for None. Raises
   errors.UserError unless it is an integer >= 1 (before any work: the CLI checks first)."""
-  starts = DEFAULT_STARTS if starts is None else starts
-  if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or starts < 1:
-    raise errors.UserError(f"inversion starts must be an integer of at least 1, got {starts!r} "
-                           "(--inversion_starts)")
-  return int(starts)
+  return _count(starts, DEFAULT_STARTS, "starts", "--inversion_starts")
+
+
+def check_steps(steps: int | None) -> int:
+  """The number of Adam steps: `steps`, or DEFAULT_STEPS for None. Raises
+  errors.UserError unless it is an integer >= 1 (before any work: the CLI checks first)."""
+  return _count(steps, DEFAULT_STEPS, "steps", "--inversion_steps")
 
 
 def check_schedule(schedule: str | None) -> str:
@@ -305,8 +316,9 @@ def optimise(model, targets: np.ndarray, masks: np.ndarray, steps: int = DEFAULT
   """The latents of videos `targets` (B, T, H, W, 3) in [0, 1] seen through `masks`.
 
   Returns latents (B, D) and the loss of every step (steps, B). Raises
-  errors.UserError for a schedule not in SCHEDULES.
+  errors.UserError for steps < 1 or a schedule not in SCHEDULES.
   """
+  steps = check_steps(steps)
   b, t, h, w, _ = targets.shape
   steps_per_call = max(1, min(steps_per_call, steps))
   schedule = check_schedule(schedule)
@@ -367,7 +379,7 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   observed pixels best, and `latents_per_start` holds every start's optimised
   latent. It costs K times the optimisation and the rendering.
   schedule: the learning rate over the steps, "constant" or "cosine" (from
-  learning_rate down to 0 at the last step; closer fits in long runs, e.g.
+  learning_rate towards 0 over the run; closer fits in long runs, e.g.
   1,200 steps at 3e-2: RESULTS.md).
   Videos of another frame size than the model's clips are resized and longer
   ones cut to T frames (with a warning). Videos are inverted `batch_size` at
@@ -378,9 +390,9 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   masks, the mean-frame baseline, losses (steps, B) and PSNR/SSIM (B,) on the
   observed and unobserved pixels. Raises errors.UserError for videos that are
   not RGB (B, T, H, W, 3), shorter than T frames, a malformed mask spec, or
-  starts that is not an integer >= 1, or a schedule not in SCHEDULES.
+  starts or steps that are not integers >= 1, or a schedule not in SCHEDULES.
   """
-  starts = check_starts(starts)
+  starts, steps = check_starts(starts), check_steps(steps)
   schedule = check_schedule(schedule)
   model = rendering.model_from(model, workdir)
   data = model.config.data

@@ -74,6 +74,10 @@ def test_invert_mode_with_several_starts_keeps_every_start(workdir):
     with pytest.raises(errors.UserError, match=f"at least 1, got {bad}"):
       main_lib.run_mode("invert", None, str(workdir), starts=bad)
     assert (workdir / "invert" / "latents_per_start.npy").is_file()
+    with pytest.raises(errors.UserError, match=f"inversion steps must be an integer of at "
+                                               f"least 1, got {bad} \\(--inversion_steps\\)"):
+      main_lib.run_mode("invert", None, str(workdir), steps=bad)
+    assert (workdir / "invert" / "latents_per_start.npy").is_file()
 
 
 def test_render_mode_reports_memory(workdir):

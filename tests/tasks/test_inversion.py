@@ -174,3 +174,7 @@ def test_cosine_schedule_comes_to_rest_at_its_last_step(tiny_model, targets):
   with pytest.raises(errors.UserError, match="schedule must be one of constant, cosine, "
                                              "got 'linear'"):
     inrv_jax.invert(targets, "full", schedule="linear", **kw)
+  for bad in (0, -3):  # not 100 steps, nor a traceback from deep inside
+    with pytest.raises(errors.UserError, match=f"steps must be an integer of at least 1, "
+                                               f"got {bad}"):
+      inrv_jax.invert(targets, "full", **{**kw, "steps": bad})
