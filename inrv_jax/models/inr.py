@@ -131,8 +131,7 @@ def pixels_apply(spec: INRSpec, weights: Weights, grid_shape: tuple[int, int, in
 def grid_apply(spec: INRSpec, weights: Weights, num_frames: int, height: int,
                width: int) -> jnp.ndarray:
   """Render whole videos of a batch: weights (B, ...) -> (B, T, H, W, C)."""
-  return axes_apply(spec, weights, *(jnp.asarray(coords_lib.axis_values(n))
-                                     for n in (num_frames, height, width)))
+  return axes_apply(spec, weights, *_grid_axis_values(num_frames, height, width))
 
 
 def axes_apply(spec: INRSpec, weights: Weights, t_values: jnp.ndarray,
@@ -145,9 +144,7 @@ def axes_apply(spec: INRSpec, weights: Weights, t_values: jnp.ndarray,
   For ReLU INRs the rest runs a few frames at a time with a hand-written
   backward pass (`_relu_trunk`), so activations stay in cache.
   """
-  b0 = weights[1]  # (B, hidden)
-  a_t, a_h, a_w = _axis_preactivations(spec, weights[0], (t_values, h_values, w_values))
-  layers = tuple(zip(weights[2::2], weights[3::2]))  # (W_l, b_l), l = 1..L
+  a_t, a_h, a_w, b0, layers = _separable(spec, weights, (t_values, h_values, w_values))
   if spec.activation == "relu":
     frames = _frames_per_chunk(a_t.shape[1], a_h.shape[1] * a_w.shape[1])
     return _relu_trunk(frames, a_t, a_h, a_w, b0, layers)
@@ -184,23 +181,28 @@ def grid_pixel_loss(spec: INRSpec, weights: Weights, targets: jnp.ndarray,
   if spec.activation != "relu":
     pred = grid_apply(spec, weights, t, h, w)
     return jnp.mean(elementwise(pred.astype(jnp.float32), targets)), jax.lax.stop_gradient(pred)
-  values = tuple(jnp.asarray(coords_lib.axis_values(n)) for n in (t, h, w))
-  a_t, a_h, a_w = _axis_preactivations(spec, weights[0], values)
-  layers = tuple(zip(weights[2::2], weights[3::2]))
-  frames = _frames_per_chunk(t, h * w)
-  total, pred = _relu_trunk_loss(frames, elementwise, a_t, a_h, a_w, weights[1], layers, targets)
+  a_t, a_h, a_w, b0, layers = _separable(spec, weights, _grid_axis_values(t, h, w))
+  total, pred = _relu_trunk_loss(_frames_per_chunk(t, h * w), elementwise, a_t, a_h, a_w, b0,
+                                 layers, targets)
   return total / targets.size, jax.lax.stop_gradient(pred)
 
 
-def _axis_preactivations(spec: INRSpec, w0: jnp.ndarray, axis_values) -> tuple:
-  """The first layer's pre-activation split by axis: w0 (B, hid, 63) and the t, h, w
-  values (each (N,)) -> A_t (B, Nt, hid), A_h (B, Nh, hid), A_w (B, Nw, hid)."""
+def _grid_axis_values(num_frames: int, height: int, width: int) -> tuple:
+  """The t, h and w coordinates of the whole grid, each (N,) (coords.axis_values)."""
+  return tuple(jnp.asarray(coords_lib.axis_values(n)) for n in (num_frames, height, width))
+
+
+def _separable(spec: INRSpec, weights: Weights, axis_values) -> tuple:
+  """The INR split for a grid: the first layer's pre-activation by axis, A_t (B, Nt, hid),
+  A_h (B, Nh, hid), A_w (B, Nw, hid) for the t, h, w values (each (N,)), its bias b0
+  (B, hid), and the other layers as ((W_l, b_l), l = 1..L)."""
+  w0 = weights[0]  # (B, hidden, 63)
   partial = []
   for axis, values in enumerate(axis_values):
     feats = coords_lib.per_axis_encoding(values, spec.num_frequencies)  # (N, F)
     cols = coords_lib.axis_feature_columns(axis, spec.num_frequencies)
     partial.append(dot("nf,bof->bno", feats.astype(w0.dtype), w0[:, :, cols]))
-  return tuple(partial)
+  return (*partial, weights[1], tuple(zip(weights[2::2], weights[3::2])))
 
 
 # Pixels per chunk of the ReLU trunk: a (chunk, 256) f32 activation is 16 MB,

@@ -218,7 +218,7 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   n = len(clips)
   learning_rate = learning_rate or inversion.DEFAULT_LEARNING_RATE
   prior_weight = inversion.DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight
-  starts, steps = inversion.check_starts(starts), inversion.check_steps(steps)
+  starts = inversion.check_starts(starts)
   schedule = inversion.check_schedule(schedule)
   start = time.perf_counter()
   result = inversion.invert(

@@ -187,7 +187,7 @@ def _table(report: dict) -> str:
            f"steps at lr {inv['learning_rate']:g} ({inv['schedule']})"
            + (f", mean of {inv['starts']} starts each:" if inv['starts'] > 1 else ":"),
            f"  {'mask':<22} {'observed':>16} {'unobserved':>16} {'baseline unobs.':>16}"]
-  for name, m in report["inversion"]["masks"].items():
+  for name, m in inv["masks"].items():
     cell = lambda p, s: "-" if p is None or not np.isfinite(p) else f"{p:6.2f} dB {s:5.3f}"
     lines.append(f"  {name:<22} {cell(m['psnr_observed'], m['ssim_observed']):>16} "
                  f"{cell(m['psnr_unobserved'], m['ssim_unobserved']):>16} "

@@ -206,13 +206,11 @@ def check_schedule(schedule: str | None) -> str:
   return schedule
 
 
-def learning_rate_at(schedule: str, learning_rate: float, steps: int):
-  """The Adam learning rate of an inversion of `steps` steps: a float for "constant",
-  an optax schedule (step -> rate) for "cosine", falling from learning_rate at step 0
-  to 0 at step `steps`."""
-  if check_schedule(schedule) == "cosine":
-    return optax.cosine_decay_schedule(learning_rate, steps)
-  return learning_rate
+def learning_rate_at(learning_rate: float, decay_steps: int = 0):
+  """The Adam learning rate of an inversion: the float `learning_rate` for decay_steps 0
+  (the "constant" schedule), else an optax schedule (step -> rate) falling on a cosine
+  from learning_rate at step 0 to 0 at step decay_steps ("cosine" over the whole run)."""
+  return optax.cosine_decay_schedule(learning_rate, decay_steps) if decay_steps else learning_rate
 
 
 def starting_latents(latents: np.ndarray, num_videos: int, starts: int,
@@ -257,10 +255,9 @@ def render_mean(model, latents_per_start: np.ndarray, num_frames: int | None = N
 @functools.lru_cache(maxsize=16)
 def make_inverter(graphdef, spec: inr_lib.INRSpec, grid_shape: tuple[int, int, int],
                   learning_rate: float, pixels_per_step: int, steps_per_call: int,
-                  prior_weight: float = 0.0, schedule: str = DEFAULT_SCHEDULE,
-                  steps: int = DEFAULT_STEPS):
-  """The jitted multi-step inversion of a batch of videos (Adam at `learning_rate`
-  following `schedule` over `steps` steps in all; see learning_rate_at).
+                  prior_weight: float = 0.0, decay_steps: int = 0):
+  """The jitted multi-step inversion of a batch of videos (Adam at `learning_rate`,
+  on a cosine to 0 over `decay_steps` steps unless that is 0; see learning_rate_at).
 
   Returns run(params, frozen, latents (B, D), opt_state, targets (B, THW, 3) in [-1, 1],
   observed (B, Pmax) flat indices, counts (B,), key, first_step, prior_mean (D,),
@@ -268,7 +265,7 @@ def make_inverter(graphdef, spec: inr_lib.INRSpec, grid_shape: tuple[int, int, i
   the masked MSE plus prior_weight * mean(((z - prior_mean) @ prior_whiten) ** 2), the
   squared Mahalanobis distance to the training latents per dimension (`latent_prior`).
   """
-  tx = optax.adam(learning_rate_at(schedule, learning_rate, steps))
+  tx = optax.adam(learning_rate_at(learning_rate, decay_steps))
 
   def video_loss(z, params, frozen, target, observed, count, key, prior_mean, prior_whiten):
     weights = nnx.merge(graphdef, params, frozen).inr_weights(z[None])  # each (1, *shape)
@@ -319,16 +316,13 @@ def optimise(model, targets: np.ndarray, masks: np.ndarray, steps: int = DEFAULT
   errors.UserError for steps < 1 or a schedule not in SCHEDULES.
   """
   steps = check_steps(steps)
+  decay_steps = steps if check_schedule(schedule) == "cosine" else 0
   b, t, h, w, _ = targets.shape
   steps_per_call = max(1, min(steps_per_call, steps))
-  schedule = check_schedule(schedule)
-
-  length = int(steps) if schedule != "constant" else DEFAULT_STEPS  # one program for any steps
 
   def inverter(calls_steps: int):  # the last call runs what is left: exactly `steps` in all
     return make_inverter(model.graphdef, model.inr_spec, (t, h, w), float(learning_rate),
-                         int(pixels_per_step), calls_steps, float(prior_weight), schedule,
-                         length)
+                         int(pixels_per_step), calls_steps, float(prior_weight), decay_steps)
 
   init_opt = inverter(steps_per_call)[1]
   prior_mean, prior_whiten = latent_prior(model.latents)
