@@ -141,13 +141,14 @@ def axes_apply(spec: INRSpec, weights: Weights, t_values: jnp.ndarray,
   Uses the separable structure of the encoding: the first layer's
   pre-activation is A_t[t] + A_h[h] + A_w[w] + b0, so the (pixels x 63)
   encoding is never built. Numerically equal to `batched_apply` on the grid.
-  For ReLU INRs the rest runs a few frames at a time with a hand-written
-  backward pass (`_relu_trunk`), so activations stay in cache.
+  For ReLU INRs the rest runs a chunk of pixels at a time (whole frames, or
+  rows of one frame: `_chunk_shape`) with a hand-written backward pass
+  (`_relu_trunk`), so activations stay in cache.
   """
   a_t, a_h, a_w, b0, layers = _separable(spec, weights, (t_values, h_values, w_values))
   if spec.activation == "relu":
-    frames = _frames_per_chunk(a_t.shape[1], a_h.shape[1] * a_w.shape[1])
-    return _relu_trunk(frames, a_t, a_h, a_w, b0, layers)
+    chunk = _chunk_shape(a_t.shape[1], a_h.shape[1], a_w.shape[1])
+    return _relu_trunk(chunk, a_t, a_h, a_w, b0, layers)
   x = _activation(spec, _first_preactivation(a_t, a_h, a_w, b0), first=True)
   shape = x.shape[:4]
   x = x.reshape(x.shape[0], -1, x.shape[-1])  # (B, P, hid)
@@ -170,7 +171,7 @@ def grid_pixel_loss(spec: INRSpec, weights: Weights, targets: jnp.ndarray,
   `targets` (data): only the loss is differentiable with respect to the weights.
 
   For ReLU INRs the loss's gradient is taken chunk by chunk in the forward
-  pass (`_relu_trunk_loss`): each chunk of frames is rendered, its loss
+  pass (`_relu_trunk_loss`): each chunk of pixels is rendered, its loss
   gradient backpropagated through the layers at once and only the weight
   gradients kept, so no layer's activations are stored for a backward pass
   (the paper step's saved activations were 3 x 256 MB; BENCHMARKS.md). Equal
@@ -182,7 +183,7 @@ def grid_pixel_loss(spec: INRSpec, weights: Weights, targets: jnp.ndarray,
     pred = grid_apply(spec, weights, t, h, w)
     return jnp.mean(elementwise(pred.astype(jnp.float32), targets)), jax.lax.stop_gradient(pred)
   a_t, a_h, a_w, b0, layers = _separable(spec, weights, _grid_axis_values(t, h, w))
-  total, pred = _relu_trunk_loss(_frames_per_chunk(t, h * w), elementwise, a_t, a_h, a_w, b0,
+  total, pred = _relu_trunk_loss(_chunk_shape(t, h, w), elementwise, a_t, a_h, a_w, b0,
                                  layers, targets)
   return total / targets.size, jax.lax.stop_gradient(pred)
 
@@ -205,40 +206,79 @@ def _separable(spec: INRSpec, weights: Weights, axis_values) -> tuple:
   return (*partial, weights[1], tuple(zip(weights[2::2], weights[3::2])))
 
 
-# Pixels per chunk of the ReLU trunk: a (chunk, 256) f32 activation is 16 MB,
-# which stays in a 32 MB L3 cache instead of streaming 256 MB per layer.
-CHUNK_PIXELS = 16384
+# Pixels per chunk of the ReLU trunk. A chunk is whole frames, or rows of one frame where a
+# frame holds more (`_chunk_shape`). Its (chunk, 256) f32 activations, 5 MB each, stay in
+# cache instead of streaming 256 MB per layer; on the paper grid (25 x 100 x 100) half-frame
+# chunks train 10% faster than whole frames (BENCHMARKS.md, "Half-frame chunks").
+CHUNK_PIXELS = 5000
 
 
 def _first_preactivation(a_t, a_h, a_w, b0):
-  """(B, nt, hid), (B, Nh, hid), (B, Nw, hid), (B, hid) -> (B, nt, Nh, Nw, hid)."""
+  """(B, nt, hid), (B, nh, hid), (B, Nw, hid), (B, hid) -> (B, nt, nh, Nw, hid)."""
   return (a_t[:, :, None, None, :] + a_h[:, None, :, None, :]
           + a_w[:, None, None, :, :] + b0[:, None, None, None, :])
 
 
-def _frames_per_chunk(num_frames: int, frame_pixels: int) -> int:
-  """Largest divisor of num_frames whose frames hold at most CHUNK_PIXELS (>= 1)."""
-  frames = max(1, min(num_frames, CHUNK_PIXELS // max(frame_pixels, 1)))
-  while num_frames % frames:
-    frames -= 1
-  return frames
+def _largest_divisor(n: int, at_most: int) -> int:
+  """The largest divisor of n that is at most `at_most` (>= 1)."""
+  d = max(1, min(n, at_most))
+  while n % d:
+    d -= 1
+  return d
 
 
-def _split_frames(x, frames: int):
-  """(B, Nt, ...) -> (Nt / frames, B, frames, ...)."""
-  return jnp.swapaxes(x.reshape(x.shape[0], -1, frames, *x.shape[2:]), 0, 1)
+def _chunk_shape(num_frames: int, height: int, width: int) -> tuple[int, int]:
+  """(frames, rows) of a trunk chunk of the (num_frames, height, width) grid.
+
+  Whole frames (rows = height), as many as divide num_frames within
+  CHUNK_PIXELS, while a frame holds at most CHUNK_PIXELS pixels; else one frame
+  and the most rows that divide height within CHUNK_PIXELS (>= 1).
+  """
+  if height * width <= CHUNK_PIXELS:
+    return _largest_divisor(num_frames, CHUNK_PIXELS // max(height * width, 1)), height
+  return 1, _largest_divisor(height, CHUNK_PIXELS // max(width, 1))
 
 
-def _join_frames(x):
-  """(n, B, frames, ...) -> (B, n * frames, ...); inverse of `_split_frames`."""
+def _split_blocks(x, size: int):
+  """(B, N, ...) -> (N / size, B, size, ...)."""
+  return jnp.swapaxes(x.reshape(x.shape[0], -1, size, *x.shape[2:]), 0, 1)
+
+
+def _join_blocks(x):
+  """(n, B, size, ...) -> (B, n * size, ...); inverse of `_split_blocks`."""
   x = jnp.swapaxes(x, 0, 1)
   return x.reshape(x.shape[0], -1, *x.shape[3:])
 
 
-def _trunk_chunk(a_t_chunk, a_h, a_w, b0, layers):
-  """One chunk of frames: -> (output (B, p, C), hidden inputs of layers 1..L)."""
+def _axis_chunks(a_t, a_h, frames: int, rows: int):
+  """A_t (B, Nt, hid) and A_h (B, Nh, hid) by chunk: (n, B, frames, hid) and
+  (n, B, rows, hid), n = (Nt / frames)(Nh / rows), frame blocks outer; and each
+  chunk's row-block index (n,) int32."""
+  t_blocks, h_blocks = _split_blocks(a_t, frames), _split_blocks(a_h, rows)
+  n_t, n_h = t_blocks.shape[0], h_blocks.shape[0]
+  return (jnp.repeat(t_blocks, n_h, axis=0), jnp.tile(h_blocks, (n_t, 1, 1, 1)),
+          jnp.tile(jnp.arange(n_h, dtype=jnp.int32), n_t))
+
+
+def _split_grid(x, frames: int, rows: int):
+  """(B, Nt, Nh, Nw, C) -> (n, B, frames * rows * Nw, C), chunks in `_axis_chunks` order."""
+  b, t, h, w, c = x.shape
+  x = x.reshape(b, t // frames, frames, h // rows, rows, w, c).transpose(1, 3, 0, 2, 4, 5, 6)
+  return x.reshape(-1, b, frames * rows * w, c)
+
+
+def _join_grid(x, shape, frames: int, rows: int):
+  """(n, B, p, C) chunks -> `shape` (B, Nt, Nh, Nw, C); inverse of `_split_grid`."""
+  b, t, h, w, c = shape
+  x = x.reshape(t // frames, h // rows, b, frames, rows, w, c).transpose(2, 0, 3, 1, 4, 5, 6)
+  return x.reshape(shape)
+
+
+def _trunk_chunk(a_t_chunk, a_h_chunk, a_w, b0, layers):
+  """One chunk: A_t (B, frames, hid), A_h (B, rows, hid) -> (output (B, p, C), hidden
+  inputs of layers 1..L, each (B, p, hid)), p = frames * rows * Nw."""
   bsz, hid = a_t_chunk.shape[0], a_t_chunk.shape[-1]
-  x = jax.nn.relu(_first_preactivation(a_t_chunk, a_h, a_w, b0)).reshape(bsz, -1, hid)
+  x = jax.nn.relu(_first_preactivation(a_t_chunk, a_h_chunk, a_w, b0)).reshape(bsz, -1, hid)
   inputs = [x]
   for layer, (w, b) in enumerate(layers):
     x = dot("bpi,boi->bpo", x, w) + b[:, None, :]
@@ -253,89 +293,87 @@ def _trunk_out_shape(a_t, a_h, a_w, layers):
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _relu_trunk(frames, a_t, a_h, a_w, b0, layers):
-  """ReLU(A_t + A_h + A_w + b0) through `layers` -> (B, Nt, Nh, Nw, C), by chunks of frames."""
-  return _relu_trunk_fwd(frames, a_t, a_h, a_w, b0, layers)[0]
+def _relu_trunk(chunk, a_t, a_h, a_w, b0, layers):
+  """ReLU(A_t + A_h + A_w + b0) through `layers` -> (B, Nt, Nh, Nw, C), by chunks of
+  `chunk` = (frames, rows)."""
+  return _relu_trunk_fwd(chunk, a_t, a_h, a_w, b0, layers)[0]
 
 
-def _relu_trunk_fwd(frames, a_t, a_h, a_w, b0, layers):
-  def body(_, a_t_chunk):
-    out, inputs = _trunk_chunk(a_t_chunk, a_h, a_w, b0, layers)
+def _relu_trunk_fwd(chunk, a_t, a_h, a_w, b0, layers):
+  def body(_, xs):
+    a_t_chunk, a_h_chunk, _ = xs
+    out, inputs = _trunk_chunk(a_t_chunk, a_h_chunk, a_w, b0, layers)
     return None, (out, inputs[1:])  # the first input is recomputed in the backward pass
-  _, (out, saved) = jax.lax.scan(body, None, _split_frames(a_t, frames))
-  out = _join_frames(out).reshape(_trunk_out_shape(a_t, a_h, a_w, layers))
+  _, (out, saved) = jax.lax.scan(body, None, _axis_chunks(a_t, a_h, *chunk))
+  out = _join_grid(out, _trunk_out_shape(a_t, a_h, a_w, layers), *chunk)
   return out, (a_t, a_h, a_w, b0, layers, saved)
 
 
-def _backprop_chunk(carry, g, inputs, layers, frames: int):
+def _backprop_chunk(carry, g, inputs, layers, xs):
   """Backprop one chunk's output gradient g (B, p, C) through `layers`, whose inputs were
-  `inputs` (the first layer's ReLU output, then each hidden layer's, each (B, p, hid));
-  adds the weight, A_h, A_w and b0 gradients to `carry` (f32 sums over chunks) and
-  returns (carry, the chunk's A_t gradient (B, frames, hid))."""
+  `inputs` (the first layer's ReLU output, then each hidden layer's, each (B, p, hid)).
+  xs is the chunk's (A_t (B, frames, hid), A_h (B, rows, hid), row-block index). Adds the
+  weight, A_h, A_w and b0 gradients to `carry` (f32 sums over chunks; A_h's by row block,
+  (Nh / rows, B, rows, hid)) and returns (carry, the chunk's A_t gradient (B, frames, hid))."""
   d_layers, d_h, d_w, d_b0 = carry
-  bsz, n_h, n_w, hid = d_h.shape[0], d_h.shape[1], d_w.shape[1], d_h.shape[-1]
+  a_t_chunk, a_h_chunk, row_block = xs
+  frames, rows = a_t_chunk.shape[1], a_h_chunk.shape[1]
+  bsz, n_w, hid = d_w.shape[0], d_w.shape[1], d_w.shape[-1]
   new_layers = list(d_layers)
   for layer in reversed(range(len(layers))):
     x = inputs[layer]
     dw, db = d_layers[layer]
     new_layers[layer] = (dw + _weight_gradient(g, x), db + jnp.sum(g, axis=1, dtype=jnp.float32))
     g = jnp.where(x > 0, dot("bpo,boi->bpi", g, layers[layer][0]), 0)
-  g = g.reshape(bsz, frames, n_h, n_w, hid)  # grad of the first pre-activation
-  g_hw = jnp.sum(g, axis=1)  # (B, Nh, Nw, hid)
-  carry = (tuple(new_layers), d_h + jnp.sum(g_hw, axis=2, dtype=jnp.float32),
-           d_w + jnp.sum(g_hw, axis=1, dtype=jnp.float32),
-           d_b0 + jnp.sum(g_hw, axis=(1, 2), dtype=jnp.float32))
-  return carry, jnp.sum(g, axis=(2, 3))
-
-
-# The weight gradient sum_p g x^T is taken as this many partial sums over pixel blocks, one
-# matrix product each, then added: XLA's CPU dot runs the single product with a 10,000-long
-# contraction at 131 GFLOP/s and the two halves at 162 (Zen 4, 2 cores; BENCHMARKS.md).
-WEIGHT_GRADIENT_BLOCKS = 2
-
-
-def _pixel_blocks(pixels: int) -> int:
-  """WEIGHT_GRADIENT_BLOCKS, or 1 where it does not divide the chunk's pixels."""
-  return WEIGHT_GRADIENT_BLOCKS if pixels % WEIGHT_GRADIENT_BLOCKS == 0 else 1
+  g = g.reshape(bsz, frames, rows, n_w, hid)  # grad of the first pre-activation
+  # Two passes over g give every first-layer gradient: its sums over the columns (B, frames,
+  # rows, hid) and over frames and rows (B, Nw, hid). The barrier keeps XLA from folding
+  # sum(by_row) back into a third pass over g (the frames' sums, which it ran as a slow
+  # 32 x 32 reduce-window: 38 ms of the paper step).
+  by_row, by_col = jax.lax.optimization_barrier((jnp.sum(g, axis=3, dtype=jnp.float32),
+                                                 jnp.sum(g, axis=(1, 2), dtype=jnp.float32)))
+  d_h = d_h.at[row_block].add(jnp.sum(by_row, axis=1))
+  carry = (tuple(new_layers), d_h, d_w + by_col, d_b0 + jnp.sum(by_col, axis=1))
+  return carry, jnp.sum(by_row, axis=2)
 
 
 def _weight_gradient(g, x):
   """g (B, p, o), x (B, p, i) -> sum over p of g x^T, (B, o, i) float32."""
-  bsz, pixels = g.shape[:2]
-  blocks = _pixel_blocks(pixels)
-  split = lambda a: a.reshape(bsz, blocks, pixels // blocks, a.shape[-1])
-  partial = jnp.einsum("bkpo,bkpi->bkoi", split(g), split(x), preferred_element_type=jnp.float32)
-  return jnp.sum(partial, axis=1)
+  return jnp.einsum("bpo,bpi->boi", g, x, preferred_element_type=jnp.float32)
 
 
-def _zero_gradients(a_h, a_w, b0, layers):
-  """The f32 carry of `_backprop_chunk`: zeros like (layers, A_h, A_w, b0)."""
+def _zero_gradients(a_h, a_w, b0, layers, rows: int):
+  """The f32 carry of `_backprop_chunk`: zeros like (layers, A_h by blocks of `rows`,
+  A_w, b0)."""
   zeros = lambda x: jnp.zeros_like(x, dtype=jnp.float32)  # sums over chunks in f32
-  return (jax.tree.map(zeros, layers), zeros(a_h), zeros(a_w), zeros(b0))
+  return (jax.tree.map(zeros, layers), zeros(_split_blocks(a_h, rows)), zeros(a_w), zeros(b0))
 
 
 def _primal_dtypes(d_t, d_h, d_w, d_b0, d_layers, a_t, a_h, a_w, b0, layers):
-  """The gradients (A_t joined from chunks) in the primal dtypes, as custom_vjp wants."""
+  """The gradients in the primal dtypes, as custom_vjp wants: A_t's from its per-chunk
+  parts d_t (n, B, frames, hid), summed over row blocks; A_h's joined from its row blocks."""
   like = lambda d, x: d.astype(x.dtype)
-  return (_join_frames(d_t).astype(a_t.dtype), like(d_h, a_h), like(d_w, a_w), like(d_b0, b0),
-          jax.tree.map(like, d_layers, layers))
+  n_h = d_h.shape[0]
+  d_t = jnp.sum(d_t.reshape(-1, n_h, *d_t.shape[1:]), axis=1, dtype=jnp.float32)
+  return (_join_blocks(d_t).astype(a_t.dtype), _join_blocks(d_h).astype(a_h.dtype),
+          like(d_w, a_w), like(d_b0, b0), jax.tree.map(like, d_layers, layers))
 
 
-def _relu_trunk_bwd(frames, residuals, grad):
+def _relu_trunk_bwd(chunk, residuals, grad):
   """Per chunk: backprop through the layers, accumulate weight grads in the carry."""
   a_t, a_h, a_w, b0, layers, saved = residuals
-  bsz, _, n_h, n_w, channels = grad.shape
-  grad_chunks = _split_frames(grad, frames).reshape(-1, bsz, frames * n_h * n_w, channels)
+  frames, rows = chunk
 
   def body(carry, xs):
-    a_t_chunk, g, saved_chunk = xs
-    hid = a_t_chunk.shape[-1]
-    first = jax.nn.relu(_first_preactivation(a_t_chunk, a_h, a_w, b0)).reshape(bsz, -1, hid)
-    return _backprop_chunk(carry, g, (first,) + saved_chunk, layers, frames)
+    axis_xs, g, saved_chunk = xs
+    a_t_chunk, a_h_chunk, _ = axis_xs
+    bsz, hid = a_t_chunk.shape[0], a_t_chunk.shape[-1]
+    first = jax.nn.relu(_first_preactivation(a_t_chunk, a_h_chunk, a_w, b0)).reshape(bsz, -1, hid)
+    return _backprop_chunk(carry, g, (first,) + saved_chunk, layers, axis_xs)
 
   (d_layers, d_h, d_w, d_b0), d_t = jax.lax.scan(
-      body, _zero_gradients(a_h, a_w, b0, layers),
-      (_split_frames(a_t, frames), grad_chunks, saved))
+      body, _zero_gradients(a_h, a_w, b0, layers, rows),
+      (_axis_chunks(a_t, a_h, frames, rows), _split_grid(grad, frames, rows), saved))
   return _primal_dtypes(d_t, d_h, d_w, d_b0, d_layers, a_t, a_h, a_w, b0, layers)
 
 
@@ -343,44 +381,44 @@ _relu_trunk.defvjp(_relu_trunk_fwd, _relu_trunk_bwd)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _relu_trunk_loss(frames, elementwise, a_t, a_h, a_w, b0, layers, targets):
-  """(sum of elementwise(render, targets), render) of the ReLU trunk, by chunks of frames;
-  the render's cotangent is ignored (grid_pixel_loss stops its gradient)."""
-  total, render, _ = _relu_trunk_loss_pass(frames, elementwise, a_t, a_h, a_w, b0, layers,
+def _relu_trunk_loss(chunk, elementwise, a_t, a_h, a_w, b0, layers, targets):
+  """(sum of elementwise(render, targets), render) of the ReLU trunk, by chunks of
+  `chunk` = (frames, rows); the render's cotangent is ignored (grid_pixel_loss stops its
+  gradient)."""
+  total, render, _ = _relu_trunk_loss_pass(chunk, elementwise, a_t, a_h, a_w, b0, layers,
                                            targets)
   return total, render
 
 
-def _relu_trunk_loss_pass(frames, elementwise, a_t, a_h, a_w, b0, layers, targets):
+def _relu_trunk_loss_pass(chunk, elementwise, a_t, a_h, a_w, b0, layers, targets):
   """Render each chunk, take its loss and loss gradient, backprop it at once:
   -> (loss sum, render (B, Nt, Nh, Nw, C), gradients in the primal dtypes)."""
-  bsz, _, n_h, n_w, channels = targets.shape
-  target_chunks = _split_frames(targets, frames).reshape(-1, bsz, frames * n_h * n_w, channels)
+  frames, rows = chunk
 
   def body(carry, xs):
     gradients, total = carry
-    a_t_chunk, target = xs
-    out, inputs = _trunk_chunk(a_t_chunk, a_h, a_w, b0, layers)  # (B, p, C)
+    axis_xs, target = xs
+    out, inputs = _trunk_chunk(axis_xs[0], axis_xs[1], a_w, b0, layers)  # (B, p, C)
     loss, g = jax.value_and_grad(
         lambda o: jnp.sum(elementwise(o.astype(jnp.float32), target)))(out)
-    gradients, d_t_chunk = _backprop_chunk(gradients, g, inputs, layers, frames)
+    gradients, d_t_chunk = _backprop_chunk(gradients, g, inputs, layers, axis_xs)
     return (gradients, total + loss), (out, d_t_chunk)
 
   ((d_layers, d_h, d_w, d_b0), total), (out, d_t) = jax.lax.scan(
-      body, (_zero_gradients(a_h, a_w, b0, layers), jnp.zeros((), jnp.float32)),
-      (_split_frames(a_t, frames), target_chunks))
-  render = _join_frames(out).reshape(_trunk_out_shape(a_t, a_h, a_w, layers))
+      body, (_zero_gradients(a_h, a_w, b0, layers, rows), jnp.zeros((), jnp.float32)),
+      (_axis_chunks(a_t, a_h, frames, rows), _split_grid(targets, frames, rows)))
+  render = _join_grid(out, targets.shape[:-1] + out.shape[-1:], frames, rows)
   return total, render, _primal_dtypes(d_t, d_h, d_w, d_b0, d_layers, a_t, a_h, a_w, b0, layers)
 
 
-def _relu_trunk_loss_fwd(frames, elementwise, a_t, a_h, a_w, b0, layers, targets):
-  total, render, gradients = _relu_trunk_loss_pass(frames, elementwise, a_t, a_h, a_w, b0,
+def _relu_trunk_loss_fwd(chunk, elementwise, a_t, a_h, a_w, b0, layers, targets):
+  total, render, gradients = _relu_trunk_loss_pass(chunk, elementwise, a_t, a_h, a_w, b0,
                                                    layers, targets)
   return (total, render), (gradients, targets)
 
 
-def _relu_trunk_loss_bwd(frames, elementwise, residuals, cotangents):
-  del frames, elementwise
+def _relu_trunk_loss_bwd(chunk, elementwise, residuals, cotangents):
+  del chunk, elementwise
   gradients, targets = residuals
   scale = cotangents[0]  # the loss sum's cotangent; the render's is ignored
   return (*jax.tree.map(lambda d: (d * scale).astype(d.dtype), gradients),

@@ -27,20 +27,22 @@ def _plain(weights):
   return inr_lib.batched_apply(SPEC, weights, grid).reshape(-1, T, H, W, SPEC.out_channels)
 
 
-@pytest.fixture(params=[1, 2, 1000000], ids=["1-frame-chunks", "2-frame-chunks", "one-chunk"])
-def chunk_frames(request, monkeypatch):
-  monkeypatch.setattr(inr_lib, "CHUNK_PIXELS", request.param * H * W)
+@pytest.fixture(params=[4 * W, H * W // 2 + 1, H * W, 2 * H * W, 1000000],
+                ids=["4-row-chunks", "half-frame-chunks", "1-frame-chunks", "2-frame-chunks",
+                     "one-chunk"])
+def chunk_pixels(request, monkeypatch):
+  monkeypatch.setattr(inr_lib, "CHUNK_PIXELS", request.param)
   return request.param
 
 
-def test_render_equals_plain_path(chunk_frames):
+def test_render_equals_plain_path(chunk_pixels):
   weights = _weights(batch=2)
   fast = jax.jit(lambda w: inr_lib.grid_apply(SPEC, w, T, H, W))(weights)
   assert fast.shape == (2, T, H, W, 3)
   np.testing.assert_allclose(fast, _plain(weights), atol=1e-5, rtol=0)
 
 
-def test_training_gradients_equal_plain_path(chunk_frames):
+def test_training_gradients_equal_plain_path(chunk_pixels):
   weights = _weights(batch=2, seed=1)
   target = jnp.asarray(np.random.default_rng(2).uniform(-1, 1, (2, T, H, W, 3)), jnp.float32)
   loss = lambda apply: (lambda w: jnp.mean(jnp.abs(apply(w) - target)))
@@ -53,11 +55,14 @@ def test_training_gradients_equal_plain_path(chunk_frames):
     np.testing.assert_allclose(fast, plain, atol=1e-5 * max(scale, 1.0), err_msg=name)
 
 
-def test_odd_frame_counts_use_a_divisor():
-  assert inr_lib._frames_per_chunk(25, 10000) == 1
-  assert inr_lib._frames_per_chunk(16, 1024) == 16
-  assert inr_lib._frames_per_chunk(7, 100) == 7
-  assert 7 % inr_lib._frames_per_chunk(7, inr_lib.CHUNK_PIXELS // 3) == 0
+def test_chunks_are_whole_frames_or_rows_that_divide_the_grid(monkeypatch):
+  monkeypatch.setattr(inr_lib, "CHUNK_PIXELS", 5000)
+  assert inr_lib._chunk_shape(25, 100, 100) == (1, 50)  # the paper grid: half frames
+  assert inr_lib._chunk_shape(16, 32, 32) == (4, 32)
+  assert inr_lib._chunk_shape(7, 10, 10) == (7, 10)
+  assert inr_lib._chunk_shape(7, 40, 40) == (1, 40)  # 1,600 pixels a frame, 7 frames: one frame
+  assert inr_lib._chunk_shape(2, 97, 100) == (1, 1)  # 97 rows are prime: one row
+  assert inr_lib._chunk_shape(1, 3, 6000) == (1, 1)  # a row above the budget stays whole
 
 
 def test_sine_inr_keeps_the_dense_path():
@@ -70,7 +75,7 @@ def test_sine_inr_keeps_the_dense_path():
 
 
 @pytest.mark.parametrize("name", ["l1", "weighted_mse"])
-def test_loss_taken_in_the_forward_pass_equals_autodiff_of_the_render(chunk_frames, name):
+def test_loss_taken_in_the_forward_pass_equals_autodiff_of_the_render(chunk_pixels, name):
   """grid_pixel_loss backpropagates each chunk's loss as it renders it, keeping no
   activations; its loss, render and gradients equal autodiff of grid_apply's loss."""
   from inrv_jax import losses  # pylint: disable=import-outside-toplevel
@@ -90,11 +95,13 @@ def test_loss_taken_in_the_forward_pass_equals_autodiff_of_the_render(chunk_fram
   np.testing.assert_allclose(doubled[0], 2.0 * grads[0], rtol=1e-6)
 
 
-def test_an_odd_pixel_count_runs_as_one_block():
-  """Chunks whose pixels do not split into WEIGHT_GRADIENT_BLOCKS blocks run whole."""
+@pytest.mark.parametrize("chunk_pixels", [7, 35, 5000], ids=["row-chunks", "frame-chunks",
+                                                              "one-chunk"])
+def test_an_odd_grid_gives_the_plain_gradients(monkeypatch, chunk_pixels):
+  """Odd sizes (3 frames of 5 x 7) in chunks of one row, one frame, or all of it."""
   from inrv_jax import losses  # pylint: disable=import-outside-toplevel
-  t, h, w = 3, 5, 7  # 105 pixels a chunk
-  assert inr_lib._pixel_blocks(h * w * t) == 1 and inr_lib._pixel_blocks(2 * 105) == 2
+  monkeypatch.setattr(inr_lib, "CHUNK_PIXELS", chunk_pixels)
+  t, h, w = 3, 5, 7
   weights = _weights(batch=1, seed=6)
   target = jnp.asarray(np.random.default_rng(7).uniform(-1, 1, (1, t, h, w, 3)), jnp.float32)
   grid = jnp.asarray(coords_lib.grid(t, h, w))
