@@ -324,7 +324,7 @@ def _backprop_chunk(carry, g, inputs, layers, xs):
     x = inputs[layer]
     dw, db = d_layers[layer]
     new_layers[layer] = (dw + _weight_gradient(g, x), db + jnp.sum(g, axis=1, dtype=jnp.float32))
-    g = jnp.where(x > 0, dot("bpo,boi->bpi", g, layers[layer][0]), 0)
+    g = jnp.where(x > 0, _input_gradient(g, layers[layer][0]), 0)
   g = g.reshape(bsz, frames, rows, n_w, hid)  # grad of the first pre-activation
   # Two passes over g give every first-layer gradient: its sums over the columns (B, frames,
   # rows, hid) and over frames and rows (B, Nw, hid). The barrier keeps XLA from folding
@@ -335,6 +335,28 @@ def _backprop_chunk(carry, g, inputs, layers, xs):
   d_h = d_h.at[row_block].add(jnp.sum(by_row, axis=1))
   carry = (tuple(new_layers), d_h, d_w + by_col, d_b0 + jnp.sum(by_col, axis=1))
   return carry, jnp.sum(by_row, axis=2)
+
+
+# Layers with at most this many outputs (the RGB layer) take their input gradient as
+# multiply-adds, not a matrix product (`_input_gradient`).
+FEW_OUTPUTS = 4
+
+
+def _input_gradient(g, w):
+  """g (B, p, o) times w (B, o, i) -> (B, p, i), summed in f32, in g's dtype.
+
+  For o <= FEW_OUTPUTS as o multiply-adds, which XLA fuses with the ReLU mask
+  that follows into one pass (0.3 ms per 5,000-pixel chunk on a Zen 4): XLA's
+  CPU dot with a 3-long contraction took 1.1-1.4 ms, and the mask one more
+  pass (BENCHMARKS.md, "Half-frame chunks").
+  """
+  if w.shape[1] > FEW_OUTPUTS:
+    return dot("bpo,boi->bpi", g, w)
+  g32, w32 = g.astype(jnp.float32), w.astype(jnp.float32)
+  out = g32[:, :, 0, None] * w32[:, None, 0, :]
+  for o in range(1, w.shape[1]):
+    out = out + g32[:, :, o, None] * w32[:, None, o, :]
+  return out.astype(g.dtype)
 
 
 def _weight_gradient(g, x):
