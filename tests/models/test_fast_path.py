@@ -98,10 +98,13 @@ def test_loss_taken_in_the_forward_pass_equals_autodiff_of_the_render(chunk_pixe
 @pytest.mark.parametrize("chunk_pixels", [7, 35, 5000], ids=["row-chunks", "frame-chunks",
                                                               "one-chunk"])
 def test_an_odd_grid_gives_the_plain_gradients(monkeypatch, chunk_pixels):
-  """Odd sizes (3 frames of 5 x 7) in chunks of one row, one frame, or all of it."""
+  """Odd sizes (3 frames of 5 x 7) in chunks of one row, one frame, or all of it; chunks
+  whose pixels do not split into WEIGHT_GRADIENT_BLOCKS blocks take one weight product."""
   from inrv_jax import losses  # pylint: disable=import-outside-toplevel
   monkeypatch.setattr(inr_lib, "CHUNK_PIXELS", chunk_pixels)
   t, h, w = 3, 5, 7
+  assert inr_lib._pixel_blocks(7) == inr_lib._pixel_blocks(105) == 1
+  assert inr_lib._pixel_blocks(5000) == 2
   weights = _weights(batch=1, seed=6)
   target = jnp.asarray(np.random.default_rng(7).uniform(-1, 1, (1, t, h, w, 3)), jnp.float32)
   grid = jnp.asarray(coords_lib.grid(t, h, w))
