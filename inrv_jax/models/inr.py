@@ -209,7 +209,7 @@ def _separable(spec: INRSpec, weights: Weights, axis_values) -> tuple:
 # Pixels per chunk of the ReLU trunk. A chunk is whole frames, or rows of one frame where a
 # frame holds more (`_chunk_shape`). Its (chunk, 256) f32 activations, 5 MB each, stay in
 # cache instead of streaming 256 MB per layer; on the paper grid (25 x 100 x 100) half-frame
-# chunks train 10% faster than whole frames (BENCHMARKS.md, "Half-frame chunks").
+# chunks made the trunk 10% faster than whole frames (BENCHMARKS.md, "Half-frame chunks").
 CHUNK_PIXELS = 5000
 
 
