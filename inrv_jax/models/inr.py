@@ -328,8 +328,8 @@ def _backprop_chunk(carry, g, inputs, layers, xs):
   g = g.reshape(bsz, frames, rows, n_w, hid)  # grad of the first pre-activation
   # Two passes over g give every first-layer gradient: its sums over the columns (B, frames,
   # rows, hid) and over frames and rows (B, Nw, hid). The barrier keeps XLA from folding
-  # sum(by_row) back into a third pass over g (the frames' sums, which it ran as a slow
-  # 32 x 32 reduce-window: 38 ms of the paper step).
+  # sum(by_row, rows) back into a third pass over g (each frame's sum over rows and columns,
+  # which it ran as a slow 32 x 32 reduce-window: 38 ms of the paper step).
   by_row, by_col = jax.lax.optimization_barrier((jnp.sum(g, axis=3, dtype=jnp.float32),
                                                  jnp.sum(g, axis=(1, 2), dtype=jnp.float32)))
   d_h = d_h.at[row_block].add(jnp.sum(by_row, axis=1))
@@ -445,7 +445,7 @@ def _relu_trunk_loss_pass(chunk, elementwise, a_t, a_h, a_w, b0, layers, targets
   ((d_layers, d_h, d_w, d_b0), total), (out, d_t) = jax.lax.scan(
       body, (_zero_gradients(a_h, a_w, b0, layers, rows), jnp.zeros((), jnp.float32)),
       (_axis_chunks(a_t, a_h, frames, rows), _split_grid(targets, frames, rows)))
-  render = _join_grid(out, targets.shape[:-1] + out.shape[-1:], frames, rows)
+  render = _join_grid(out, _trunk_out_shape(a_t, a_h, a_w, layers), frames, rows)
   return total, render, _primal_dtypes(d_t, d_h, d_w, d_b0, d_layers, a_t, a_h, a_w, b0, layers)
 
 
