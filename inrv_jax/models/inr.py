@@ -209,7 +209,7 @@ def _separable(spec: INRSpec, weights: Weights, axis_values) -> tuple:
 # Pixels per chunk of the ReLU trunk. A chunk is whole frames, or rows of one frame where a
 # frame holds more (`_chunk_shape`). Its (chunk, 256) f32 activations, 5 MB each, stay in
 # cache instead of streaming 256 MB per layer; on the paper grid (25 x 100 x 100) half-frame
-# chunks made the trunk 10% faster than whole frames (BENCHMARKS.md, "Half-frame chunks").
+# chunks are 4-10% faster than whole frames (BENCHMARKS.md, "Half-frame chunks").
 CHUNK_PIXELS = 5000
 
 
@@ -232,11 +232,14 @@ def _chunk_shape(num_frames: int, height: int, width: int) -> tuple[int, int]:
 
   Whole frames (rows = height), as many as divide num_frames within
   CHUNK_PIXELS, while a frame holds at most CHUNK_PIXELS pixels; else one frame
-  and the most rows that divide height within CHUNK_PIXELS (>= 1).
+  and the most rows that divide height within CHUNK_PIXELS, unless they hold
+  under half of it (a prime height, 97 or 101 rows: one-row chunks made such a
+  step 1.6x slower), then one whole frame.
   """
   if height * width <= CHUNK_PIXELS:
     return _largest_divisor(num_frames, CHUNK_PIXELS // max(height * width, 1)), height
-  return 1, _largest_divisor(height, CHUNK_PIXELS // max(width, 1))
+  rows = _largest_divisor(height, CHUNK_PIXELS // max(width, 1))
+  return 1, (rows if 2 * rows * width >= CHUNK_PIXELS else height)
 
 
 def _split_blocks(x, size: int):

@@ -61,7 +61,9 @@ def test_chunks_are_whole_frames_or_rows_that_divide_the_grid(monkeypatch):
   assert inr_lib._chunk_shape(16, 32, 32) == (4, 32)
   assert inr_lib._chunk_shape(7, 10, 10) == (7, 10)
   assert inr_lib._chunk_shape(7, 40, 40) == (1, 40)  # 1,600 pixels a frame, 7 frames: one frame
-  assert inr_lib._chunk_shape(2, 97, 100) == (1, 1)  # 97 rows are prime: one row
+  assert inr_lib._chunk_shape(2, 97, 100) == (1, 97)  # 97 rows are prime: whole frames
+  assert inr_lib._chunk_shape(16, 106, 106) == (1, 106)  # 2-row chunks would be 212 pixels
+  assert inr_lib._chunk_shape(4, 128, 128) == (1, 32)
   assert inr_lib._chunk_shape(1, 3, 6000) == (1, 1)  # a row above the budget stays whole
 
 
