@@ -75,6 +75,12 @@ def base_config() -> ml_collections.ConfigDict:
   t.vgg16_weights = ""          # local path of torchvision's vgg16-397923af.pth ("" = cache, else download)
   t.lpips_weights = ""          # local path of LPIPS v0.1 vgg.pth lin layers ("" = the copy inrv_jax ships)
   t.pixel_fraction = 1.0        # fraction of a clip's pixels sampled each step (1.0 = whole frames, paper)
+  t.pixel_sampling = "uniform"  # with pixel_fraction < 1: "uniform" draws, or "importance" (more where the clip has edges, loss reweighted to stay unbiased; pixel_sampling.py)
+  t.importance_mix = 0.25       # pixel_sampling="importance": uniform share of the draw distribution (weights stay <= 1/mix)
+  t.latent_lr_scale = 1.0       # the latent table's learning rate as a multiple of learning_rate (1 = paper: one rate)
+  t.lr_schedule = "constant"    # "constant" (times stage_lr_scales; paper) or "cosine" (warm-up, then cosine decay to final_lr_fraction over the plan)
+  t.warmup_steps = 0            # lr_schedule="cosine": steps of linear warm-up from 0
+  t.final_lr_fraction = 0.0     # lr_schedule="cosine": learning rate at the last step, as a fraction of learning_rate
   t.steps_per_call = 1          # optimiser steps per compiled call (a lax.scan); >1 takes small steps out of Python dispatch
   t.log_every = 50              # steps between metric lines in metrics.jsonl / TensorBoard (each the mean over those steps)
   t.checkpoint_every = 500      # steps between checkpoints (a final one is always written)

@@ -20,8 +20,9 @@ LAYERS = (
     # 1: models: pure functions and Flax modules; each pretrained model owns its `load`.
     ("models",),
     # 2: what training and the tasks share: losses, metrics, devices, the progressive
-    #    plan and optimizer, FVD, media files, datasets and the input pipeline.
-    ("losses", "metrics", "parallel", "stages", "fvd", "media", "data"),
+    #    plan and optimizer, FVD, media files, datasets and the input pipeline, which
+    #    pixels a training step renders.
+    ("losses", "metrics", "parallel", "stages", "fvd", "media", "data", "pixel_sampling"),
     # 3: what a checkpoint holds, start-up checks, a trained model loaded from a workdir,
     #    why training stops early (signals, values that are not finite), CLIP features.
     ("checkpoints", "resources", "trained_model", "stopping", "clip_features"),

@@ -33,6 +33,7 @@ from inrv_jax import evaluation
 from inrv_jax import losses
 from inrv_jax import metrics as metrics_lib
 from inrv_jax import parallel
+from inrv_jax import pixel_sampling
 from inrv_jax import resources
 from inrv_jax import stages
 from inrv_jax import stopping
@@ -52,25 +53,38 @@ def _say(message: str) -> None:
 
 
 def predict_and_target(spec: inr_lib.INRSpec, weights: inr_lib.Weights, videos: jnp.ndarray,
-                       fraction: float, key: jax.Array, compute_dtype=jnp.float32):
-  """INR outputs (float32) and the pixels they are compared with, both in [-1, 1].
+                       fraction: float, key: jax.Array, compute_dtype=jnp.float32,
+                       sampling: str = "uniform", mix: float = 1.0):
+  """INR outputs (float32), the pixels they are compared with (both in [-1, 1]) and
+  the pixels' loss weights.
 
   weights: INR tensors each (B, *shape); videos (B, T, H, W, 3). With
-  fraction 1 the whole grid is rendered ((B, T, H, W, 3) both); otherwise
-  each video gets round(fraction * T*H*W) random pixels of its own ((B, P', 3)
-  both). The INR runs in `compute_dtype` (bfloat16 on accelerators); the
-  hypernetwork, its master weights and the loss stay f32.
+  fraction 1 the whole grid is rendered ((B, T, H, W, 3) both, weights None);
+  otherwise each video gets round(fraction * T*H*W) pixels of its own ((B, P', 3)
+  both), drawn by pixel_sampling.draw(sampling, ..., mix): weights None for
+  uniform draws, else (B, P') float32 such that the weighted mean of a per-pixel
+  loss estimates its mean over the whole clip without bias. The INR runs in
+  `compute_dtype` (bfloat16 on accelerators); the hypernetwork, its master
+  weights and the loss stay f32.
   """
   weights = tuple(w.astype(compute_dtype) for w in weights)
   b, t, h, w, c = videos.shape
   if fraction >= 1.0:
-    return inr_lib.grid_apply(spec, weights, t, h, w).astype(jnp.float32), videos
+    return inr_lib.grid_apply(spec, weights, t, h, w).astype(jnp.float32), videos, None
   num_pixels = t * h * w
   count = max(1, int(round(fraction * num_pixels)))
-  pixels = jax.random.randint(key, (b, count), 0, num_pixels)  # (B, P')
+  pixels, loss_weights = pixel_sampling.draw(sampling, key, videos, count, mix)  # (B, P')
   pred = inr_lib.pixels_apply(spec, weights, (t, h, w), pixels)
   target = jnp.take_along_axis(videos.reshape(b, num_pixels, c), pixels[..., None], axis=1)
-  return pred.astype(jnp.float32), target
+  return pred.astype(jnp.float32), target, loss_weights
+
+
+def weighted_mean(elements: jnp.ndarray, loss_weights: jnp.ndarray | None) -> jnp.ndarray:
+  """Mean of per-element values (B, P, C), each pixel weighted by loss_weights (B, P)
+  (None = plain mean): the whole-clip mean that sampled pixels estimate."""
+  if loss_weights is None:
+    return jnp.mean(elements)
+  return jnp.mean(loss_weights[..., None] * elements)
 
 
 def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
@@ -97,7 +111,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   loss and gradients ((1 + parameter leaves,) bool).
   """
   spec = inrv_lib.inr_spec_from_config(config.model)
-  pixel_loss = losses.pixel_loss(config.train.loss)
+  losses.pixel_loss(config.train.loss)  # refuses an unknown name
   fraction = config.train.pixel_fraction
   conditioning = config.model.conditioning
   compute_dtype = jnp.dtype(config.model.compute_dtype)
@@ -120,10 +134,12 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
       weights = tuple(w.astype(compute_dtype) for w in module.inr_weights(z))
       pix, pred = inr_lib.grid_pixel_loss(spec, weights, batch["video"], elementwise)
       pred, target = pred.astype(jnp.float32), batch["video"]  # pred: no gradient (metrics)
+      loss_weights = None
     else:
-      pred, target = predict_and_target(spec, module.inr_weights(z), batch["video"], fraction,
-                                        pixel_key, compute_dtype)
-      pix = pixel_loss(pred, target)
+      pred, target, loss_weights = predict_and_target(
+          spec, module.inr_weights(z), batch["video"], fraction, pixel_key, compute_dtype,
+          config.train.pixel_sampling, config.train.importance_mix)
+      pix = weighted_mean(elementwise(pred, target), loss_weights)
     loss, extra = pix, {}
     if lpips_graphdef is not None:
       perceptual = nnx.merge(lpips_graphdef, lpips)
@@ -132,7 +148,8 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     if conditioning == "gauss_prior":
       loss = loss + config.model.gauss_prior_weight * losses.gaussian_prior(
           module.latent_table[...], num_active)
-    psnr = metrics_lib.psnr_from_mse(losses.mse(pred, target), data_range=2.0)
+    mse = weighted_mean(losses.mse_elements(pred, target), loss_weights)
+    psnr = metrics_lib.psnr_from_mse(mse, data_range=2.0)
     return loss, {"pixel_loss": pix, "psnr": psnr, "z": z, **extra}
 
   def step(frozen, lpips, clip_features, state, batch, num_active):
