@@ -1,4 +1,9 @@
-"""One function per `--mode` of inrv_jax.main; each writes WORKDIR/<mode>/.
+"""The command-line wrappers, one per `--mode` of inrv_jax.main; each writes WORKDIR/<mode>/.
+
+`<mode>_command(workdir, **flags)` loads the workdir's model, calls the public
+function of the task (sampling.sample, rendering.render, inversion.invert, ...)
+with the flags' values, and writes the results; `MODES` maps each mode to its
+wrapper (--mode=eval to evaluate.evaluate, which writes its own report).
 
 Every mode writes <name>.mp4, <name>.gif and <name>.png (a grid) and a JSON
 file with what was done and its metrics, and returns that JSON's content.
@@ -40,8 +45,9 @@ def training_clips(model, indices) -> np.ndarray:
   return datasets.clips01(datasets.load(model.config.data), indices)
 
 
-def sample(workdir, num: int = 8, method: str = "gaussian", seed: int = 0,
-           num_frames: int | None = None, resolution=None) -> dict:
+def sample_command(workdir, num: int = 8, method: str = "gaussian", seed: int = 0,
+                   num_frames: int | None = None, resolution=None) -> dict:
+  """--mode=sample: `num` samples (sampling.sample) as sample/samples.* and latents.npy."""
   model = rendering.model_from(workdir=workdir)
   videos, z = sampling.sample(jax.random.key(seed), num, model, method=method,
                               num_frames=num_frames,
@@ -69,8 +75,10 @@ def _endpoint(model, text: str):
   return result.latents[0]
 
 
-def interpolate(workdir, pairs=None, steps: int = 8, method: str = "slerp",
-                num_frames: int | None = None, resolution=None) -> dict:
+def interpolate_command(workdir, pairs=None, steps: int = 8, method: str = "slerp",
+                        num_frames: int | None = None, resolution=None) -> dict:
+  """--mode=interpolate: one row of `steps` videos per A:B pair (interpolation.interpolate);
+  an end is a training index or a video file, inverted first."""
   model = rendering.model_from(workdir=workdir)
   if not pairs:
     ends = _indices(model, None, 6)
@@ -91,12 +99,12 @@ def interpolate(workdir, pairs=None, steps: int = 8, method: str = "slerp",
                                                     "method": method, "files": files})
 
 
-def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = None,
-           learning_rate: float | None = None, pixels: int | None = None, seed: int = 0,
-           num_frames: int | None = None, resolution=None,
-           prior_weight: float | None = None, starts: int | None = None,
-           schedule: str | None = None) -> dict:
-  """Invert training clips (`indices`, default 4 spread over the dataset) or video files
+def invert_command(workdir, masks=None, indices=None, videos=None, steps: int | None = None,
+                   learning_rate: float | None = None, pixels: int | None = None, seed: int = 0,
+                   num_frames: int | None = None, resolution=None,
+                   prior_weight: float | None = None, starts: int | None = None,
+                   schedule: str | None = None) -> dict:
+  """--mode=invert: invert training clips (`indices`, default 4 spread over the dataset) or video files
   under every mask (default: one of each kind), all in one vmapped batch; `starts`
   inversions per video, averaged (inversion.invert; default inversion.DEFAULT_STARTS);
   `schedule` of the learning rate (inversion.SCHEDULES; default inversion.DEFAULT_SCHEDULE)."""
@@ -128,9 +136,10 @@ def read_npy(path: pathlib.Path | str, what: str) -> np.ndarray:
     raise errors.UserError(f"{path}: not a plain NumPy array file ({what}): {err}") from err
 
 
-def render(workdir, indices=None, latents: str | None = None, num_frames: int | None = None,
-           resolution=None, chunk_pixels: int | None = None) -> dict:
-  """Training latents (`indices`) or a saved latents .npy at any size; default 4x the
+def render_command(workdir, indices=None, latents: str | None = None,
+                   num_frames: int | None = None, resolution=None,
+                   chunk_pixels: int | None = None) -> dict:
+  """--mode=render: training latents (`indices`) or a saved latents .npy at any size; default 4x the
   training resolution. Reports time and this process's peak RSS."""
   model = rendering.model_from(workdir=workdir)
   if latents:
@@ -158,10 +167,10 @@ def render(workdir, indices=None, latents: str | None = None, num_frames: int | 
       "block_pixels": rendering.BLOCK_PIXELS, "files": files})
 
 
-def fvd(workdir, num: int = fvd_lib.NUM_VIDEOS, num_frames: int = fvd_lib.NUM_FRAMES,
-        resolution=None, method: str = "slerp_random", seed: int = 0,
-        batch_size: int = 8) -> dict:
-  """FVD of `num` samples against up to `num` training clips (paper: 2048, 16 frames,
+def fvd_command(workdir, num: int = fvd_lib.NUM_VIDEOS, num_frames: int = fvd_lib.NUM_FRAMES,
+                resolution=None, method: str = "slerp_random", seed: int = 0,
+                batch_size: int = 8) -> dict:
+  """--mode=fvd: FVD of `num` samples against up to `num` training clips (paper: 2048, 16 frames,
   slerp_random, 128x128). The real clips' I3D features are cached in DIR/fvd/."""
   model = rendering.model_from(workdir=workdir)
   source = datasets.load(model.config.data)
@@ -188,5 +197,6 @@ def fvd(workdir, num: int = fvd_lib.NUM_VIDEOS, num_frames: int = fvd_lib.NUM_FR
                                          "files": files})
 
 
-MODES = {"sample": sample, "interpolate": interpolate, "invert": invert, "render": render,
-         "fvd": fvd, "eval": evaluate_lib.evaluate}
+MODES = {"sample": sample_command, "interpolate": interpolate_command,
+         "invert": invert_command, "render": render_command, "fvd": fvd_command,
+         "eval": evaluate_lib.evaluate}
