@@ -40,6 +40,7 @@ from inrv_jax import trained_model
 from inrv_jax.data import datasets
 from inrv_jax.data import pipeline
 from inrv_jax.models import inr as inr_lib
+from inrv_jax.models import kernels
 from inrv_jax.models import inrv as inrv_lib
 from inrv_jax.models import lpips as lpips_lib
 
@@ -75,7 +76,8 @@ def predict_and_target(spec: inr_lib.INRSpec, weights: inr_lib.Weights, videos: 
 
 def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
                     tx: optax.GradientTransformation, mesh: jax.sharding.Mesh,
-                    lpips_graphdef: nnx.GraphDef | None = None, stacked: bool = False):
+                    lpips_graphdef: nnx.GraphDef | None = None, stacked: bool = False,
+                    tuning: kernels.Tuning | None = None):
   """The jitted pure step (frozen, lpips, clip_features, state, batch, num_active)
   -> (state, metrics).
 
@@ -94,7 +96,8 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   latent rows the current progressive stage uses (the Gaussian prior's rows).
   metrics: scalars {"loss", "pixel_loss", "psnr" (dB, on the compared
   pixels), and "lpips" when used}, and "nonfinite": stopping.nonfinite of the
-  loss and gradients ((1 + parameter leaves,) bool).
+  loss and gradients ((1 + parameter leaves,) bool). tuning: how the whole-frame
+  loss runs (kernels.Tuning; default kernels.for_backend()).
   """
   spec = inrv_lib.inr_spec_from_config(config.model)
   pixel_loss = losses.pixel_loss(config.train.loss)
@@ -103,7 +106,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   compute_dtype = jnp.dtype(config.model.compute_dtype)
   # Whole frames and a pixel loss only (no LPIPS, which needs the rendered frames' own
   # gradient): the loss is backpropagated chunk by chunk as the frames are rendered, and
-  # no activation is stored (inr.grid_pixel_loss; the paper's L1 step, BENCHMARKS.md).
+  # no activation is stored (inr.grid_pixel_loss; the paper's L1 step).
   loss_in_forward_pass = fraction >= 1.0 and lpips_graphdef is None
   elementwise = losses.ELEMENTWISE[config.train.loss]
 
@@ -118,7 +121,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     z = module.latents(batch["index"], batch["video"], **latent_kwargs)  # (B, latent_dim)
     if loss_in_forward_pass:
       weights = tuple(w.astype(compute_dtype) for w in module.inr_weights(z))
-      pix, pred = inr_lib.grid_pixel_loss(spec, weights, batch["video"], elementwise)
+      pix, pred = inr_lib.grid_pixel_loss(spec, weights, batch["video"], elementwise, tuning)
       pred, target = pred.astype(jnp.float32), batch["video"]  # pred: no gradient (metrics)
     else:
       pred, target = predict_and_target(spec, module.inr_weights(z), batch["video"], fraction,
