@@ -18,6 +18,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from inrv_jax import cpu_runtime
 from inrv_jax import errors
 
 FLAGS = flags.FLAGS
@@ -170,4 +171,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  cpu_runtime.use_cpu_settings()  # before JAX starts; may restart with huge pages
   app.run(main, flags_parser=parse_flags)

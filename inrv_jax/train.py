@@ -41,6 +41,7 @@ from inrv_jax import trained_model
 from inrv_jax.data import datasets
 from inrv_jax.data import pipeline
 from inrv_jax.models import inr as inr_lib
+from inrv_jax.models import kernels
 from inrv_jax.models import inrv as inrv_lib
 from inrv_jax.models import lpips as lpips_lib
 
@@ -89,7 +90,8 @@ def weighted_mean(elements: jnp.ndarray, loss_weights: jnp.ndarray | None) -> jn
 
 def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
                     tx: optax.GradientTransformation, mesh: jax.sharding.Mesh,
-                    lpips_graphdef: nnx.GraphDef | None = None, stacked: bool = False):
+                    lpips_graphdef: nnx.GraphDef | None = None, stacked: bool = False,
+                    tuning: kernels.Tuning | None = None):
   """The jitted pure step (frozen, lpips, clip_features, state, batch, num_active)
   -> (state, metrics).
 
@@ -108,7 +110,8 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   latent rows the current progressive stage uses (the Gaussian prior's rows).
   metrics: scalars {"loss", "pixel_loss", "psnr" (dB, on the compared
   pixels), and "lpips" when used}, and "nonfinite": stopping.nonfinite of the
-  loss and gradients ((1 + parameter leaves,) bool).
+  loss and gradients ((1 + parameter leaves,) bool). tuning: how the whole-frame
+  loss runs (kernels.Tuning; default kernels.for_backend()).
   """
   spec = inrv_lib.inr_spec_from_config(config.model)
   losses.pixel_loss(config.train.loss)  # refuses an unknown name
@@ -117,7 +120,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   compute_dtype = jnp.dtype(config.model.compute_dtype)
   # Whole frames and a pixel loss only (no LPIPS, which needs the rendered frames' own
   # gradient): the loss is backpropagated chunk by chunk as the frames are rendered, and
-  # no activation is stored (inr.grid_pixel_loss; the paper's L1 step, BENCHMARKS.md).
+  # no activation is stored (inr.grid_pixel_loss; the paper's L1 step).
   loss_in_forward_pass = fraction >= 1.0 and lpips_graphdef is None
   elementwise = losses.ELEMENTWISE[config.train.loss]
 
@@ -132,7 +135,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     z = module.latents(batch["index"], batch["video"], **latent_kwargs)  # (B, latent_dim)
     if loss_in_forward_pass:
       weights = tuple(w.astype(compute_dtype) for w in module.inr_weights(z))
-      pix, pred = inr_lib.grid_pixel_loss(spec, weights, batch["video"], elementwise)
+      pix, pred = inr_lib.grid_pixel_loss(spec, weights, batch["video"], elementwise, tuning)
       pred, target = pred.astype(jnp.float32), batch["video"]  # pred: no gradient (metrics)
       loss_weights = None
     else:

@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import os
 import pathlib
+import time
 import warnings
 
 import jax
@@ -33,6 +34,7 @@ import tqdm
 from flax import nnx
 
 from inrv_jax import errors
+from inrv_jax import media
 from inrv_jax import metrics
 from inrv_jax.data import video_io
 from inrv_jax.models import inr as inr_lib
@@ -422,3 +424,89 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
                  if k.endswith("unobserved")})
   return InversionResult(every_start[:, 0], recon, targets, observed, baseline,
                          np.concatenate(losses, axis=1), scores, every_start)
+
+
+def read_videos(paths, model) -> np.ndarray:
+  """Video files -> (n, T', H', W', 3) uint8, the first T frames (read_video_files)."""
+  data = model.config.data
+  return read_video_files(paths, data.num_frames, data.height, data.width)
+
+
+UNOBSERVED_GRAY = 0.5  # how unobserved pixels are drawn in the "observed" panels
+
+
+def _observed_view(videos: np.ndarray, masks: np.ndarray) -> np.ndarray:
+  return np.where(masks[..., None], videos, UNOBSERVED_GRAY).astype(np.float32)
+
+
+def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, masks=None,
+                 steps: int | None = None, learning_rate: float | None = None,
+                 pixels: int | None = None, seed: int = 0, num_frames: int | None = None,
+                 resolution=None, prior_weight: float | None = None,
+                 panel_videos: int | None = None, starts: int | None = None,
+                 schedule: str | None = None) -> dict:
+  """Invert `clips` (n, T', H', W', 3) (uint8 or [0, 1]) under every mask spec of `masks`
+  (default: one of each kind) in one vmapped batch, `starts` times each (averaged; see
+  invert); write out/latents.npy (with several starts: the best-fitting one's,
+  and every start's optimised latent in out/latents_per_start.npy (n, K, D), best-fitting
+  first) and, per mask,
+  out/<mask>.{mp4,gif,png} panels of the first `panel_videos` clips (None = all of
+  them; the metrics always cover all). Returns the record (per-mask mean and per-video
+  PSNR/SSIM, observed and unobserved, beside the mean-frame baseline).
+  Raises errors.UserError for a bad mask spec, starts, steps or schedule, or clips shorter than
+  the model's."""
+  specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
+  data = model.config.data
+  clips = fit_size(clips, data.num_frames, data.height, data.width)
+  n = len(clips)
+  learning_rate = learning_rate or DEFAULT_LEARNING_RATE
+  prior_weight = DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight
+  starts = check_starts(starts)
+  schedule = check_schedule(schedule)
+  start = time.perf_counter()
+  result = invert(
+      np.concatenate([clips] * len(specs)), [s for s in specs for _ in range(n)], model,
+      steps=steps,
+      learning_rate=learning_rate,
+      pixels_per_step=DEFAULT_PIXELS if pixels is None else pixels, key=seed,
+      prior_weight=prior_weight, starts=starts, schedule=schedule)
+  seconds = time.perf_counter() - start
+  np.save(out / "latents.npy", result.latents)
+  if starts > 1:
+    np.save(out / "latents_per_start.npy", result.latents_per_start)
+  size = rendering.parse_resolution(resolution)
+  renders = result.videos if not (num_frames or size) else render_mean(
+      model, result.latents_per_start, num_frames, size)
+  record = {"videos": names, "steps": int(result.losses.shape[0]), "seconds": seconds,
+            "learning_rate": learning_rate, "schedule": schedule,
+            "prior_weight": prior_weight, "starts": starts,
+            "latents_file": str(out / "latents.npy"), "masks": {}}
+  fps = model.config.eval.fps
+  for k, spec in enumerate(specs):
+    part = slice(k * n, (k + 1) * n)
+    shown = slice(k * n, k * n + min(n, panel_videos or n))
+    panels = np.stack([result.targets[shown], _observed_view(result.targets[shown],
+                                                             result.masks[shown]),
+                       result.baseline[shown], result.videos[shown]], axis=1)  # (rows, 4, ...)
+    media.write_video_set(out, spec.name, media.video_grid(panels),
+                          media.frame_grid(panels.reshape(-1, *panels.shape[2:])), fps)
+    if renders is not result.videos:
+      media.write_video_set(out, f"{spec.name}_render", media.video_grid(renders[shown, None]),
+                            media.frame_grid(renders[shown]), fps)
+    per_video = {name: values[part] for name, values in result.metrics.items()}
+    mean = {name: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+            for name, v in per_video.items()}
+    record["masks"][spec.name] = {
+        "spec": str(spec), "observed_fraction": float(result.masks[part].mean()),
+        "first_loss": float(result.losses[0, part].mean()),
+        "final_loss": float(result.losses[-1, part].mean()),
+        "mean": mean, "per_video": per_video, "latent_rows": [k * n, (k + 1) * n]}
+    unobs = (f", unobserved {mean['psnr_unobserved']:.2f} dB (mean-frame baseline "
+             f"{mean['baseline_psnr_unobserved']:.2f} dB)"
+             if np.isfinite(mean["psnr_unobserved"]) else "")
+    print(f"{spec}: observed {mean['psnr_observed']:.2f} dB{unobs}")
+  print(f"{n * len(specs)} inversions" + (f" of {starts} starts each" if starts > 1 else "")
+        + f" in {seconds:.1f} s -> {out}")
+  record["panels"] = ("per video: input | observed (gray = unobserved) | mean-frame baseline | "
+                      "inversion, side by side in the mp4/gif, one under the other in the png")
+  return record

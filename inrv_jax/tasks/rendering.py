@@ -27,6 +27,21 @@ BLOCK_PIXELS = 4096  # pixels per INR evaluation; bounds activation memory
 WORKDIR_ENV = "INRV_WORKDIR"
 
 
+def parse_resolution(resolution) -> tuple[int, int] | None:
+  """--resolution as a list (["H", "W"], or one side for both) -> (H, W); None = default.
+
+  Raises errors.UserError for another count or a side below 1.
+  """
+  if not resolution:
+    return None
+  values = [int(v) for v in resolution]
+  if len(values) == 1:
+    values = values * 2
+  if len(values) != 2 or min(values) < 1:
+    raise errors.UserError(f"--resolution needs H,W (or one size), got {resolution}")
+  return tuple(values)
+
+
 def model_from(model=None, workdir: str | os.PathLike | None = None):
   """The model a task uses: `model`, else load(workdir), else the last model
   loaded or trained in this process, else load($INRV_WORKDIR)."""

@@ -27,7 +27,7 @@ def workdir16(data_dir, tmp_path_factory):
 
 
 def test_fvd_mode_scores_samples_and_caches_the_real_features(workdir16):
-  record = cli.fvd(workdir16, num=4, resolution=["24"], batch_size=4)
+  record = cli.fvd_command(workdir16, num=4, resolution=["24"], batch_size=4)
   out = workdir16 / "fvd"
   assert record["num_real"] == record["num_generated"] == 4
   assert record["resolution"] == [24, 24] and record["method"] == "slerp_random"
@@ -45,7 +45,7 @@ def test_fvd_mode_scores_samples_and_caches_the_real_features(workdir16):
 
 def test_fvd_of_a_model_with_shorter_clips_is_refused(trained_workdir):
   with pytest.raises(errors.UserError, match="makes 4-frame videos; FVD over 16 frames"):
-    cli.fvd(trained_workdir, num=2)
+    cli.fvd_command(trained_workdir, num=2)
   assert not (trained_workdir / "fvd").exists()
 
 
