@@ -67,15 +67,20 @@ def write_json(directory: pathlib.Path, name: str, record: dict) -> dict:
 def parse_resolution(resolution) -> tuple[int, int] | None:
   """--resolution as a list (["H", "W"], or one side for both) -> (H, W); None = default.
 
-  Raises errors.UserError for another count or a side below 1.
+  Raises errors.UserError for another count, a side that is not an integer, or one below 1.
   """
   if not resolution:
     return None
-  values = [int(v) for v in resolution]
+  text = ",".join(str(v) for v in resolution)
+  try:
+    values = [int(v) for v in resolution]
+  except ValueError:
+    values = []
   if len(values) == 1:
     values = values * 2
   if len(values) != 2 or min(values) < 1:
-    raise errors.UserError(f"--resolution needs H,W (or one size), got {resolution}")
+    raise errors.UserError(f"--resolution={text}: needs H,W (or one size for both), "
+                           "positive integers, e.g. --resolution=64,64")
   return tuple(values)
 
 
@@ -94,12 +99,19 @@ def write_videos(directory, name, rows: np.ndarray, fps: int, still=None) -> lis
 
 
 def _indices(model, indices, default_count: int) -> list[int]:
+  """--indices (strings) -> training clip indices; default `default_count` spread over
+  the dataset. Raises errors.UserError for one that is not an index 0..N-1."""
   if not indices:
     return np.unique(np.linspace(0, model.num_videos - 1, min(default_count, model.num_videos))
                      .round().astype(int)).tolist()
-  out = [int(i) for i in indices]
-  for i in out:
-    interpolation.endpoint(model, i)  # range check with a clear message
+  out = []
+  for text in indices:
+    value = str(text).strip()
+    if not value.isdigit() or int(value) >= model.num_videos:
+      raise errors.UserError(
+          f"--indices: {value!r} is not a training clip index; the model has "
+          f"{model.num_videos} training clips, 0..{model.num_videos - 1}")
+    out.append(int(value))
   return out
 
 
@@ -116,6 +128,7 @@ def read_videos(paths, model) -> np.ndarray:
 
 def sample(workdir, num: int = 8, method: str = "gaussian", seed: int = 0,
            num_frames: int | None = None, resolution=None) -> dict:
+  parse_resolution(resolution)  # a bad --resolution before the model is loaded
   model = rendering.model_from(workdir=workdir)
   videos, z = sampling.sample(jax.random.key(seed), num, model, method=method,
                               num_frames=num_frames, resolution=parse_resolution(resolution),
@@ -180,6 +193,7 @@ def invert(workdir, masks=None, indices=None, videos=None, steps: int | None = N
   inversion.check_starts(starts)  # before the output folder is emptied
   inversion.check_steps(steps)
   inversion.check_schedule(schedule)
+  parse_resolution(resolution)
   model = rendering.model_from(workdir=workdir)
   specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
   if videos:
@@ -232,7 +246,7 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   if starts > 1:
     np.save(out / "latents_per_start.npy", result.latents_per_start)
   size = parse_resolution(resolution)
-  renders = result.videos if not (num_frames or size) else inversion.render_mean(
+  renders = result.videos if num_frames is None and size is None else inversion.render_mean(
       model, result.latents_per_start, num_frames, size)
   record = {"videos": names, "steps": int(result.losses.shape[0]), "seconds": seconds,
             "learning_rate": learning_rate, "schedule": schedule,
@@ -282,6 +296,7 @@ def render(workdir, indices=None, latents: str | None = None, num_frames: int | 
            resolution=None, chunk_pixels: int | None = None) -> dict:
   """Training latents (`indices`) or a saved latents .npy at any size; default 4x the
   training resolution. Reports time and this process's peak RSS."""
+  parse_resolution(resolution)
   model = rendering.model_from(workdir=workdir)
   if latents:
     if not pathlib.Path(latents).is_file():
