@@ -382,12 +382,15 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
 
   Returns an InversionResult: latents (B, latent_dim), renders, targets,
   masks, the mean-frame baseline, losses (steps, B) and PSNR/SSIM (B,) on the
-  observed and unobserved pixels. Raises errors.UserError for videos that are
+  observed and unobserved pixels. Raises errors.UserError for no videos, videos that are
   not RGB (B, T, H, W, 3), shorter than T frames, a malformed mask spec, or
   starts or steps that are not integers >= 1, or a schedule not in SCHEDULES.
   """
   starts, steps = check_starts(starts), check_steps(steps)
   schedule = check_schedule(schedule)
+  if (isinstance(videos, (list, tuple)) and not videos) or getattr(videos, "shape", (None,))[:1] == (0,):
+    raise errors.UserError("no videos to invert: pass pixels (B, T, H, W, 3) with B >= 1, "
+                           "or one or more video files")
   model = rendering.model_from(model, workdir)
   data = model.config.data
   shape = (data.num_frames, data.height, data.width)

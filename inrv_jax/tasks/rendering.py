@@ -107,7 +107,7 @@ def render(model, latents, num_frames: int | None = None,
            video_batch: int = 4, progress: bool | None = None) -> np.ndarray:
   """Latents (n, latent_dim) -> videos (n, T, H, W, 3) float32 in [0, 1].
 
-  T and (H, W) default to the training clip size; any other grid is rendered
+  T and (H, W) (None) default to the training clip size; any other grid is rendered
   by querying the INR there (e.g. 128 x 128 from a model trained at 32 x 32;
   the paper's super-resolution, Sec. 4). chunk_pixels: pixels per jitted call
   (default eval.render_chunk); the result is the same for every value.
@@ -115,8 +115,8 @@ def render(model, latents, num_frames: int | None = None,
   errors.UserError for a non-positive size or latents of the wrong width.
   """
   data = model.config.data
-  num_frames = num_frames or data.num_frames
-  height, width = resolution or (data.height, data.width)
+  num_frames = data.num_frames if num_frames is None else num_frames
+  height, width = (data.height, data.width) if resolution is None else resolution
   if min(num_frames, height, width) < 1:
     raise errors.UserError(f"render size must be positive, got {num_frames}x{height}x{width}")
   chunk_pixels = chunk_pixels or model.config.eval.render_chunk
