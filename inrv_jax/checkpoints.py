@@ -292,7 +292,8 @@ def stored_differences(mngr: ocp.CheckpointManager, step: int, target: dict) -> 
   differs or that only one side has. Empty when they agree, or when an item's own record
   of its arrays can't be read (then its files are what is damaged)."""
   out = []
-  for item, tree in target.items():
+  for item in sorted(target, key=lambda k: (k != "params", k)):  # the model's own first
+    tree = target[item]
     try:
       stored = ocp.StandardCheckpointHandler().metadata(
           pathlib.Path(str(mngr.directory)) / str(step) / item)
