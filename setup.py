@@ -16,6 +16,7 @@ setuptools.setup(
         "optax>=0.2.5",
         "orbax-checkpoint>=0.11",
         "chex>=0.1.90",
+        "filelock>=3.12",        # one writer per workdir (checkpoints.writer_lock)
         "tensorflow-datasets>=4.9.9",
         "array-record>=0.8",
         "grain>=0.2.12",

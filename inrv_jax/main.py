@@ -12,12 +12,14 @@ import os
 import pathlib
 import re
 import sys
+import warnings
 
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from inrv_jax import config_defaults
 from inrv_jax import cpu_runtime
 from inrv_jax import errors
 
@@ -130,7 +132,9 @@ def run_mode(mode: str, config, workdir: str, **options):
   """Do `mode` on `workdir`: train with `config`, or a task with its flag options."""
   if mode == "train":
     if config is None:
-      raise app.UsageError("--mode=train needs --config=configs/NAME.py")
+      raise errors.UserError(
+          f"--workdir={workdir}: --mode=train needs --config=configs/NAME.py (the task modes, "
+          "e.g. --mode=sample, read a trained workdir's own config)")
     from inrv_jax import train
     return train.train_and_evaluate(config, workdir)
   from inrv_jax.tasks import cli
@@ -139,21 +143,55 @@ def run_mode(mode: str, config, workdir: str, **options):
   return cli.MODES[mode](workdir, **options)
 
 
+def _field_error(err: BaseException) -> config_defaults.ConfigFieldError | None:
+  """The ConfigFieldError behind `err` (ml_collections re-raises it as AttributeError)."""
+  for cause in (err, *err.args, err.__cause__, err.__context__):
+    if isinstance(cause, config_defaults.ConfigFieldError):
+      return cause
+  return None
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing, with a bad flag or config (e.g. an unknown :variant, whose
-  error ml_collections wraps with its traceback) as one `error:` line and exit 2."""
+  error ml_collections wraps with its traceback, or a --config.a.b that is no field)
+  as one `error:` line and exit 2."""
   try:
     return FLAGS(argv)
   except flags.Error as err:
     lines = [line for line in str(err).splitlines() if line.strip()] or [str(err)]
     print(f"error: {re.sub(r'^[A-Za-z]*Error: ', '', lines[-1])}", file=sys.stderr)
     sys.exit(2)
+  except (AttributeError, KeyError) as err:
+    field = _field_error(err)
+    if field is None:
+      raise
+    print(f"error: {field}", file=sys.stderr)
+    sys.exit(2)
+
+
+def plain_warning(message, category, filename, lineno, line=None) -> str:
+  """A warning as one `warning: <text>` line (no source file and line, no log prefix)."""
+  del category, filename, lineno, line
+  return f"warning: {message}\n"
+
+
+def quiet_unraisable(unraisable) -> None:
+  """sys.unraisablehook: drop what a failed checkpoint read leaves behind (Orbax's reads
+  of the other arrays, finishing after their event loop closed: "Event loop is closed"
+  tracebacks under the one warning or error line); anything else as Python prints it."""
+  obj, text = unraisable.object, str(unraisable.exc_value)
+  code = getattr(obj, "cr_code", None)
+  if "Event loop is closed" in text or (code is not None and "orbax" in code.co_filename):
+    return
+  sys.__unraisablehook__(unraisable)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # Orbax and TFDS are chatty at INFO
+  warnings.formatwarning = plain_warning  # what a person must read: plain lines
+  sys.unraisablehook = quiet_unraisable
   if FLAGS.distributed:
     import jax
     jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,

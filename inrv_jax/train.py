@@ -336,6 +336,22 @@ class MetricWindow:
     """The step after which the window's sums begin."""
     return self._step
 
+  def saved(self) -> dict:
+    """{"metric_window": the sums since the last line, as JSON} for a checkpoint's meta,
+    so that a run resumed from it logs the whole window's mean; {} when there are none."""
+    if self._sums is None:
+      return {}
+    return {"metric_window": {"after_step": self._step,
+                              "sums": {k: float(v) for k, v in self._sums.items()},
+                              "seconds": time.perf_counter() - self._time}}
+
+  def resume(self, saved: dict | None) -> None:
+    """Go on with a window that `saved` (a checkpoint meta's "metric_window") holds."""
+    if saved:
+      self._sums = {k: jnp.float32(v) for k, v in saved["sums"].items()}
+      self._step = int(saved["after_step"])
+      self._time = time.perf_counter() - float(saved["seconds"])
+
   def means(self, step: int) -> dict:
     """Means over the steps since the last call, plus steps_per_second; resets."""
     count, now = step - self._step, time.perf_counter()
@@ -413,7 +429,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   config_check.check(config, mesh.devices.size)
   resources.check(config, lambda: datasets.missing_data(config.data))
   workdir.mkdir(parents=True, exist_ok=True)
+  with checkpoints.writer_lock(workdir):  # one writer per workdir
+    return _train(config, workdir, mesh)
 
+
+def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path,
+           mesh: jax.sharding.Mesh) -> trained_model.TrainedModel:
+  """train_and_evaluate's work, once the config is checked and the workdir locked."""
   # ---- data: the prepared clips (prepared by process 0 alone) and the plan over them
   if parallel.is_main_process():
     datasets.load(config.data)
@@ -433,10 +455,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   found = checkpoints.restore_newest_intact(
       mngr, lambda meta: resume_target(config, workdir, meta, num_videos, mesh),
       put_aside=workdir / "damaged_checkpoints")
+  window_saved = None  # the metric sums of a stopped run's unfinished logging window
   if found is None:
     state = parallel.replicate(trainer.state, mesh)
   else:
     latest, state, meta = found
+    window_saved = meta.get("metric_window")
     _say(f"resuming {workdir} from step {latest} (stage {meta.get('stage', 0)})")
   if parallel.is_main_process():
     checkpoints.write_config(workdir, config)
@@ -460,6 +484,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       num_active = jnp.int32(stage.num_videos)
       meta = {"num_videos": num_videos, "stage": stage.index, "stage_videos": stage.num_videos}
       window, finiteness = MetricWindow(first), stopping.Finiteness(state["params"])
+      if window_saved and window_saved["after_step"] >= stage.first_step:
+        window.resume(window_saved)
+      window_saved = None
       try:
         done = first
         while done < stage.end_step:
@@ -488,7 +515,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
           if config.eval.every and done % config.eval.every == 0:
             write_snapshot(config, trainer, state, source, workdir, writer)
           if save_now:
-            checkpoints.save(mngr, done, state, {**meta, "step": done})
+            checkpoints.save(mngr, done, state, {**meta, "step": done, **window.saved()})
           if stop_now:
             checkpoints.finish(mngr)
             raise stopping.stopped(workdir, done, signals.received)

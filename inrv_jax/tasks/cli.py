@@ -31,12 +31,19 @@ from inrv_jax.tasks import sampling
 
 
 def _indices(model, indices, default_count: int) -> list[int]:
+  """--indices (strings) -> training clip indices; default `default_count` spread over
+  the dataset. Raises errors.UserError for one that is not an index 0..N-1."""
   if not indices:
     return np.unique(np.linspace(0, model.num_videos - 1, min(default_count, model.num_videos))
                      .round().astype(int)).tolist()
-  out = [int(i) for i in indices]
-  for i in out:
-    interpolation.endpoint(model, i)  # range check with a clear message
+  out = []
+  for text in indices:
+    value = str(text).strip()
+    if not value.isdigit() or int(value) >= model.num_videos:
+      raise errors.UserError(
+          f"--indices: {value!r} is not a training clip index; the model has "
+          f"{model.num_videos} training clips, 0..{model.num_videos - 1}")
+    out.append(int(value))
   return out
 
 
@@ -48,6 +55,7 @@ def training_clips(model, indices) -> np.ndarray:
 def sample_command(workdir, num: int = 8, method: str = "gaussian", seed: int = 0,
                    num_frames: int | None = None, resolution=None) -> dict:
   """--mode=sample: `num` samples (sampling.sample) as sample/samples.* and latents.npy."""
+  rendering.parse_resolution(resolution)  # a bad --resolution before the model is loaded
   model = rendering.model_from(workdir=workdir)
   videos, z = sampling.sample(jax.random.key(seed), num, model, method=method,
                               num_frames=num_frames,
@@ -111,6 +119,7 @@ def invert_command(workdir, masks=None, indices=None, videos=None, steps: int | 
   inversion.check_starts(starts)  # before the output folder is emptied
   inversion.check_steps(steps)
   inversion.check_schedule(schedule)
+  rendering.parse_resolution(resolution)  # a bad --resolution before the model is loaded
   model = rendering.model_from(workdir=workdir)
   specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
   if videos:
@@ -141,6 +150,7 @@ def render_command(workdir, indices=None, latents: str | None = None,
                    chunk_pixels: int | None = None) -> dict:
   """--mode=render: training latents (`indices`) or a saved latents .npy at any size; default 4x the
   training resolution. Reports time and this process's peak RSS."""
+  rendering.parse_resolution(resolution)  # a bad --resolution before the model is loaded
   model = rendering.model_from(workdir=workdir)
   if latents:
     if not pathlib.Path(latents).is_file():

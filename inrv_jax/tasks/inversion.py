@@ -384,12 +384,15 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
 
   Returns an InversionResult: latents (B, latent_dim), renders, targets,
   masks, the mean-frame baseline, losses (steps, B) and PSNR/SSIM (B,) on the
-  observed and unobserved pixels. Raises errors.UserError for videos that are
+  observed and unobserved pixels. Raises errors.UserError for no videos, videos that are
   not RGB (B, T, H, W, 3), shorter than T frames, a malformed mask spec, or
   starts or steps that are not integers >= 1, or a schedule not in SCHEDULES.
   """
   starts, steps = check_starts(starts), check_steps(steps)
   schedule = check_schedule(schedule)
+  if (isinstance(videos, (list, tuple)) and not videos) or getattr(videos, "shape", (None,))[:1] == (0,):
+    raise errors.UserError("no videos to invert: pass pixels (B, T, H, W, 3) with B >= 1, "
+                           "or one or more video files")
   model = rendering.model_from(model, workdir)
   data = model.config.data
   shape = (data.num_frames, data.height, data.width)
@@ -475,7 +478,7 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   if starts > 1:
     np.save(out / "latents_per_start.npy", result.latents_per_start)
   size = rendering.parse_resolution(resolution)
-  renders = result.videos if not (num_frames or size) else render_mean(
+  renders = result.videos if num_frames is None and size is None else render_mean(
       model, result.latents_per_start, num_frames, size)
   record = {"videos": names, "steps": int(result.losses.shape[0]), "seconds": seconds,
             "learning_rate": learning_rate, "schedule": schedule,

@@ -30,15 +30,20 @@ WORKDIR_ENV = "INRV_WORKDIR"
 def parse_resolution(resolution) -> tuple[int, int] | None:
   """--resolution as a list (["H", "W"], or one side for both) -> (H, W); None = default.
 
-  Raises errors.UserError for another count or a side below 1.
+  Raises errors.UserError for another count, a side that is not an integer, or one below 1.
   """
   if not resolution:
     return None
-  values = [int(v) for v in resolution]
+  text = ",".join(str(v) for v in resolution)
+  try:
+    values = [int(v) for v in resolution]
+  except ValueError:
+    values = []
   if len(values) == 1:
     values = values * 2
   if len(values) != 2 or min(values) < 1:
-    raise errors.UserError(f"--resolution needs H,W (or one size), got {resolution}")
+    raise errors.UserError(f"--resolution={text}: needs H,W (or one size for both), "
+                           "positive integers, e.g. --resolution=64,64")
   return tuple(values)
 
 
@@ -122,7 +127,7 @@ def render(model, latents, num_frames: int | None = None,
            video_batch: int = 4, progress: bool | None = None) -> np.ndarray:
   """Latents (n, latent_dim) -> videos (n, T, H, W, 3) float32 in [0, 1].
 
-  T and (H, W) default to the training clip size; any other grid is rendered
+  T and (H, W) (None) default to the training clip size; any other grid is rendered
   by querying the INR there (e.g. 128 x 128 from a model trained at 32 x 32;
   the paper's super-resolution, Sec. 4). chunk_pixels: pixels per jitted call
   (default eval.render_chunk); the result is the same for every value.
@@ -130,8 +135,8 @@ def render(model, latents, num_frames: int | None = None,
   errors.UserError for a non-positive size or latents of the wrong width.
   """
   data = model.config.data
-  num_frames = num_frames or data.num_frames
-  height, width = resolution or (data.height, data.width)
+  num_frames = data.num_frames if num_frames is None else num_frames
+  height, width = (data.height, data.width) if resolution is None else resolution
   if min(num_frames, height, width) < 1:
     raise errors.UserError(f"render size must be positive, got {num_frames}x{height}x{width}")
   chunk_pixels = chunk_pixels or model.config.eval.render_chunk

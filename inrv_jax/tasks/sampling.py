@@ -22,11 +22,11 @@ def sample_latents(key: jax.Array, n: int, latents: np.ndarray,
                    method: str = "gaussian") -> np.ndarray:
   """n new latents (n, D) float32 drawn from the training latents (N, D); same key, same result.
 
-  Raises errors.UserError for n < 1, an unknown method or too few latents.
+  Raises errors.UserError for n not an integer >= 1, an unknown method or too few latents.
   """
   latents = np.asarray(latents, np.float32)
-  if n < 1:
-    raise errors.UserError(f"number of samples must be >= 1, got {n}")
+  if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+    raise errors.UserError(f"number of samples must be an integer >= 1, got {n!r}")
   if method == "gaussian":
     mean, std = latents.mean(axis=0), latents.std(axis=0)
     noise = np.asarray(jax.random.normal(key, (n, latents.shape[1])))
@@ -55,7 +55,7 @@ def sample(key: jax.Array | int, n: int, model=None, workdir=None, method: str =
   docstring). T and (H, W) default to the training clip size. With neither
   `model` nor `workdir`, uses the model most recently loaded or trained in
   this process, else $INRV_WORKDIR. An int key is a seed; the same key gives
-  the same videos. Raises errors.UserError for n < 1, an unknown method,
+  the same videos. Raises errors.UserError for n not an integer >= 1, an unknown method,
   slerp_random with fewer than 2 training videos, or no model to use.
   """
   model = rendering.model_from(model, workdir)
