@@ -14,9 +14,10 @@ media.py.
 
 LAYERS = (
     # 0: errors, the config and its checks, pretrained weight files and their formats
-    #    (no torch), XLA flags, huge pages for XLA's CPU buffers, a profile of XLA's ops.
+    #    (no torch), XLA flags, huge pages for XLA's CPU buffers, a profile of XLA's ops,
+    #    arrays cached with a checksum.
     ("errors", "config_defaults", "config_check", "pretrained", "formats", "xla_cpu",
-     "hugepages", "op_profile"),
+     "hugepages", "op_profile", "cached_arrays"),
     # 1: models: pure functions and Flax modules; each pretrained model owns its `load`.
     ("models",),
     # 2: what training and the tasks share: losses, metrics, devices, the progressive
