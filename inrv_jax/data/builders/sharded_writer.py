@@ -82,7 +82,8 @@ def _open_work_dir(work_dir: pathlib.Path, plan: str) -> None:
   """Keep finished shards only if they were made for this very job list."""
   plan_file = work_dir / "plan.json"
   if plan_file.exists() and json.loads(plan_file.read_text()).get("plan") != plan:
-    logging.warning("%s: the sources changed since the last run; starting over", work_dir)
+    print(f"{errors.path_text(work_dir)}: the sources changed since the last run; preparing "
+          "from the start", file=sys.stderr, flush=True)
     shutil.rmtree(work_dir)
   work_dir.mkdir(parents=True, exist_ok=True)
   _atomic_write_text(plan_file, json.dumps({"plan": plan}))
@@ -174,7 +175,7 @@ def write_shards(jobs: list[Job], work_dir: pathlib.Path, make_record: Callable,
       for job in group:
         clips, note = next(results)
         if note and not clips:
-          logging.warning("skipping %s", note["reason"])
+          print(f"skipping {note['reason']}", file=sys.stderr, flush=True)
           skipped.append(note)
           num_skipped += 1
         elif note:
