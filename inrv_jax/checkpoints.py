@@ -110,6 +110,23 @@ def manager(workdir: str | pathlib.Path, keep: int = 3,
       max_to_keep=keep, create=writable, cleanup_tmp_directories=writable))
 
 
+# How a full disk or a read-only directory reaches us from tensorstore's C++ (a ValueError)
+# rather than as an OSError.
+_WRITE_FAILURES = ("RESOURCE_EXHAUSTED", "No space left", "Read-only file system",
+                   "Permission denied", "Disk quota exceeded")
+
+
+def _write_failure(err: BaseException) -> bool:
+  return isinstance(err, OSError) or (isinstance(err, ValueError) and any(
+      text in str(err) for text in _WRITE_FAILURES))
+
+
+def _remove_temporaries(directory: pathlib.Path) -> None:
+  """Remove what a failed save left: Orbax's `*.orbax-checkpoint-tmp-*` directories."""
+  for tmp in directory.glob("*.orbax-checkpoint-tmp*"):
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def writer_lock(workdir: str | pathlib.Path):
   """Hold the workdir's writer lock for the block: one run at a time writes its
@@ -149,17 +166,33 @@ def writer_lock(workdir: str | pathlib.Path):
 
 @contextlib.contextmanager
 def _writing(mngr: ocp.CheckpointManager, step: int):
-  """OSError while writing a checkpoint -> errors.UserError naming the directory."""
+  """A failed write (OSError, or tensorstore's ValueError for a full disk) ->
+  errors.UserError naming the directory and the checkpoint kept; the failed save's
+  temporary files are removed."""
   try:
     yield
-  except OSError as err:
-    kept = mngr.latest_step()
+  except (OSError, ValueError) as err:
+    if not _write_failure(err):
+      raise
+    directory = pathlib.Path(str(mngr.directory))
+    if parallel.is_main_process():
+      _remove_temporaries(directory)
+    kept = [s for s in _intact_steps(directory) if s != step]
+    reason = " ".join(str(err).split())[:200]
     raise errors.UserError(
-        f"{mngr.directory}: cannot write the checkpoint of step {step} ({err}); the disk "
+        f"{directory}: cannot write the checkpoint of step {step} ({reason}); the disk "
         "may be full or the directory read-only. "
-        + (f"The checkpoint of step {kept} is intact; rerun to resume from it once the "
-           "directory is writable." if kept is not None else "No checkpoint was kept.")
+        + (f"The checkpoint of step {max(kept)} is intact; rerun to resume from it once the "
+           "directory is writable." if kept else "No checkpoint was kept.")
     ) from err
+
+
+def _intact_steps(directory: pathlib.Path) -> list[int]:
+  """Steps of the finished checkpoints in `directory` (Orbax writes into a temporary
+  directory and renames it to the step when the save is complete)."""
+  if not directory.is_dir():
+    return []
+  return [int(p.name) for p in directory.iterdir() if p.name.isdigit() and p.is_dir()]
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state: dict, meta: dict) -> None:
@@ -172,6 +205,22 @@ def save(mngr: ocp.CheckpointManager, step: int, state: dict, meta: dict) -> Non
   with _writing(mngr, step):
     _probe(pathlib.Path(str(mngr.directory)))
     mngr.save(step, args=ocp.args.Composite(meta=ocp.args.JsonSave(meta), **items))
+
+
+def check_writable(workdir: str | pathlib.Path) -> None:
+  """errors.UserError, naming the workdir and its newest checkpoint, when a file can't be
+  written in it (a read-only directory or file system, a full disk)."""
+  workdir = pathlib.Path(workdir).expanduser()
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+    _probe(workdir)
+  except OSError as err:
+    kept = _intact_steps(workdir / "checkpoints")
+    raise errors.UserError(
+        f"{workdir}: cannot write there ({err.strerror or err}); the directory or its file "
+        "system is read-only or full. "
+        + (f"Its newest checkpoint (step {max(kept)}) is intact." if kept
+           else "Nothing was written.")) from err
 
 
 def _probe(directory: pathlib.Path) -> None:
@@ -189,6 +238,13 @@ def finish(mngr: ocp.CheckpointManager) -> None:
   """Wait for the checkpoints being written; errors.UserError when one could not be."""
   with _writing(mngr, mngr.latest_step()):
     mngr.wait_until_finished()
+
+
+def close(mngr: ocp.CheckpointManager) -> None:
+  """Wait for the checkpoints being written and close the manager (errors.UserError as
+  `finish`)."""
+  with _writing(mngr, mngr.latest_step()):
+    mngr.close()
 
 
 def restore(mngr: ocp.CheckpointManager, step: int, target: dict,
@@ -391,8 +447,11 @@ def _flat(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
 
 
 def check_resumable(workdir, config: ml_collections.ConfigDict, meta: dict,
-                    num_videos: int) -> None:
-  """Refuse, before anything is written, to resume a workdir with another model or data."""
+                    num_videos: int, may_change: tuple[str, ...] = ()) -> None:
+  """Refuse, before anything is written, to resume a workdir with another model or data.
+
+  may_change: more fields (e.g. "data.path") that may differ from the stored config.
+  """
   if meta["num_videos"] != num_videos:
     raise errors.UserError(
         f"{workdir}: its checkpoints were trained on {meta['num_videos']} videos, this "
@@ -403,7 +462,8 @@ def check_resumable(workdir, config: ml_collections.ConfigDict, meta: dict,
     before, now = _flat(stored[section], f"{section}."), _flat(config[section], f"{section}.")
     changed += [f"  --config.{k}: {before.get(k)!r} in the workdir, {now.get(k)!r} now"
                 for k in sorted(set(before) | set(now))
-                if k not in RESUME_MAY_CHANGE and before.get(k) != now.get(k)]
+                if k not in RESUME_MAY_CHANGE + tuple(may_change)
+                and before.get(k) != now.get(k)]
   if changed:
     raise errors.UserError(
         f"{workdir}: was trained with another model or data config; resume it with the "

@@ -15,9 +15,9 @@ media.py.
 LAYERS = (
     # 0: errors, the config and its checks, pretrained weight files and their formats
     #    (no torch), XLA flags, huge pages for XLA's CPU buffers (and the one call that
-#    applies both), a profile of XLA's ops.
+    #    applies both), a profile of XLA's ops, arrays cached with a checksum.
     ("errors", "config_defaults", "config_check", "pretrained", "formats", "xla_cpu",
-     "hugepages", "cpu_runtime", "op_profile"),
+     "hugepages", "cpu_runtime", "op_profile", "cached_arrays"),
     # 1: models: pure functions and Flax modules; each pretrained model owns its `load`.
     ("models",),
     # 2: what training and the tasks share: losses, metrics, devices, the progressive

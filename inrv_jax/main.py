@@ -81,6 +81,11 @@ flags.DEFINE_integer("fvd_runs", 3, "eval: seeded FVD runs (mean ± std; 0 = no 
 flags.DEFINE_string("fvd_real", None, "eval: also FVD against this folder of real videos.")
 flags.DEFINE_string("eval_videos", None, "eval: invert (and FVD against) this folder of videos "
                     "instead of the dataset's test split.")
+flags.DEFINE_string("data_path", None, "invert/fvd/eval: where the training videos are now "
+                    "(a moved folder; default: the config's path, else the recorded one).")
+flags.DEFINE_bool("accept_data_change", False, "train/invert/fvd/eval: use the workdir with "
+                  "the videos as they are now, though they differ from those it was trained "
+                  "on (training clips then resolve through its training_data.json).")
 flags.DEFINE_integer("inversion_videos", None, "eval: held-out videos inverted under each mask "
                      "(default tasks/evaluate.py INVERSION_VIDEOS).")
 
@@ -88,6 +93,7 @@ flags.DEFINE_integer("inversion_videos", None, "eval: held-out videos inverted u
 def task_options(mode: str) -> dict:
   """The flags each task mode takes, by name of its cli function argument."""
   size = {"num_frames": FLAGS.num_frames, "resolution": FLAGS.resolution}
+  data = {"data_path": FLAGS.data_path, "accept_data_change": FLAGS.accept_data_change}
   return {
       "sample": dict(num=FLAGS.num, method=FLAGS.method or "gaussian", seed=FLAGS.seed, **size),
       "interpolate": dict(pairs=FLAGS.pairs, steps=FLAGS.steps,
@@ -96,11 +102,11 @@ def task_options(mode: str) -> dict:
                      steps=FLAGS.inversion_steps, learning_rate=FLAGS.inversion_lr,
                      pixels=FLAGS.inversion_pixels, seed=FLAGS.seed,
                      prior_weight=FLAGS.inversion_prior, starts=FLAGS.inversion_starts,
-                     schedule=FLAGS.inversion_schedule, **size),
+                     schedule=FLAGS.inversion_schedule, **size, **data),
       "render": dict(indices=FLAGS.indices, latents=FLAGS.latents, **size),
       "fvd": dict(num=FLAGS.fvd_videos or 2048, num_frames=FLAGS.fvd_frames,
                   resolution=FLAGS.resolution, method=FLAGS.method or "slerp_random",
-                  seed=FLAGS.seed, batch_size=FLAGS.fvd_batch),
+                  seed=FLAGS.seed, batch_size=FLAGS.fvd_batch, **data),
       "eval": dict(eval_videos=FLAGS.eval_videos, fvd_real=FLAGS.fvd_real,
                    fvd_runs=FLAGS.fvd_runs, fvd_videos=FLAGS.fvd_videos,
                    inversion_videos=FLAGS.inversion_videos, masks=FLAGS.mask,
@@ -108,7 +114,8 @@ def task_options(mode: str) -> dict:
                    pixels=FLAGS.inversion_pixels, seed=FLAGS.seed,
                    resolution=FLAGS.resolution, fvd_batch=FLAGS.fvd_batch,
                    fvd_frames=FLAGS.fvd_frames, prior_weight=FLAGS.inversion_prior,
-                   starts=FLAGS.inversion_starts, schedule=FLAGS.inversion_schedule),
+                   starts=FLAGS.inversion_starts, schedule=FLAGS.inversion_schedule,
+                   **data),
   }[mode]
 
 
@@ -129,17 +136,19 @@ def check_paths(workdir: str) -> None:
 
 
 def run_mode(mode: str, config, workdir: str, **options):
-  """Do `mode` on `workdir`: train with `config`, or a task with its flag options."""
+  """Do `mode` on `workdir`: train with `config` (option: accept_data_change), or a task
+  with its flag options."""
   if mode == "train":
     if config is None:
       raise errors.UserError(
           f"--workdir={workdir}: --mode=train needs --config=configs/NAME.py (the task modes, "
           "e.g. --mode=sample, read a trained workdir's own config)")
     from inrv_jax import train
-    return train.train_and_evaluate(config, workdir)
+    return train.train_and_evaluate(config, workdir, **options)
   from inrv_jax.tasks import cli
   if mode not in cli.MODES:
     raise app.UsageError(f"unknown --mode={mode}")
+  cli.check_writable(workdir)  # before the work, not after it
   return cli.MODES[mode](workdir, **options)
 
 
@@ -198,7 +207,8 @@ def main(argv):
                                num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
   try:
     check_paths(FLAGS.workdir)
-    options = {} if FLAGS.mode == "train" else task_options(FLAGS.mode)
+    options = ({"accept_data_change": FLAGS.accept_data_change} if FLAGS.mode == "train"
+               else task_options(FLAGS.mode))
     run_mode(FLAGS.mode, FLAGS.config, FLAGS.workdir, **options)
   except errors.UserError as err:
     print(f"error: {err}", file=sys.stderr)

@@ -29,6 +29,7 @@ from flax import nnx
 from inrv_jax import checkpoints
 from inrv_jax import clip_features
 from inrv_jax import config_check
+from inrv_jax import errors
 from inrv_jax import evaluation
 from inrv_jax import losses
 from inrv_jax import metrics as metrics_lib
@@ -39,6 +40,7 @@ from inrv_jax import stages
 from inrv_jax import stopping
 from inrv_jax import trained_model
 from inrv_jax.data import datasets
+from inrv_jax.data import identity
 from inrv_jax.data import pipeline
 from inrv_jax.models import inr as inr_lib
 from inrv_jax.models import kernels
@@ -254,10 +256,13 @@ def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding
                     *steps)
 
 def resume_target(config: ml_collections.ConfigDict, workdir: pathlib.Path, meta: dict,
-                  num_videos: int, mesh: jax.sharding.Mesh) -> dict:
+                  num_videos: int, mesh: jax.sharding.Mesh, data_checked: bool = False) -> dict:
   """The restore target of a checkpoint with `meta`, replicated on `mesh`; raises
-  errors.UserError when it was trained on another model or dataset."""
-  checkpoints.check_resumable(workdir, config, meta, num_videos)
+  errors.UserError when it was trained on another model or dataset. data_checked: the
+  videos were checked against the workdir's record (data/identity.py), so the folder
+  may have moved (data.path may differ)."""
+  checkpoints.check_resumable(workdir, config, meta, num_videos,
+                              ("data.path",) if data_checked else ())
   return checkpoints.abstract_state(config, num_videos, parallel.replicated(mesh))[1]
 
 # ------------------------------------------------------------------ logging
@@ -273,7 +278,7 @@ class MetricWriter:
 
   def __init__(self, workdir: pathlib.Path, step: int):
     from tensorboardX import SummaryWriter
-    self._main = parallel.is_main_process()
+    self._main, self._workdir = parallel.is_main_process(), workdir
     if self._main:
       keep_rows_up_to(workdir / "metrics.jsonl", step)
     self._jsonl = open(workdir / "metrics.jsonl", "a") if self._main else None
@@ -282,11 +287,23 @@ class MetricWriter:
   def write(self, step: int, metrics: dict) -> None:
     if not self._main:
       return
-    self._jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
-    self._jsonl.flush()
+    with self._writing(self._workdir / "metrics.jsonl"):
+      self._jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
+      self._jsonl.flush()
     for name, value in metrics.items():
       if isinstance(value, (int, float)):
         self._tb.add_scalar(name, value, step)
+
+  @contextlib.contextmanager
+  def _writing(self, path: pathlib.Path):
+    """OSError (a full disk, a read-only directory) -> errors.UserError naming `path`."""
+    try:
+      yield
+    except OSError as err:
+      raise errors.UserError(
+          f"{path}: cannot write ({err.strerror or err}); the disk may be full or the "
+          "directory read-only. The checkpoints already written are intact; rerun to resume "
+          "from the newest once the directory is writable") from err
 
   def write_images(self, step: int, images: dict) -> None:
     """TensorBoard images {name: (H, W, 3) uint8}."""
@@ -295,8 +312,10 @@ class MetricWriter:
 
   def close(self):
     if self._main:
-      self._jsonl.close()
-      self._tb.close()
+      with self._writing(self._workdir / "metrics.jsonl"):
+        self._jsonl.close()
+      with self._writing(self._workdir / "tensorboard"):
+        self._tb.close()
 
 
 def keep_rows_up_to(path: pathlib.Path, step: int) -> None:
@@ -414,28 +433,48 @@ def stack(batches: list[dict]) -> dict:
 # ------------------------------------------------------------------ train_and_evaluate
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str | pathlib.Path) -> trained_model.TrainedModel:
+@contextlib.contextmanager
+def _closing(mngr):
+  """Close the checkpoint manager however the block ends (waiting for the checkpoint
+  being written); a failed write is errors.UserError (checkpoints.close), unless an
+  error is already on its way out, which then is the one reported."""
+  try:
+    yield mngr
+  except BaseException:
+    with contextlib.suppress(Exception):
+      mngr.close()
+    raise
+  checkpoints.close(mngr)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
+                       accept_data_change: bool = False) -> trained_model.TrainedModel:
   """Train (resuming from the newest checkpoint in workdir), then write the outputs.
 
   Returns the trained model (also remembered as the process's last model).
   Raises errors.UserError before anything is written when a config field can't
-  work (config_check), weights or data are missing, or the workdir holds a run
-  of another model or dataset; errors.TrainingDiverged when a loss or gradient
-  stops being finite; errors.Stopped after SIGTERM/SIGINT and a checkpoint.
+  work (config_check), weights or data are missing, the workdir lies inside the
+  video folder, holds a run of another model or dataset, or was trained on other
+  videos than the folder holds now (data/identity.py; accept_data_change=True,
+  --accept_data_change, trains on them as they are); errors.TrainingDiverged when a
+  loss or gradient stops being finite; errors.Stopped after SIGTERM/SIGINT and a
+  checkpoint.
   """
   workdir = pathlib.Path(workdir).expanduser().resolve()
   mesh = parallel.make_mesh()
   config_check.check(config, mesh.devices.size)
   resources.check(config, lambda: datasets.missing_data(config.data))
-  workdir.mkdir(parents=True, exist_ok=True)
+  identity.refuse_workdir_inside_data(workdir, config.data)
+  checkpoints.check_writable(workdir)  # creates it
   with checkpoints.writer_lock(workdir):  # one writer per workdir
-    return _train(config, workdir, mesh)
+    recorded = identity.check(workdir, config.data, accept_data_change) is not None
+    return _train(config, workdir, mesh, recorded)
 
 
-def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path,
-           mesh: jax.sharding.Mesh) -> trained_model.TrainedModel:
-  """train_and_evaluate's work, once the config is checked and the workdir locked."""
+def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, mesh: jax.sharding.Mesh,
+           recorded: bool) -> trained_model.TrainedModel:
+  """train_and_evaluate's work, once the config is checked and the workdir locked.
+  recorded: the workdir's record of its videos was checked (data/identity.py)."""
   # ---- data: the prepared clips (prepared by process 0 alone) and the plan over them
   if parallel.is_main_process():
     datasets.load(config.data)
@@ -453,7 +492,7 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path,
   trainer = setup(config, num_videos, mesh, plan, source)
   mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
   found = checkpoints.restore_newest_intact(
-      mngr, lambda meta: resume_target(config, workdir, meta, num_videos, mesh),
+      mngr, lambda meta: resume_target(config, workdir, meta, num_videos, mesh, recorded),
       put_aside=workdir / "damaged_checkpoints")
   window_saved = None  # the metric sums of a stopped run's unfinished logging window
   if found is None:
@@ -464,6 +503,7 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path,
     _say(f"resuming {workdir} from step {latest} (stage {meta.get('stage', 0)})")
   if parallel.is_main_process():
     checkpoints.write_config(workdir, config)
+    identity.write(workdir, config.data, num_videos)
   start = int(state["train"]["step"])
   writer = MetricWriter(workdir, start)
   end = stages.total_steps(plan)
@@ -472,7 +512,7 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path,
 
   # ---- the loop: each stage's steps not done yet
   # (closing the manager waits for the checkpoint being written, however the loop ends)
-  with stopping.StopSignals() as signals, bar, contextlib.closing(mngr):
+  with stopping.StopSignals() as signals, bar, _closing(mngr):
     for stage in plan:
       first = int(state["train"]["step"])
       if first >= stage.end_step:

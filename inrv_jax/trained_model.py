@@ -17,6 +17,8 @@ from flax import nnx
 
 from inrv_jax import checkpoints
 from inrv_jax import errors
+from inrv_jax.data import datasets
+from inrv_jax.data import identity
 from inrv_jax.models import inr as inr_lib
 from inrv_jax.models import inrv as inrv_lib
 
@@ -118,3 +120,13 @@ def load(workdir: str | pathlib.Path, step: int | None = None) -> TrainedModel:
   module = nnx.merge(graphdef, restored["params"], frozen)
   return remember(from_module(config, module, restored["train"]["seen_latents"],
                               str(workdir), step))
+
+
+def training_source(model, data_path: str | None = None, accept_data_change: bool = False):
+  """The clips the model was trained on, record i = latent row i, once the videos are
+  checked against the workdir's record (data/identity.py: raises errors.UserError, one
+  line, when they changed; data_path: where they are now, --data_path)."""
+  if model.workdir is None:
+    return datasets.load(model.config.data)
+  return identity.training_source(model.workdir, model.config.data, data_path,
+                                  accept_data_change)

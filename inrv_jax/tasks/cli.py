@@ -16,9 +16,12 @@ import time
 import jax
 import numpy as np
 
+from inrv_jax import cached_arrays
+from inrv_jax import checkpoints
 from inrv_jax import errors
 from inrv_jax import fvd as fvd_lib
 from inrv_jax import media
+from inrv_jax import trained_model
 from inrv_jax.data import datasets
 from inrv_jax.tasks import evaluate as evaluate_lib
 from inrv_jax.tasks import fvd_eval
@@ -28,6 +31,14 @@ from inrv_jax.tasks import masks as masks_lib
 from inrv_jax.tasks import outputs
 from inrv_jax.tasks import rendering
 from inrv_jax.tasks import sampling
+
+def check_writable(workdir) -> None:
+  """errors.UserError before any work when WORKDIR can't take a mode's outputs (a
+  read-only directory or file system, a full disk)."""
+  path = pathlib.Path(workdir).expanduser()
+  if path.is_dir():
+    checkpoints.check_writable(path)
+
 
 
 def _indices(model, indices, default_count: int) -> list[int]:
@@ -47,9 +58,11 @@ def _indices(model, indices, default_count: int) -> list[int]:
   return out
 
 
-def training_clips(model, indices) -> np.ndarray:
-  """Training clips of the model's dataset, (n, T, H, W, 3) float32 in [0, 1]."""
-  return datasets.clips01(datasets.load(model.config.data), indices)
+def training_clips(model, indices, data_path: str | None = None,
+                   accept_data_change: bool = False) -> np.ndarray:
+  """Training clips of the model's dataset, (n, T, H, W, 3) float32 in [0, 1]
+  (trained_model.training_source)."""
+  return datasets.clips01(trained_model.training_source(model, data_path, accept_data_change), indices)
 
 
 def sample_command(workdir, num: int = 8, method: str = "gaussian", seed: int = 0,
@@ -111,11 +124,13 @@ def invert_command(workdir, masks=None, indices=None, videos=None, steps: int | 
                    learning_rate: float | None = None, pixels: int | None = None, seed: int = 0,
                    num_frames: int | None = None, resolution=None,
                    prior_weight: float | None = None, starts: int | None = None,
-                   schedule: str | None = None) -> dict:
+                   schedule: str | None = None, data_path: str | None = None,
+                   accept_data_change: bool = False) -> dict:
   """--mode=invert: invert training clips (`indices`, default 4 spread over the dataset) or video files
   under every mask (default: one of each kind), all in one vmapped batch; `starts`
   inversions per video, averaged (inversion.invert; default inversion.DEFAULT_STARTS);
-  `schedule` of the learning rate (inversion.SCHEDULES; default inversion.DEFAULT_SCHEDULE)."""
+  `schedule` of the learning rate (inversion.SCHEDULES; default inversion.DEFAULT_SCHEDULE).
+  Training clips are checked against the workdir's record (trained_model.training_source)."""
   inversion.check_starts(starts)  # before the output folder is emptied
   inversion.check_steps(steps)
   inversion.check_schedule(schedule)
@@ -126,7 +141,8 @@ def invert_command(workdir, masks=None, indices=None, videos=None, steps: int | 
     names, clips = [str(v) for v in videos], inversion.read_videos(videos, model)
   else:
     chosen = _indices(model, indices, 4)
-    names, clips = [f"training clip {i}" for i in chosen], training_clips(model, chosen)
+    names = [f"training clip {i}" for i in chosen]
+    clips = training_clips(model, chosen, data_path, accept_data_change)
   data = model.config.data
   clips = inversion.fit_size(clips, data.num_frames, data.height, data.width)
   out = outputs.output_dir(workdir, "invert")  # only once the masks and the clips are checked
@@ -179,16 +195,18 @@ def render_command(workdir, indices=None, latents: str | None = None,
 
 def fvd_command(workdir, num: int = fvd_lib.NUM_VIDEOS, num_frames: int = fvd_lib.NUM_FRAMES,
                 resolution=None, method: str = "slerp_random", seed: int = 0,
-                batch_size: int = 8) -> dict:
+                batch_size: int = 8, data_path: str | None = None,
+                accept_data_change: bool = False) -> dict:
   """--mode=fvd: FVD of `num` samples against up to `num` training clips (paper: 2048, 16 frames,
-  slerp_random, 128x128). The real clips' I3D features are cached in DIR/fvd/."""
+  slerp_random, 128x128). The real clips' I3D features are cached in DIR/fvd/, with a
+  checksum (cached_arrays): a damaged cache is computed again."""
   model = rendering.model_from(workdir=workdir)
-  source = datasets.load(model.config.data)
+  source = trained_model.training_source(model, data_path, accept_data_change)
   extractor = fvd_lib.FeatureExtractor(batch_size=batch_size, num_frames=num_frames)
   cache = (pathlib.Path(workdir).expanduser() / "fvd"
            / f"real_features_{min(num, len(source))}x{num_frames}.npy")
-  real = (read_npy(cache, "cached I3D features of the real clips; delete it to recompute")
-          if cache.is_file() else None)
+  real = cached_arrays.load(cache, "I3D features of the real clips", dtype=np.float64,
+                            shape=(min(num, len(source)), None))
   print(fvd_eval.eta_message(num + (0 if real is not None else min(num, len(source)))),
         flush=True)
   result = fvd_eval.model_fvd(model, source, num, num_frames,
@@ -196,7 +214,7 @@ def fvd_command(workdir, num: int = fvd_lib.NUM_VIDEOS, num_frames: int = fvd_li
                               real)
   out = outputs.output_dir(workdir, "fvd", keep=lambda name: name.startswith("real_features_"))
   if real is None:
-    np.save(cache, result["real_features"])
+    cached_arrays.save(cache, result["real_features"])
   samples = result.pop("samples")
   del result["real_features"]
   files = media.write_grid_videos(out, "fvd_samples", media.grid_rows(samples, len(samples)),

@@ -30,6 +30,7 @@ from inrv_jax import errors
 from inrv_jax import fvd as fvd_lib
 from inrv_jax import media
 from inrv_jax import metrics
+from inrv_jax import trained_model
 from inrv_jax.data import datasets
 from inrv_jax.data.builders import video_folder
 from inrv_jax.tasks import fvd_eval
@@ -206,8 +207,12 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
              learning_rate: float | None = None, pixels: int | None = None, seed: int = 0,
              resolution=None, fvd_batch: int = 8, fvd_frames: int = fvd_lib.NUM_FRAMES,
              prior_weight: float | None = None, starts: int | None = None,
-             schedule: str | None = None) -> dict:
+             schedule: str | None = None, data_path: str | None = None,
+             accept_data_change: bool = False) -> dict:
   """Write DIR/eval/report.json, the pictures, and print the table; returns the report.
+
+  The training clips are checked against the workdir's record first (trained_model.training_source:
+  data_path, accept_data_change).
 
   fvd_runs=0 skips FVD (reconstruction and inversion only); fvd_videos and
   inversion_videos default to FVD_VIDEOS and INVERSION_VIDEOS. Raises errors.UserError
@@ -219,8 +224,8 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   fvd_videos = fvd_videos or FVD_VIDEOS
   inversion_videos = inversion_videos or INVERSION_VIDEOS
   model = rendering.model_from(workdir=workdir)
+  source = trained_model.training_source(model, data_path, accept_data_change)
   out = outputs.output_dir(workdir, "eval")
-  source = datasets.load(model.config.data)
   what, names, clips = held_out_videos(model, eval_videos)
   chosen = fvd_eval.real_indices(len(clips), inversion_videos)
   specs = masks or [str(s) for s in masks_lib.default_specs()]

@@ -95,7 +95,8 @@ def fit_size(videos, num_frames: int, height: int, width: int) -> np.ndarray:
   """Videos (B, T', H', W', 3), uint8 or float in [0, 1] -> float32 (B, T, H, W, 3).
 
   Other frame sizes are resized (anti-aliased), longer videos cut to their
-  first T frames, each with a warning; shorter videos are an error.
+  first T frames, each with a warning; shorter videos and values that are not
+  finite (NaN, infinity) raise errors.UserError.
   """
   videos = np.asarray(videos)
   if videos.ndim == 4:
@@ -104,6 +105,12 @@ def fit_size(videos, num_frames: int, height: int, width: int) -> np.ndarray:
     raise errors.UserError(f"videos must be (B, T, H, W, 3) RGB, got shape {videos.shape}")
   videos = videos.astype(np.float32) / 255.0 if videos.dtype == np.uint8 else (
       videos.astype(np.float32))
+  bad = ~np.isfinite(videos)
+  if bad.any():
+    b, t, y, x, _ = np.argwhere(bad)[0]
+    raise errors.UserError(
+        f"videos hold {int(bad.sum())} values that are not finite (NaN or infinity), the "
+        f"first in video {b}, frame {t}, row {y}, column {x}; inversion needs finite pixels")
   if videos.shape[1] < num_frames:
     raise errors.UserError(f"videos have {videos.shape[1]} frames; inversion needs at least "
                            f"{num_frames} (the model's clip length)")

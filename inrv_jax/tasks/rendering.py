@@ -132,7 +132,8 @@ def render(model, latents, num_frames: int | None = None,
   the paper's super-resolution, Sec. 4). chunk_pixels: pixels per jitted call
   (default eval.render_chunk); the result is the same for every value.
   video_batch: videos whose INR weights are made at once. Raises
-  errors.UserError for a non-positive size or latents of the wrong width.
+  errors.UserError for a non-positive size, latents of the wrong width or latents
+  that are not finite.
   """
   data = model.config.data
   num_frames = data.num_frames if num_frames is None else num_frames
@@ -144,6 +145,11 @@ def render(model, latents, num_frames: int | None = None,
   if latents.ndim != 2 or latents.shape[1] != model.latents.shape[1]:
     raise errors.UserError(
         f"latents must be (n, {model.latents.shape[1]}), got {latents.shape}")
+  bad = ~np.all(np.isfinite(latents), axis=1)
+  if bad.any():
+    raise errors.UserError(
+        f"latents: {int(bad.sum())} of the {len(latents)} rows hold values that are not "
+        f"finite (NaN or infinity), the first row {int(np.argmax(bad))}")
   out = np.empty((len(latents), num_frames, height, width, 3), np.float32)
   tiles = _num_tiles(chunk_pixels, num_frames * height * width)
   with tqdm.tqdm(total=tiles * -(-len(latents) // video_batch), unit="tile", leave=False,
