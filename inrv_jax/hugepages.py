@@ -3,7 +3,7 @@
 XLA's CPU runtime takes each call's outputs and temporaries from malloc.
 glibc serves every buffer above its mmap threshold (at most 32 MiB) with a
 fresh mmap, so every call faults its buffers in 4 KiB at a time; on a VM
-that is a large share of a step (docs: BENCHMARKS.md, "Huge pages"). Where
+that is a large share of a step (BENCHMARKS.md has the figures). Where
 the kernel's transparent huge pages are in `madvise` mode (a common
 default), glibc >= 2.35 advises huge pages for its maps when GLIBC_TUNABLES
 holds `glibc.malloc.hugetlb=1`: 512 times fewer faults.

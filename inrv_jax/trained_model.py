@@ -82,16 +82,20 @@ def from_module(config: ml_collections.ConfigDict, module: inrv_lib.INRV, seen_l
   return TrainedModel(config, graphdef, params, frozen, np.asarray(latents), workdir, step)
 
 
-def _restore_target(config: ml_collections.ConfigDict, meta: dict) -> dict:
-  """{item: ShapeDtypeStruct tree} of the items `load` restores, for the checkpoint's meta.
+def _restore_target(config: ml_collections.ConfigDict, meta: dict
+                    ) -> tuple[nnx.GraphDef, dict]:
+  """The model's graphdef and {item: ShapeDtypeStruct tree} of the items `load` restores,
+  for the checkpoint's meta, from one checkpoints.abstract_state.
 
   Imported checkpoints (tools/import_official.py) hold the frozen CLIP as item
   "frozen"; otherwise it is rebuilt from the config (pretrained file, or
   random from the seed).
   """
-  _, state, frozen = checkpoints.abstract_state(config, meta["num_videos"])
+  graphdef, state, frozen = checkpoints.abstract_state(config, meta["num_videos"])
   target = {"params": state["params"], "train": state["train"]}
-  return {**target, "frozen": frozen} if meta.get("frozen_in_checkpoint", False) else target
+  if meta.get("frozen_in_checkpoint", False):
+    target["frozen"] = frozen
+  return graphdef, target
 
 
 def load(workdir: str | pathlib.Path, step: int | None = None) -> TrainedModel:
@@ -109,15 +113,20 @@ def load(workdir: str | pathlib.Path, step: int | None = None) -> TrainedModel:
     raise errors.UserError(f"{workdir}: no such workdir")
   config = checkpoints.read_config(workdir)
   mngr = checkpoints.manager(workdir, keep=config.train.keep_checkpoints, writable=False)
-  found = checkpoints.restore_newest_intact(
-      mngr, lambda meta: _restore_target(config, meta), only_step=step)
+  graphdefs = []  # the graphdef of each checkpoint tried, the restored one last
+
+  def target(meta: dict) -> dict:
+    graphdef, items = _restore_target(config, meta)
+    graphdefs.append(graphdef)
+    return items
+
+  found = checkpoints.restore_newest_intact(mngr, target, only_step=step)
   if found is None:
     raise errors.UserError(f"{workdir}: no checkpoint in {workdir / 'checkpoints'}")
   step, restored, meta = found
   frozen = (restored["frozen"] if "frozen" in restored
             else inrv_lib.frozen_state(config.model, config.seed))
-  graphdef = checkpoints.abstract_state(config, meta["num_videos"])[0]
-  module = nnx.merge(graphdef, restored["params"], frozen)
+  module = nnx.merge(graphdefs[-1], restored["params"], frozen)
   return remember(from_module(config, module, restored["train"]["seen_latents"],
                               str(workdir), step))
 

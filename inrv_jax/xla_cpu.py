@@ -2,8 +2,8 @@
 
 XLA's defaults for its CPU backend are not the fastest for this project's
 matmul-bound INR on every CPU: routing the dots through YNNPACK fusions
-slows the paper step on Intel Xeons with AMX and on AMD Zen 4 (docs:
-BENCHMARKS.md, "XLA CPU settings"). `apply()` adds the flags measured best
+slows the paper step on Intel Xeons with AMX and on AMD Zen 4 (BENCHMARKS.md
+has the figures). `apply()` adds the flags measured best
 for the CPU family to XLA_FLAGS; it must run before JAX starts its CPU
 backend, so the commands call it (through `cpu_runtime.use_cpu_settings`)
 when they start, and a notebook calls `inrv_jax.use_cpu_settings()`. Flags
@@ -19,7 +19,7 @@ import os
 import platform
 
 # CPU family -> flags, from `python -m inrv_jax.bench --measure=matmul,train` with and
-# without each candidate (BENCHMARKS.md "XLA CPU settings" has the figures and commands).
+# without each candidate (BENCHMARKS.md has the figures and commands).
 FLAGS_BY_FAMILY = {
     "intel": ("--xla_cpu_experimental_ynn_fusion_type=",),
     "amd": ("--xla_cpu_experimental_ynn_fusion_type=",),

@@ -52,7 +52,7 @@ def dot(equation: str, a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
 
   For float32 this is the plain einsum. For bfloat16 the sums are f32 (the
   better number); on CPUs with bf16 matrix units (Intel AMX) it is also the
-  form XLA's CPU backend runs on them fastest (docs: BENCHMARKS.md, "bf16 and
-  AMX").
+  form XLA's CPU backend runs on them fastest (BENCHMARKS.md
+  has the figures).
   """
   return jnp.einsum(equation, a, b, preferred_element_type=jnp.float32).astype(a.dtype)

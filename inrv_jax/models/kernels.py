@@ -15,7 +15,7 @@ equals and the test that proves it:
 
 How they run (chunk sizes, and whether a fast path runs at all) is a `Tuning`,
 chosen per JAX backend in one place, `for_backend`: on the CPU chunks of a few
-thousand pixels whose activations stay in cache (docs: BENCHMARKS.md); on GPU
+thousand pixels whose activations stay in cache (BENCHMARKS.md); on GPU
 and TPU whole frames within a memory budget and the reference hypernetwork
 head. Every function that runs a fast path takes the tuning as an argument
 (None: `for_backend()`), so tests set chunk sizes by argument.

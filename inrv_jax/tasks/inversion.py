@@ -14,7 +14,7 @@ A partly observed video has many latents that fit what is seen. With
 `starts=K` each video is inverted K times from different starting latents,
 and the video returned is the mean of the K renders: a Monte-Carlo estimate
 of the posterior mean, the estimate with the least expected squared error on
-the hidden pixels (RESULTS.md, "Several starts"). It is no single latent's
+the hidden pixels (RESULTS.md). It is no single latent's
 render; `latents` then holds the optimised latent that fits the observed pixels
 best, and `latents_per_start` every start's optimised latent.
 """
@@ -49,8 +49,7 @@ DEFAULT_STARTS = 1  # inversions per video, averaged (posterior mean; see `start
 START_SCALE = 0.5  # spread of the extra starts, in standard deviations of the training latents
 DEFAULT_SCHEDULE = "constant"  # learning rate over the steps (SCHEDULES)
 # constant: the rate at every step; cosine: from the rate down to 0 over the run
-# (optax.cosine_decay_schedule), which fits more closely in long runs (RESULTS.md, "Longer
-# inversion with a cosine schedule").
+# (optax.cosine_decay_schedule), which fits more closely in long runs (RESULTS.md).
 SCHEDULES = ("constant", "cosine")
 
 
@@ -382,8 +381,7 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   observed pixels best, and `latents_per_start` holds every start's optimised
   latent. It costs K times the optimisation and the rendering.
   schedule: the learning rate over the steps, "constant" or "cosine" (from
-  learning_rate towards 0 over the run; closer fits in long runs, e.g.
-  1,200 steps at 3e-2: RESULTS.md).
+  learning_rate towards 0 over the run; closer fits in long runs: RESULTS.md).
   Videos of another frame size than the model's clips are resized and longer
   ones cut to T frames (with a warning). Videos are inverted `batch_size` at
   a time, each batch (with its K starts: K * batch_size optimisations, so K
