@@ -5,6 +5,7 @@ no temporaries left, the previous checkpoint intact. The disk is a real small tm
 import errno
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -45,16 +46,28 @@ def fill(disk: pathlib.Path, leave: int) -> pathlib.Path:
   return filler
 
 
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory) -> pathlib.Path:
+  """A tiny workdir trained to its checkpoint of step 10 (copied onto each test's disk)."""
+  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  workdir = tmp_path_factory.mktemp("full_disk") / "workdir"
+  train.train_and_evaluate(config(data_dir, 10), workdir)
+  return workdir
+
+
+def on_disk(trained: pathlib.Path, disk: pathlib.Path) -> pathlib.Path:
+  return pathlib.Path(shutil.copytree(trained, disk / "workdir"))
+
+
 def config(data_dir, steps: int):
   c = tiny(config_defaults.base_config(), data_dir)
   c.train.num_steps, c.train.checkpoint_every = steps, 10
   return c
 
 
-def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(small_disk, data_dir):
+def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(small_disk, data_dir, trained):
   from inrv_jax import train  # pylint: disable=import-outside-toplevel
-  workdir = small_disk / "workdir"
-  train.train_and_evaluate(config(data_dir, 10), workdir)
+  workdir = on_disk(trained, small_disk)
   size = sum(f.stat().st_size for f in (workdir / "checkpoints" / "10").rglob("*") if f.is_file())
   filler = fill(small_disk, size // 4)  # room for the logs, not for a checkpoint
   with pytest.raises(errors.UserError) as caught:
@@ -67,10 +80,8 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(small_disk, data
   assert inrv_jax.load(workdir).step == 10
 
 
-def test_a_full_disk_at_the_command_line_is_one_error_line(small_disk, data_dir):
-  from inrv_jax import train  # pylint: disable=import-outside-toplevel
-  workdir = small_disk / "workdir"
-  train.train_and_evaluate(config(data_dir, 10), workdir)
+def test_a_full_disk_at_the_command_line_is_one_error_line(small_disk, data_dir, trained):
+  workdir = on_disk(trained, small_disk)
   fill(small_disk, 0)
   env = {**os.environ, "PYTHONPATH": str(REPO), "TFDS_DATA_DIR": str(data_dir)}
   result = subprocess.run([sys.executable, "-m", "inrv_jax.main", f"--workdir={workdir}",
@@ -82,10 +93,9 @@ def test_a_full_disk_at_the_command_line_is_one_error_line(small_disk, data_dir)
   assert not (workdir / "sample").exists()
 
 
-def test_a_read_only_workdir_is_refused_before_any_work(small_disk, data_dir):
+def test_a_read_only_workdir_is_refused_before_any_work(small_disk, data_dir, trained):
   from inrv_jax import train  # pylint: disable=import-outside-toplevel
-  workdir = small_disk / "workdir"
-  train.train_and_evaluate(config(data_dir, 10), workdir)
+  workdir = on_disk(trained, small_disk)
   remount = subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], capture_output=True)
   if remount.returncode != 0:
     pytest.skip("cannot remount the tmpfs read-only")

@@ -113,7 +113,7 @@ def _names(items: list[str]) -> str:
 def differences(record: dict, data: ml_collections.ConfigDict) -> tuple[str, list[dict]]:
   """(text naming the changed, added and removed videos ("" when none), the folder's
   entries now) for a record of a video folder."""
-  directory, files = _videos(data)
+  _, files = _videos(data)
   recorded = {v["file"]: v for v in record.get("videos") or []}
   now = [_content(p, recorded.get(errors.path_text(p.name))) for p in files]
   names = {v["file"] for v in now}
@@ -124,7 +124,6 @@ def differences(record: dict, data: ml_collections.ConfigDict) -> tuple[str, lis
   removed = [name for name in recorded if name not in names]
   parts = [f"{what}: {_names(items)}" for what, items in
            (("changed", changed), ("added", added), ("removed", removed)) if items]
-  del directory
   return "; ".join(parts), now
 
 
