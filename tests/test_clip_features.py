@@ -51,13 +51,20 @@ def _conditioner(config, num_videos):
   return nnx.merge(graphdef, state["params"], frozen).conditioner
 
 
-def test_features_are_stored_once_and_keyed_by_weights_and_preprocessing(tiny_config):
+def _four_clips(tiny_config):
+  """The CLIP-conditioned tiny config on 4 clips: (config, source, data directory,
+  conditioner, cache key)."""
   c = tiny_clip(tiny_config)
   c.data.max_clips = 4
   source = datasets.load(c.data)
   directory = pathlib.Path(datasets.builder_for(c.data).data_dir)
   conditioner = _conditioner(c, len(source))
-  key = clip_features.cache_key(conditioner, source, directory)
+  return c, source, directory, conditioner, clip_features.cache_key(conditioner, source,
+                                                                     directory)
+
+
+def test_features_are_stored_once_and_keyed_by_weights_and_preprocessing(tiny_config):
+  c, source, directory, conditioner, key = _four_clips(tiny_config)
   first = clip_features.load_or_compute(c.data, conditioner, source, progress=False)
   stored = directory / "clip_features" / f"{key}.npy"
   np.testing.assert_array_equal(np.load(stored), first)
@@ -96,12 +103,7 @@ def _nan(path: pathlib.Path):
 
 @pytest.mark.parametrize("damage", [_overwrite_bytes, _truncate, _nan])
 def test_a_damaged_feature_cache_is_computed_again_with_one_line(tiny_config, capfd, damage):
-  c = tiny_clip(tiny_config)
-  c.data.max_clips = 4
-  source = datasets.load(c.data)
-  directory = pathlib.Path(datasets.builder_for(c.data).data_dir)
-  conditioner = _conditioner(c, len(source))
-  key = clip_features.cache_key(conditioner, source, directory)
+  c, source, directory, conditioner, key = _four_clips(tiny_config)
   for earlier in (directory / "clip_features").glob(f"{key}.*"):  # another test's cache
     earlier.unlink()
   first = clip_features.load_or_compute(c.data, conditioner, source, progress=False)

@@ -23,7 +23,6 @@ trained on whatever was added before it. Workdirs written before the record
 existed have none: they are used as they are and get one at their next training.
 """
 
-import hashlib
 import json
 import os
 import pathlib
@@ -31,6 +30,7 @@ import pathlib
 import ml_collections
 
 from inrv_jax import errors
+from inrv_jax import pretrained
 from inrv_jax.data import datasets
 from inrv_jax.data.builders import base
 from inrv_jax.data.builders import video_folder
@@ -39,14 +39,6 @@ RECORD = "training_data.json"
 ACCEPT_FLAG = "--accept_data_change"
 DATA_PATH_FLAG = "--data_path"
 SHOWN = 5  # file names a message lists before "and N more"
-
-
-def _sha256(path: pathlib.Path) -> str:
-  digest = hashlib.sha256()
-  with open(path, "rb") as file:
-    for block in iter(lambda: file.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
 
 
 def _videos(data: ml_collections.ConfigDict) -> tuple[pathlib.Path, list[pathlib.Path]] | None:
@@ -71,7 +63,7 @@ def _content(path: pathlib.Path, known: dict | None) -> dict:
     entry["sha256"] = known.get("sha256")
   else:
     try:
-      entry["sha256"] = _sha256(path)
+      entry["sha256"] = pretrained.sha256_of(path)
     except OSError:  # a broken symlink, unreadable: preparation skipped it too
       entry["sha256"] = None
   return entry
