@@ -109,8 +109,8 @@ def test_changed_videos_stop_training_and_every_task_with_one_line(copies, data_
   message = str(caught.value)
   assert named in message and "--accept_data_change" in message and "new --workdir" in message
   assert "\n" not in message
-  for run in (lambda: cli.invert(workdir, indices=["0"], steps=1, masks=["full"]),
-              lambda: cli.fvd(workdir, num=2, num_frames=4)):
+  for run in (lambda: cli.invert_command(workdir, indices=["0"], steps=1, masks=["full"]),
+              lambda: cli.fvd_command(workdir, num=2, num_frames=4)):
     with pytest.raises(errors.UserError, match=named):
       run()
   assert sorted(p.name for p in workdir.iterdir()) == before  # nothing written
@@ -138,7 +138,7 @@ def test_an_added_video_leaves_the_training_indices_on_their_clips(copies):
     cli.training_clips(model, [0, 1, 2])
   accepted = cli.training_clips(model, [0, 1, 2], accept_data_change=True)
   np.testing.assert_array_equal(accepted, clips)  # not the new clip 0
-  record = cli.invert(workdir, indices=["0"], steps=1, masks=["full"], accept_data_change=True)
+  record = cli.invert_command(workdir, indices=["0"], steps=1, masks=["full"], accept_data_change=True)
   assert record["videos"] == ["training clip 0"]
 
 

@@ -47,7 +47,7 @@ def test_fvd_mode_scores_samples_and_caches_the_real_features(workdir16):
 
 @pytest.mark.parametrize("damage", ["nan", "overwritten", "truncated"])
 def test_a_damaged_real_feature_cache_is_computed_again(workdir16, capfd, damage):
-  record = cli.fvd(workdir16, num=4, resolution=["24"], batch_size=4)
+  record = cli.fvd_command(workdir16, num=4, resolution=["24"], batch_size=4)
   cache = workdir16 / "fvd" / "real_features_4x16.npy"
   real = np.load(cache)
   if damage == "nan":
@@ -59,7 +59,7 @@ def test_a_damaged_real_feature_cache_is_computed_again(workdir16, capfd, damage
   else:
     cache.write_bytes(cache.read_bytes()[:300])
   capfd.readouterr()
-  again = cli.fvd(workdir16, num=4, resolution=["24"], batch_size=4)
+  again = cli.fvd_command(workdir16, num=4, resolution=["24"], batch_size=4)
   err = capfd.readouterr().err
   assert err.count("failed their check") == 1 and str(cache) in err
   assert again["fvd"] == pytest.approx(record["fvd"], rel=1e-6)
