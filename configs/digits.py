@@ -6,24 +6,26 @@ prepared locally (no download, no manual directory). Training videos use
 digits 0-3,999 only; a `test` split of 500 videos uses digits 4,000-4,999,
 so `--mode=eval` measures the latent space on handwriting it never saw.
 The paper's weighted MSE and progressive initialisation, scaled down; a
-smaller INR and hypernetwork; frames downsampled to 32x32 and a random
-quarter of the pixels per step. Target: data preparation and training in
-<= 30 minutes on 2 CPU cores (see RESULTS.md for the measurements).
+smaller INR and hypernetwork; frames downsampled to 32x32; each step 64
+videos and 256 of each clip's pixels, drawn where the frames have edges.
+Target: data preparation and training in <= 30 minutes on 2 CPU cores
+(RESULTS.md has the measurements).
 
-Variants (--config=configs/digits.py:VARIANT), the paper's ablations at a
-third of the steps (5,000 each, so that the three train for the same wall
-time; RESULTS.md "Ablations"):
+Variants (--config=configs/digits.py:VARIANT):
+  15min, 60min, 120min  the same recipe with a shorter or longer all-video stage
+                        (RESULTS.md "Quality against training time")
+  uniform       the earlier recipe: 8 videos a step, a uniform quarter of their
+                pixels, one learning rate, 15,000 steps
+The paper's ablations on the earlier recipe at a third of its steps (5,000 each;
+RESULTS.md "Ablations"):
   short         progressive initialisation, 10 / 100 / 1,000 / all videos
   short_noprog  the same steps on all videos from the start
   short_gauss   `short` with the Gaussian prior on the latent table
-And one trade-off (RESULTS.md "6,000 training videos, 18,000 steps"):
+And one trade-off on the earlier recipe (RESULTS.md "6,000 training videos"):
   videos6k      6,000 training videos and 128-d latents (the paper's width above
-                2,000 videos), 18,000 steps (28 min 51 s on a 2-core Zen 4): it stops
-                memorising, so unseen test videos invert better (20.29 dB with one
-                start, 20.66 with --inversion_starts=4, 21.03 with --inversion_steps=1200
-                --inversion_schedule=cosine) than with the default, but it
-                fits its training videos less (19.8 dB against 21.8) and its samples
-                are blurrier (FVD 383 against 216 at 15,000 steps)
+                2,000 videos), 18,000 steps: it memorises less, so unseen test videos
+                invert better than its training videos reconstruct, and its samples
+                are blurrier
 """
 
 from inrv_jax import config_defaults
