@@ -14,8 +14,10 @@ import time
 import jax
 import numpy as np
 
+from inrv_jax import config_check
 from inrv_jax import errors
 from inrv_jax import fvd as fvd_lib
+from inrv_jax import learned_prior
 from inrv_jax import media
 from inrv_jax.data import datasets
 from inrv_jax.tasks import fvd_eval
@@ -114,9 +116,10 @@ def read_videos(paths, model) -> np.ndarray:
   return inversion.read_video_files(paths, data.num_frames, data.height, data.width)
 
 
-def sample(workdir, num: int = 8, method: str = "gaussian", seed: int = 0,
+def sample(workdir, num: int = 8, method: str | None = None, seed: int = 0,
            num_frames: int | None = None, resolution=None) -> dict:
   model = rendering.model_from(workdir=workdir)
+  method = method or sampling.default_method(model)
   videos, z = sampling.sample(jax.random.key(seed), num, model, method=method,
                               num_frames=num_frames, resolution=parse_resolution(resolution),
                               return_latents=True)
@@ -204,7 +207,8 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
                  schedule: str | None = None) -> dict:
   """Invert `clips` (n, T', H', W', 3) (uint8 or [0, 1]) under every mask spec of `masks`
   (default: one of each kind) in one vmapped batch, `starts` times each (averaged; see
-  inversion.invert); write out/latents.npy (with several starts: the best-fitting one's,
+  inversion.invert), guided by the model's learned prior where it has one
+  (inversion.resolve_recipe); write out/latents.npy (with several starts: the best-fitting one's,
   and every start's optimised latent in out/latents_per_start.npy (n, K, D), best-fitting
   first) and, per mask,
   out/<mask>.{mp4,gif,png} panels of the first `panel_videos` clips (None = all of
@@ -218,7 +222,7 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   n = len(clips)
   learning_rate = learning_rate or inversion.DEFAULT_LEARNING_RATE
   prior_weight = inversion.DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight
-  starts = inversion.check_starts(starts)
+  use_prior, starts, energy_weight = inversion.resolve_recipe(model, None, starts)
   schedule = inversion.check_schedule(schedule)
   start = time.perf_counter()
   result = inversion.invert(
@@ -226,7 +230,8 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
       steps=steps,
       learning_rate=learning_rate,
       pixels_per_step=inversion.DEFAULT_PIXELS if pixels is None else pixels, key=seed,
-      prior_weight=prior_weight, starts=starts, schedule=schedule)
+      prior_weight=prior_weight, starts=starts, schedule=schedule, use_prior=use_prior,
+      energy_weight=energy_weight)
   seconds = time.perf_counter() - start
   np.save(out / "latents.npy", result.latents)
   if starts > 1:
@@ -236,7 +241,8 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
       model, result.latents_per_start, num_frames, size)
   record = {"videos": names, "steps": int(result.losses.shape[0]), "seconds": seconds,
             "learning_rate": learning_rate, "schedule": schedule,
-            "prior_weight": prior_weight, "starts": starts,
+            "prior_weight": prior_weight, "starts": starts, "learned_prior": use_prior,
+            "learned_prior_weight": energy_weight,
             "latents_file": str(out / "latents.npy"), "masks": {}}
   fps = model.config.eval.fps
   for k, spec in enumerate(specs):
@@ -343,5 +349,19 @@ def evaluate(workdir, **options) -> dict:
   return evaluate_lib.evaluate(workdir, **options)
 
 
+def fit_prior(workdir) -> dict:
+  """--mode=fit_prior: fit (or refit, or resume) the learned prior on the workdir's latents
+  (learned_prior.py), in WORKDIR/prior/; a workdir written before priors existed works too."""
+  model = rendering.model_from(workdir=workdir)
+  config_check.check_prior(model.config)  # one line naming the field, before any work
+  start = time.perf_counter()
+  prior = sampling.fit_prior(model, progress=True)
+  seconds = time.perf_counter() - start
+  out = learned_prior.prior_dir(workdir)
+  print(f"prior fitted on {model.num_videos} latents in {seconds:.1f} s -> {out}")
+  return {"num_latents": model.num_videos, "dim": prior.dim, "seconds": seconds,
+          "directory": str(out)}
+
+
 MODES = {"sample": sample, "interpolate": interpolate, "invert": invert, "render": render,
-         "fvd": fvd, "eval": evaluate}
+         "fvd": fvd, "eval": evaluate, "fit_prior": fit_prior}
