@@ -19,6 +19,8 @@ from inrv_jax.tasks.inversion import invert
 from inrv_jax.tasks.masks import MaskSpec
 from inrv_jax.tasks.rendering import render
 from inrv_jax.tasks.sampling import sample
+from inrv_jax.tasks.sampling import fit_prior
 from inrv_jax.trained_model import TrainedModel, load
 
-__all__ = ["MaskSpec", "TrainedModel", "interpolate", "invert", "load", "render", "sample"]
+__all__ = ["MaskSpec", "TrainedModel", "fit_prior", "interpolate", "invert", "load", "render",
+           "sample"]

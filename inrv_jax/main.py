@@ -60,7 +60,8 @@ flags.DEFINE_float("inversion_prior", None, "invert/eval: weight of the pull tow
                    "inversion.DEFAULT_PRIOR_WEIGHT).")
 flags.DEFINE_integer("inversion_starts", None, "invert/eval: inversions per video from "
                      "different starting latents, whose renders are averaged (the posterior "
-                     "mean; default inversion.DEFAULT_STARTS).")
+                     "mean; default inversion.DEFAULT_STARTS, or config.prior.inversion_starts "
+                     "where the workdir has a learned prior: docs/prior.md).")
 flags.DEFINE_enum("inversion_schedule", None, ["constant", "cosine"], "invert/eval: the "
                   "learning rate over the steps: constant (default) or cosine (down to 0 over "
                   "the run; closer fits in long runs, e.g. --inversion_steps=1200).")
