@@ -67,7 +67,7 @@ def test_training_ends_with_a_prior_that_loads_and_samples_by_default(trained):
 def test_a_stopped_fit_resumes_to_the_same_weights(trained, tmp_path):
   workdir, _ = trained
   config = checkpoints.read_config(workdir)
-  config.prior.steps, config.prior.checkpoint_every = 4000, 50
+  config.prior.steps, config.prior.checkpoint_every = 4000, 1000
   checkpoints.write_config(workdir, config)  # --mode=fit_prior reads the workdir's config
   try:
     model = inrv_jax.load(workdir)
@@ -112,7 +112,8 @@ def test_fit_prior_on_a_workdir_from_before_priors(name, tmp_path):
   checkpoints.write_config(workdir, config)
   process = run_main(f"--workdir={workdir}", "--mode=fit_prior")
   out, err = process.communicate(timeout=600)
-  assert process.returncode == 0 and "prior fitted on 8 latents" in out, err[-3000:]
+  assert process.returncode == 0, err[-3000:]
+  assert f"prior fitted on {before.num_videos} latents" in out, out
   after = inrv_jax.load(workdir)
   assert after.prior is not None and after.prior.dim == 16
   samples = inrv_jax.sample(jax.random.key(0), 2, model=after)
