@@ -5,22 +5,51 @@
   novel = inrv_jax.sample(jax.random.key(0), 8)           # last loaded model or $INRV_WORKDIR
   path = inrv_jax.interpolate(0, 5, steps=8)              # training videos 0 -> 5
   result = inrv_jax.invert(videos, "inpaint_box")         # latents, renders, PSNR/SSIM
+
+Importing the package changes nothing in the process. On a CPU, call
+`inrv_jax.use_cpu_settings()` before the first JAX computation for this CPU's
+XLA flags (the `python -m inrv_jax.*` commands do it themselves).
+
+The public names are imported on first use, so that `import inrv_jax` stays
+light and a command can apply its runtime settings before JAX is loaded.
 """
 
-from inrv_jax import hugepages
-from inrv_jax import xla_cpu
+import importlib
+import typing
 
-hugepages.reexec()  # `python -m inrv_jax.*` restarts once with huge pages: see hugepages.py
-xla_cpu.apply()  # before anything starts JAX's CPU backend: see xla_cpu.py
+# public name -> the module that defines it
+_PUBLIC = {
+    "MaskSpec": "inrv_jax.tasks.masks",
+    "TrainedModel": "inrv_jax.trained_model",
+    "fit_prior": "inrv_jax.tasks.sampling",
+    "interpolate": "inrv_jax.tasks.interpolation",
+    "invert": "inrv_jax.tasks.inversion",
+    "load": "inrv_jax.trained_model",
+    "render": "inrv_jax.tasks.rendering",
+    "sample": "inrv_jax.tasks.sampling",
+    "use_cpu_settings": "inrv_jax.cpu_runtime",
+}
 
-# pylint: disable=wrong-import-position
-from inrv_jax.tasks.interpolation import interpolate
-from inrv_jax.tasks.inversion import invert
-from inrv_jax.tasks.masks import MaskSpec
-from inrv_jax.tasks.rendering import render
-from inrv_jax.tasks.sampling import sample
-from inrv_jax.tasks.sampling import fit_prior
-from inrv_jax.trained_model import TrainedModel, load
+__all__ = sorted(_PUBLIC)
 
-__all__ = ["MaskSpec", "TrainedModel", "fit_prior", "interpolate", "invert", "load", "render",
-           "sample"]
+if typing.TYPE_CHECKING:  # the same names, for type checkers and editors
+  from inrv_jax.cpu_runtime import use_cpu_settings
+  from inrv_jax.tasks.interpolation import interpolate
+  from inrv_jax.tasks.inversion import invert
+  from inrv_jax.tasks.masks import MaskSpec
+  from inrv_jax.tasks.rendering import render
+  from inrv_jax.tasks.sampling import fit_prior, sample
+  from inrv_jax.trained_model import TrainedModel, load
+
+
+def __getattr__(name: str):
+  """`inrv_jax.<public name>`: import its module once and keep the value."""
+  if name not in _PUBLIC:
+    raise AttributeError(f"module 'inrv_jax' has no attribute {name!r}")
+  value = getattr(importlib.import_module(_PUBLIC[name]), name)
+  globals()[name] = value
+  return value
+
+
+def __dir__() -> list[str]:
+  return sorted(set(globals()) | set(_PUBLIC))

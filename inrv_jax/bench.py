@@ -25,6 +25,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from inrv_jax import cpu_runtime
 from inrv_jax import errors
 from inrv_jax import hugepages
 from inrv_jax import xla_cpu
@@ -455,5 +456,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  cpu_runtime.use_cpu_settings()  # before JAX starts; may restart with huge pages
   define_flags()
   app.run(main)

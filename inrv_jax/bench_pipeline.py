@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from ml_collections import config_flags
 
+from inrv_jax import cpu_runtime
 from inrv_jax import parallel
 from inrv_jax import train
 from inrv_jax.data import datasets
@@ -84,5 +85,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  cpu_runtime.use_cpu_settings()  # before JAX starts; may restart with huge pages
   flags.mark_flags_as_required(["config"])
   app.run(main)

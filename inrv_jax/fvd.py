@@ -90,11 +90,20 @@ class FeatureExtractor:
 
 
 def gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """features (N, D), N >= 2 -> mean (D,) and covariance (D, D) (unbiased, as StyleGAN-V)."""
+  """features (N, D), N >= 2 -> mean (D,) and covariance (D, D) (unbiased, as StyleGAN-V).
+
+  Raises errors.UserError for fewer than 2 rows or a value that is not finite.
+  """
   features = np.asarray(features, np.float64)
   if features.ndim != 2 or len(features) < 2:
     raise errors.UserError(f"FVD needs at least 2 videos per side, got features of shape "
                            f"{features.shape}")
+  bad = ~np.all(np.isfinite(features), axis=1)
+  if bad.any():  # the matrix square root of a NaN covariance never returns
+    raise errors.UserError(
+        f"FVD: the I3D features of {int(bad.sum())} of {len(features)} videos are not finite "
+        f"(NaN or infinity; the first is video {int(np.argmax(bad))}); their videos or a "
+        "cache of their features are damaged")
   return features.mean(axis=0), np.cov(features, rowvar=False)
 
 

@@ -3,18 +3,17 @@
 XLA's CPU runtime takes each call's outputs and temporaries from malloc.
 glibc serves every buffer above its mmap threshold (at most 32 MiB) with a
 fresh mmap, so every call faults its buffers in 4 KiB at a time; on a VM
-that is a large share of a step (BENCHMARKS.md, "Huge pages": an optax Adam
-update of 10.6 M floats takes 80 ms without donation, 33 ms with huge
-pages). Where the kernel's transparent huge pages are in `madvise` mode (a
-common default), glibc >= 2.35 advises huge pages for its maps when
-GLIBC_TUNABLES holds `glibc.malloc.hugetlb=1`: 512 times fewer faults.
+that is a large share of a step (BENCHMARKS.md has the figures). Where
+the kernel's transparent huge pages are in `madvise` mode (a common
+default), glibc >= 2.35 advises huge pages for its maps when GLIBC_TUNABLES
+holds `glibc.malloc.hugetlb=1`: 512 times fewer faults.
 
 glibc reads GLIBC_TUNABLES once, when a process starts. So `reexec()`
 restarts a `python -m inrv_jax.<command>` process once, with the tunable
-added, before JAX is imported (`inrv_jax/__init__.py` calls it first
-thing); a restart costs well under a second. It never restarts anything else:
-in a notebook or under `import inrv_jax` set the variable before Python
-starts (`python -m inrv_jax.tools.cpu_settings` prints the value).
+added; the commands call it (through `cpu_runtime.use_cpu_settings`) when
+they start, before any JAX computation. It never restarts anything else: in
+a notebook or your own script set the variable before Python starts
+(`python -m inrv_jax.tools.cpu_settings` prints the value).
 INRV_HUGEPAGES=0 turns it off.
 Huge pages change where buffers live, never what is computed.
 """

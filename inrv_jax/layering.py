@@ -14,14 +14,16 @@ media.py.
 
 LAYERS = (
     # 0: errors, the config and its checks, pretrained weight files and their formats
-    #    (no torch), XLA flags, huge pages for XLA's CPU buffers, a profile of XLA's ops.
+    #    (no torch), XLA flags, huge pages for XLA's CPU buffers (and the one call that
+    #    applies both), a profile of XLA's ops, arrays cached with a checksum.
     ("errors", "config_defaults", "config_check", "pretrained", "formats", "xla_cpu",
-     "hugepages", "op_profile"),
+     "hugepages", "cpu_runtime", "op_profile", "cached_arrays"),
     # 1: models: pure functions and Flax modules; each pretrained model owns its `load`.
     ("models",),
     # 2: what training and the tasks share: losses, metrics, devices, the progressive
-    #    plan and optimizer, FVD, media files, datasets and the input pipeline.
-    ("losses", "metrics", "parallel", "stages", "fvd", "media", "data"),
+    #    plan and optimizer, FVD, media files, datasets and the input pipeline, which
+    #    pixels a training step renders.
+    ("losses", "metrics", "parallel", "stages", "fvd", "media", "data", "pixel_sampling"),
     # 3: what a checkpoint holds, start-up checks, a trained model loaded from a workdir,
     #    why training stops early (signals, values that are not finite), CLIP features,
     #    the learned prior's fit and its checkpoints.

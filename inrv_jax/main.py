@@ -13,12 +13,15 @@ import os
 import pathlib
 import re
 import sys
+import warnings
 
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from inrv_jax import config_defaults
+from inrv_jax import cpu_runtime
 from inrv_jax import errors
 
 FLAGS = flags.FLAGS
@@ -81,6 +84,11 @@ flags.DEFINE_integer("fvd_runs", 3, "eval: seeded FVD runs (mean ± std; 0 = no 
 flags.DEFINE_string("fvd_real", None, "eval: also FVD against this folder of real videos.")
 flags.DEFINE_string("eval_videos", None, "eval: invert (and FVD against) this folder of videos "
                     "instead of the dataset's test split.")
+flags.DEFINE_string("data_path", None, "invert/fvd/eval: where the training videos are now "
+                    "(a moved folder; default: the config's path, else the recorded one).")
+flags.DEFINE_bool("accept_data_change", False, "train/invert/fvd/eval: use the workdir with "
+                  "the videos as they are now, though they differ from those it was trained "
+                  "on (training clips then resolve through its training_data.json).")
 flags.DEFINE_integer("inversion_videos", None, "eval: held-out videos inverted under each mask "
                      "(default tasks/evaluate.py INVERSION_VIDEOS).")
 
@@ -88,6 +96,7 @@ flags.DEFINE_integer("inversion_videos", None, "eval: held-out videos inverted u
 def task_options(mode: str) -> dict:
   """The flags each task mode takes, by name of its cli function argument."""
   size = {"num_frames": FLAGS.num_frames, "resolution": FLAGS.resolution}
+  data = {"data_path": FLAGS.data_path, "accept_data_change": FLAGS.accept_data_change}
   return {
       "sample": dict(num=FLAGS.num, method=FLAGS.method, seed=FLAGS.seed, **size),
       "interpolate": dict(pairs=FLAGS.pairs, steps=FLAGS.steps,
@@ -96,11 +105,11 @@ def task_options(mode: str) -> dict:
                      steps=FLAGS.inversion_steps, learning_rate=FLAGS.inversion_lr,
                      pixels=FLAGS.inversion_pixels, seed=FLAGS.seed,
                      prior_weight=FLAGS.inversion_prior, starts=FLAGS.inversion_starts,
-                     schedule=FLAGS.inversion_schedule, **size),
+                     schedule=FLAGS.inversion_schedule, **size, **data),
       "render": dict(indices=FLAGS.indices, latents=FLAGS.latents, **size),
       "fvd": dict(num=FLAGS.fvd_videos or 2048, num_frames=FLAGS.fvd_frames,
                   resolution=FLAGS.resolution, method=FLAGS.method or "slerp_random",
-                  seed=FLAGS.seed, batch_size=FLAGS.fvd_batch),
+                  seed=FLAGS.seed, batch_size=FLAGS.fvd_batch, **data),
       "fit_prior": {},
       "eval": dict(eval_videos=FLAGS.eval_videos, fvd_real=FLAGS.fvd_real,
                    fvd_runs=FLAGS.fvd_runs, fvd_videos=FLAGS.fvd_videos,
@@ -109,7 +118,8 @@ def task_options(mode: str) -> dict:
                    pixels=FLAGS.inversion_pixels, seed=FLAGS.seed,
                    resolution=FLAGS.resolution, fvd_batch=FLAGS.fvd_batch,
                    fvd_frames=FLAGS.fvd_frames, prior_weight=FLAGS.inversion_prior,
-                   starts=FLAGS.inversion_starts, schedule=FLAGS.inversion_schedule),
+                   starts=FLAGS.inversion_starts, schedule=FLAGS.inversion_schedule,
+                   **data),
   }[mode]
 
 
@@ -130,40 +140,79 @@ def check_paths(workdir: str) -> None:
 
 
 def run_mode(mode: str, config, workdir: str, **options):
-  """Do `mode` on `workdir`: train with `config`, or a task with its flag options."""
+  """Do `mode` on `workdir`: train with `config` (option: accept_data_change), or a task
+  with its flag options."""
   if mode == "train":
     if config is None:
-      raise app.UsageError("--mode=train needs --config=configs/NAME.py")
+      raise errors.UserError(
+          f"--workdir={workdir}: --mode=train needs --config=configs/NAME.py (the task modes, "
+          "e.g. --mode=sample, read a trained workdir's own config)")
     from inrv_jax import train
-    return train.train_and_evaluate(config, workdir)
+    return train.train_and_evaluate(config, workdir, **options)
   from inrv_jax.tasks import cli
   if mode not in cli.MODES:
     raise app.UsageError(f"unknown --mode={mode}")
+  cli.check_writable(workdir)  # before the work, not after it
   return cli.MODES[mode](workdir, **options)
+
+
+def _field_error(err: BaseException) -> config_defaults.ConfigFieldError | None:
+  """The ConfigFieldError behind `err` (ml_collections re-raises it as AttributeError)."""
+  for cause in (err, *err.args, err.__cause__, err.__context__):
+    if isinstance(cause, config_defaults.ConfigFieldError):
+      return cause
+  return None
 
 
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing, with a bad flag or config (e.g. an unknown :variant, whose
-  error ml_collections wraps with its traceback) as one `error:` line and exit 2."""
+  error ml_collections wraps with its traceback, or a --config.a.b that is no field)
+  as one `error:` line and exit 2."""
   try:
     return FLAGS(argv)
   except flags.Error as err:
     lines = [line for line in str(err).splitlines() if line.strip()] or [str(err)]
     print(f"error: {re.sub(r'^[A-Za-z]*Error: ', '', lines[-1])}", file=sys.stderr)
     sys.exit(2)
+  except (AttributeError, KeyError) as err:
+    field = _field_error(err)
+    if field is None:
+      raise
+    print(f"error: {field}", file=sys.stderr)
+    sys.exit(2)
+
+
+def plain_warning(message, category, filename, lineno, line=None) -> str:
+  """A warning as one `warning: <text>` line (no source file and line, no log prefix)."""
+  del category, filename, lineno, line
+  return f"warning: {message}\n"
+
+
+def quiet_unraisable(unraisable) -> None:
+  """sys.unraisablehook: drop what a failed checkpoint read leaves behind (Orbax's reads
+  of the other arrays, finishing after their event loop closed: "Event loop is closed"
+  tracebacks under the one warning or error line); anything else as Python prints it."""
+  obj, text = unraisable.object, str(unraisable.exc_value)
+  code = getattr(obj, "cr_code", None)
+  if "Event loop is closed" in text or (code is not None and "orbax" in code.co_filename):
+    return
+  sys.__unraisablehook__(unraisable)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # Orbax and TFDS are chatty at INFO
+  warnings.formatwarning = plain_warning  # what a person must read: plain lines
+  sys.unraisablehook = quiet_unraisable
   if FLAGS.distributed:
     import jax
     jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
                                num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
   try:
     check_paths(FLAGS.workdir)
-    options = {} if FLAGS.mode == "train" else task_options(FLAGS.mode)
+    options = ({"accept_data_change": FLAGS.accept_data_change} if FLAGS.mode == "train"
+               else task_options(FLAGS.mode))
     run_mode(FLAGS.mode, FLAGS.config, FLAGS.workdir, **options)
   except errors.UserError as err:
     print(f"error: {err}", file=sys.stderr)
@@ -174,4 +223,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  cpu_runtime.use_cpu_settings()  # before JAX starts; may restart with huge pages
   app.run(main, flags_parser=parse_flags)

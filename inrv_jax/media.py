@@ -42,6 +42,20 @@ def write_video_set(directory: str | pathlib.Path, name: str, grid: np.ndarray,
           video_io.write_png(directory / f"{name}.png", still)]
 
 
+def grid_rows(videos: np.ndarray, columns: int) -> np.ndarray:
+  """(n, T, H, W, 3) -> (R, columns, T, H, W, 3), blank (white) cells at the end."""
+  rows = -(-len(videos) // columns)
+  blank = np.ones((rows * columns - len(videos), *videos.shape[1:]), videos.dtype)
+  return np.concatenate([videos, blank]).reshape(rows, columns, *videos.shape[1:])
+
+
+def write_grid_videos(directory, name, rows: np.ndarray, fps: int, still=None) -> list[str]:
+  """rows (R, C, T, H, W, 3) in [0, 1] -> name.mp4, name.gif of their grid video and
+  name.png of `still` (default: the grid's first frame); returns the three paths."""
+  still = video_grid(rows[:, :, :1])[0] if still is None else still
+  return [str(p) for p in write_video_set(directory, name, video_grid(rows), still, fps)]
+
+
 def loss_curve(path: str | pathlib.Path, steps, losses, title: str = "training loss"):
   """Write a PNG of losses against steps (log scale) to `path`."""
   # A bare Figure, not pyplot: no global backend switch (a notebook keeps its inline plots)

@@ -13,6 +13,7 @@ stage; the learning rate per stage is an Optax piecewise-constant schedule.
 import dataclasses
 import math
 
+import jax
 import ml_collections
 import optax
 
@@ -54,13 +55,31 @@ def total_steps(stages: list[Stage]) -> int:
   return stages[-1].end_step
 
 
-def learning_rate(stages: list[Stage], base: float, scales=()) -> optax.Schedule:
-  """Base learning rate times the per-stage scale (1 where none is given)."""
+def learning_rate(stages: list[Stage], base: float, scales=(), schedule: str = "constant",
+                  warmup_steps: int = 0, final_fraction: float = 0.0) -> optax.Schedule:
+  """Base learning rate times the per-stage scale (1 where none is given).
+
+  schedule "constant": that product, stage by stage (paper: no schedule).
+  schedule "cosine": the product times a factor that rises linearly from 0 over
+  `warmup_steps`, then falls along a half cosine to `final_fraction` at the
+  plan's last step (optax.warmup_cosine_decay_schedule's shape).
+  Raises ValueError for another schedule.
+  """
   values = [base * (scales[s.index] if s.index < len(scales) else 1.0) for s in stages]
   if len(set(values)) == 1:
-    return optax.constant_schedule(values[0])
-  return optax.join_schedules([optax.constant_schedule(v) for v in values],
-                              [s.first_step for s in stages[1:]])
+    per_stage = optax.constant_schedule(values[0])
+  else:
+    per_stage = optax.join_schedules([optax.constant_schedule(v) for v in values],
+                                     [s.first_step for s in stages[1:]])
+  if schedule == "constant":
+    return per_stage
+  if schedule != "cosine":
+    raise ValueError(f"train.lr_schedule={schedule!r} is not 'constant' or 'cosine'")
+  total = max(total_steps(stages), warmup_steps + 1)
+  factor = optax.warmup_cosine_decay_schedule(
+      init_value=0.0, peak_value=1.0, warmup_steps=warmup_steps, decay_steps=total,
+      end_value=final_fraction)
+  return lambda step: per_stage(step) * factor(step)
 
 
 def plan_for(config: ml_collections.ConfigDict, num_videos: int) -> list[Stage]:
@@ -74,9 +93,30 @@ def make_optimizer(config: ml_collections.ConfigDict,
   """Adam over everything trainable, no decay, no clipping (paper Sec. 4).
 
   The learning rate is train.learning_rate (paper 1e-4), times
-  train.stage_lr_scales[k] during stage k of `stages` when given. Without
+  train.stage_lr_scales[k] during stage k of `stages` when given, shaped by
+  train.lr_schedule (`learning_rate`); the latent table's steps are
+  train.latent_lr_scale times larger (1 = the paper's single rate). Without
   stages, one constant-schedule stage (the same optimizer state structure).
   """
   stages = stages or [Stage(0, 0, 0, 0)]
-  return optax.adam(learning_rate(stages, config.train.learning_rate,
-                                  config.train.stage_lr_scales))
+  t = config.train
+  adam = optax.adam(learning_rate(stages, t.learning_rate, t.stage_lr_scales, t.lr_schedule,
+                                  t.warmup_steps, t.final_lr_fraction))
+  if t.latent_lr_scale == 1.0:
+    return adam  # the paper's optimizer, and the state layout of every earlier checkpoint
+  return optax.chain(adam, _scale_latent_table(t.latent_lr_scale))
+
+
+def _scale_latent_table(factor: float) -> optax.GradientTransformation:
+  """Multiplies the latent table's updates by `factor` (a stateless step after Adam).
+
+  Each table row is updated only when its video is in the batch, a few
+  hundred times in a run, while the hypernetwork is updated every step.
+  """
+  def update(updates, state, params=None):
+    del params
+    scaled = jax.tree_util.tree_map_with_path(
+        lambda path, u: u * factor if any(getattr(k, "key", None) == "latent_table"
+                                          for k in path) else u, updates)
+    return scaled, state
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)

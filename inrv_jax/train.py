@@ -29,18 +29,22 @@ from flax import nnx
 from inrv_jax import checkpoints
 from inrv_jax import clip_features
 from inrv_jax import config_check
+from inrv_jax import errors
 from inrv_jax import evaluation
 from inrv_jax import learned_prior
 from inrv_jax import losses
 from inrv_jax import metrics as metrics_lib
 from inrv_jax import parallel
+from inrv_jax import pixel_sampling
 from inrv_jax import resources
 from inrv_jax import stages
 from inrv_jax import stopping
 from inrv_jax import trained_model
 from inrv_jax.data import datasets
+from inrv_jax.data import identity
 from inrv_jax.data import pipeline
 from inrv_jax.models import inr as inr_lib
+from inrv_jax.models import kernels
 from inrv_jax.models import inrv as inrv_lib
 from inrv_jax.models import lpips as lpips_lib
 
@@ -53,30 +57,44 @@ def _say(message: str) -> None:
 
 
 def predict_and_target(spec: inr_lib.INRSpec, weights: inr_lib.Weights, videos: jnp.ndarray,
-                       fraction: float, key: jax.Array, compute_dtype=jnp.float32):
-  """INR outputs (float32) and the pixels they are compared with, both in [-1, 1].
+                       fraction: float, key: jax.Array, compute_dtype=jnp.float32,
+                       sampling: str = "uniform", mix: float = 1.0):
+  """INR outputs (float32), the pixels they are compared with (both in [-1, 1]) and
+  the pixels' loss weights.
 
   weights: INR tensors each (B, *shape); videos (B, T, H, W, 3). With
-  fraction 1 the whole grid is rendered ((B, T, H, W, 3) both); otherwise
-  each video gets round(fraction * T*H*W) random pixels of its own ((B, P', 3)
-  both). The INR runs in `compute_dtype` (bfloat16 on accelerators); the
-  hypernetwork, its master weights and the loss stay f32.
+  fraction 1 the whole grid is rendered ((B, T, H, W, 3) both, weights None);
+  otherwise each video gets round(fraction * T*H*W) pixels of its own ((B, P', 3)
+  both), drawn by pixel_sampling.draw(sampling, ..., mix): weights None for
+  uniform draws, else (B, P') float32 such that the weighted mean of a per-pixel
+  loss estimates its mean over the whole clip without bias. The INR runs in
+  `compute_dtype` (bfloat16 on accelerators); the hypernetwork, its master
+  weights and the loss stay f32.
   """
   weights = tuple(w.astype(compute_dtype) for w in weights)
   b, t, h, w, c = videos.shape
   if fraction >= 1.0:
-    return inr_lib.grid_apply(spec, weights, t, h, w).astype(jnp.float32), videos
+    return inr_lib.grid_apply(spec, weights, t, h, w).astype(jnp.float32), videos, None
   num_pixels = t * h * w
   count = max(1, int(round(fraction * num_pixels)))
-  pixels = jax.random.randint(key, (b, count), 0, num_pixels)  # (B, P')
+  pixels, loss_weights = pixel_sampling.draw(sampling, key, videos, count, mix)  # (B, P')
   pred = inr_lib.pixels_apply(spec, weights, (t, h, w), pixels)
   target = jnp.take_along_axis(videos.reshape(b, num_pixels, c), pixels[..., None], axis=1)
-  return pred.astype(jnp.float32), target
+  return pred.astype(jnp.float32), target, loss_weights
+
+
+def weighted_mean(elements: jnp.ndarray, loss_weights: jnp.ndarray | None) -> jnp.ndarray:
+  """Mean of per-element values (B, P, C), each pixel weighted by loss_weights (B, P)
+  (None = plain mean): the whole-clip mean that sampled pixels estimate."""
+  if loss_weights is None:
+    return jnp.mean(elements)
+  return jnp.mean(loss_weights[..., None] * elements)
 
 
 def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
                     tx: optax.GradientTransformation, mesh: jax.sharding.Mesh,
-                    lpips_graphdef: nnx.GraphDef | None = None, stacked: bool = False):
+                    lpips_graphdef: nnx.GraphDef | None = None, stacked: bool = False,
+                    tuning: kernels.Tuning | None = None):
   """The jitted pure step (frozen, lpips, clip_features, state, batch, num_active)
   -> (state, metrics).
 
@@ -95,16 +113,17 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   latent rows the current progressive stage uses (the Gaussian prior's rows).
   metrics: scalars {"loss", "pixel_loss", "psnr" (dB, on the compared
   pixels), and "lpips" when used}, and "nonfinite": stopping.nonfinite of the
-  loss and gradients ((1 + parameter leaves,) bool).
+  loss and gradients ((1 + parameter leaves,) bool). tuning: how the whole-frame
+  loss runs (kernels.Tuning; default kernels.for_backend()).
   """
   spec = inrv_lib.inr_spec_from_config(config.model)
-  pixel_loss = losses.pixel_loss(config.train.loss)
+  losses.pixel_loss(config.train.loss)  # refuses an unknown name
   fraction = config.train.pixel_fraction
   conditioning = config.model.conditioning
   compute_dtype = jnp.dtype(config.model.compute_dtype)
   # Whole frames and a pixel loss only (no LPIPS, which needs the rendered frames' own
   # gradient): the loss is backpropagated chunk by chunk as the frames are rendered, and
-  # no activation is stored (inr.grid_pixel_loss; the paper's L1 step, BENCHMARKS.md).
+  # no activation is stored (inr.grid_pixel_loss; the paper's L1 step).
   loss_in_forward_pass = fraction >= 1.0 and lpips_graphdef is None
   elementwise = losses.ELEMENTWISE[config.train.loss]
 
@@ -119,12 +138,14 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     z = module.latents(batch["index"], batch["video"], **latent_kwargs)  # (B, latent_dim)
     if loss_in_forward_pass:
       weights = tuple(w.astype(compute_dtype) for w in module.inr_weights(z))
-      pix, pred = inr_lib.grid_pixel_loss(spec, weights, batch["video"], elementwise)
+      pix, pred = inr_lib.grid_pixel_loss(spec, weights, batch["video"], elementwise, tuning)
       pred, target = pred.astype(jnp.float32), batch["video"]  # pred: no gradient (metrics)
+      loss_weights = None
     else:
-      pred, target = predict_and_target(spec, module.inr_weights(z), batch["video"], fraction,
-                                        pixel_key, compute_dtype)
-      pix = pixel_loss(pred, target)
+      pred, target, loss_weights = predict_and_target(
+          spec, module.inr_weights(z), batch["video"], fraction, pixel_key, compute_dtype,
+          config.train.pixel_sampling, config.train.importance_mix)
+      pix = weighted_mean(elementwise(pred, target), loss_weights)
     loss, extra = pix, {}
     if lpips_graphdef is not None:
       perceptual = nnx.merge(lpips_graphdef, lpips)
@@ -133,7 +154,8 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     if conditioning == "gauss_prior":
       loss = loss + config.model.gauss_prior_weight * losses.gaussian_prior(
           module.latent_table[...], num_active)
-    psnr = metrics_lib.psnr_from_mse(losses.mse(pred, target), data_range=2.0)
+    mse = weighted_mean(losses.mse_elements(pred, target), loss_weights)
+    psnr = metrics_lib.psnr_from_mse(mse, data_range=2.0)
     return loss, {"pixel_loss": pix, "psnr": psnr, "z": z, **extra}
 
   def step(frozen, lpips, clip_features, state, batch, num_active):
@@ -235,10 +257,13 @@ def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding
                     *steps)
 
 def resume_target(config: ml_collections.ConfigDict, workdir: pathlib.Path, meta: dict,
-                  num_videos: int, mesh: jax.sharding.Mesh) -> dict:
+                  num_videos: int, mesh: jax.sharding.Mesh, data_checked: bool = False) -> dict:
   """The restore target of a checkpoint with `meta`, replicated on `mesh`; raises
-  errors.UserError when it was trained on another model or dataset."""
-  checkpoints.check_resumable(workdir, config, meta, num_videos)
+  errors.UserError when it was trained on another model or dataset. data_checked: the
+  videos were checked against the workdir's record (data/identity.py), so the folder
+  may have moved (data.path may differ)."""
+  checkpoints.check_resumable(workdir, config, meta, num_videos,
+                              ("data.path",) if data_checked else ())
   return checkpoints.abstract_state(config, num_videos, parallel.replicated(mesh))[1]
 
 # ------------------------------------------------------------------ logging
@@ -254,7 +279,7 @@ class MetricWriter:
 
   def __init__(self, workdir: pathlib.Path, step: int):
     from tensorboardX import SummaryWriter
-    self._main = parallel.is_main_process()
+    self._main, self._workdir = parallel.is_main_process(), workdir
     if self._main:
       keep_rows_up_to(workdir / "metrics.jsonl", step)
     self._jsonl = open(workdir / "metrics.jsonl", "a") if self._main else None
@@ -263,11 +288,23 @@ class MetricWriter:
   def write(self, step: int, metrics: dict) -> None:
     if not self._main:
       return
-    self._jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
-    self._jsonl.flush()
+    with self._writing(self._workdir / "metrics.jsonl"):
+      self._jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
+      self._jsonl.flush()
     for name, value in metrics.items():
       if isinstance(value, (int, float)):
         self._tb.add_scalar(name, value, step)
+
+  @contextlib.contextmanager
+  def _writing(self, path: pathlib.Path):
+    """OSError (a full disk, a read-only directory) -> errors.UserError naming `path`."""
+    try:
+      yield
+    except OSError as err:
+      raise errors.UserError(
+          f"{path}: cannot write ({err.strerror or err}); the disk may be full or the "
+          "directory read-only. The checkpoints already written are intact; rerun to resume "
+          "from the newest once the directory is writable") from err
 
   def write_images(self, step: int, images: dict) -> None:
     """TensorBoard images {name: (H, W, 3) uint8}."""
@@ -276,8 +313,10 @@ class MetricWriter:
 
   def close(self):
     if self._main:
-      self._jsonl.close()
-      self._tb.close()
+      with self._writing(self._workdir / "metrics.jsonl"):
+        self._jsonl.close()
+      with self._writing(self._workdir / "tensorboard"):
+        self._tb.close()
 
 
 def keep_rows_up_to(path: pathlib.Path, step: int) -> None:
@@ -316,6 +355,22 @@ class MetricWindow:
   def step(self) -> int:
     """The step after which the window's sums begin."""
     return self._step
+
+  def saved(self) -> dict:
+    """{"metric_window": the sums since the last line, as JSON} for a checkpoint's meta,
+    so that a run resumed from it logs the whole window's mean; {} when there are none."""
+    if self._sums is None:
+      return {}
+    return {"metric_window": {"after_step": self._step,
+                              "sums": {k: float(v) for k, v in self._sums.items()},
+                              "seconds": time.perf_counter() - self._time}}
+
+  def resume(self, saved: dict | None) -> None:
+    """Go on with a window that `saved` (a checkpoint meta's "metric_window") holds."""
+    if saved:
+      self._sums = {k: jnp.float32(v) for k, v in saved["sums"].items()}
+      self._step = int(saved["after_step"])
+      self._time = time.perf_counter() - float(saved["seconds"])
 
   def means(self, step: int) -> dict:
     """Means over the steps since the last call, plus steps_per_second; resets."""
@@ -379,22 +434,48 @@ def stack(batches: list[dict]) -> dict:
 # ------------------------------------------------------------------ train_and_evaluate
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str | pathlib.Path) -> trained_model.TrainedModel:
+@contextlib.contextmanager
+def _closing(mngr):
+  """Close the checkpoint manager however the block ends (waiting for the checkpoint
+  being written); a failed write is errors.UserError (checkpoints.close), unless an
+  error is already on its way out, which then is the one reported."""
+  try:
+    yield mngr
+  except BaseException:
+    with contextlib.suppress(Exception):
+      mngr.close()
+    raise
+  checkpoints.close(mngr)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
+                       accept_data_change: bool = False) -> trained_model.TrainedModel:
   """Train (resuming from the newest checkpoint in workdir), then write the outputs.
 
   Returns the trained model (also remembered as the process's last model).
   Raises errors.UserError before anything is written when a config field can't
-  work (config_check), weights or data are missing, or the workdir holds a run
-  of another model or dataset; errors.TrainingDiverged when a loss or gradient
-  stops being finite; errors.Stopped after SIGTERM/SIGINT and a checkpoint.
+  work (config_check), weights or data are missing, the workdir lies inside the
+  video folder, holds a run of another model or dataset, or was trained on other
+  videos than the folder holds now (data/identity.py; accept_data_change=True,
+  --accept_data_change, trains on them as they are); errors.TrainingDiverged when a
+  loss or gradient stops being finite; errors.Stopped after SIGTERM/SIGINT and a
+  checkpoint.
   """
   workdir = pathlib.Path(workdir).expanduser().resolve()
   mesh = parallel.make_mesh()
   config_check.check(config, mesh.devices.size)
   resources.check(config, lambda: datasets.missing_data(config.data))
-  workdir.mkdir(parents=True, exist_ok=True)
+  identity.refuse_workdir_inside_data(workdir, config.data)
+  checkpoints.check_writable(workdir)  # creates it
+  with checkpoints.writer_lock(workdir):  # one writer per workdir
+    recorded = identity.check(workdir, config.data, accept_data_change) is not None
+    return _train(config, workdir, mesh, recorded)
 
+
+def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, mesh: jax.sharding.Mesh,
+           recorded: bool) -> trained_model.TrainedModel:
+  """train_and_evaluate's work, once the config is checked and the workdir locked.
+  recorded: the workdir's record of its videos was checked (data/identity.py)."""
   # ---- data: the prepared clips (prepared by process 0 alone) and the plan over them
   if parallel.is_main_process():
     datasets.load(config.data)
@@ -412,15 +493,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   trainer = setup(config, num_videos, mesh, plan, source)
   mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
   found = checkpoints.restore_newest_intact(
-      mngr, lambda meta: resume_target(config, workdir, meta, num_videos, mesh),
+      mngr, lambda meta: resume_target(config, workdir, meta, num_videos, mesh, recorded),
       put_aside=workdir / "damaged_checkpoints")
+  window_saved = None  # the metric sums of a stopped run's unfinished logging window
   if found is None:
     state = parallel.replicate(trainer.state, mesh)
   else:
     latest, state, meta = found
+    window_saved = meta.get("metric_window")
     _say(f"resuming {workdir} from step {latest} (stage {meta.get('stage', 0)})")
   if parallel.is_main_process():
     checkpoints.write_config(workdir, config)
+    identity.write(workdir, config.data, num_videos)
   start = int(state["train"]["step"])
   writer = MetricWriter(workdir, start)
   end = stages.total_steps(plan)
@@ -429,7 +513,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   # ---- the loop: each stage's steps not done yet
   # (closing the manager waits for the checkpoint being written, however the loop ends)
-  with stopping.StopSignals() as signals, bar, contextlib.closing(mngr):
+  with stopping.StopSignals() as signals, bar, _closing(mngr):
     for stage in plan:
       first = int(state["train"]["step"])
       if first >= stage.end_step:
@@ -441,6 +525,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       num_active = jnp.int32(stage.num_videos)
       meta = {"num_videos": num_videos, "stage": stage.index, "stage_videos": stage.num_videos}
       window, finiteness = MetricWindow(first), stopping.Finiteness(state["params"])
+      if window_saved and window_saved["after_step"] >= stage.first_step:
+        window.resume(window_saved)
+      window_saved = None
       try:
         done = first
         while done < stage.end_step:
@@ -469,7 +556,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
           if config.eval.every and done % config.eval.every == 0:
             write_snapshot(config, trainer, state, source, workdir, writer)
           if save_now:
-            checkpoints.save(mngr, done, state, {**meta, "step": done})
+            checkpoints.save(mngr, done, state, {**meta, "step": done, **window.saved()})
           if stop_now:
             checkpoints.finish(mngr)
             raise stopping.stopped(workdir, done, signals.received)

@@ -18,6 +18,8 @@ from flax import nnx
 from inrv_jax import checkpoints
 from inrv_jax import errors
 from inrv_jax import learned_prior
+from inrv_jax.data import datasets
+from inrv_jax.data import identity
 from inrv_jax.models import inr as inr_lib
 from inrv_jax.models import inrv as inrv_lib
 from inrv_jax.models import prior as prior_lib
@@ -83,16 +85,20 @@ def from_module(config: ml_collections.ConfigDict, module: inrv_lib.INRV, seen_l
   return TrainedModel(config, graphdef, params, frozen, np.asarray(latents), workdir, step)
 
 
-def _restore_target(config: ml_collections.ConfigDict, meta: dict) -> dict:
-  """{item: ShapeDtypeStruct tree} of the items `load` restores, for the checkpoint's meta.
+def _restore_target(config: ml_collections.ConfigDict, meta: dict
+                    ) -> tuple[nnx.GraphDef, dict]:
+  """The model's graphdef and {item: ShapeDtypeStruct tree} of the items `load` restores,
+  for the checkpoint's meta, from one checkpoints.abstract_state.
 
   Imported checkpoints (tools/import_official.py) hold the frozen CLIP as item
   "frozen"; otherwise it is rebuilt from the config (pretrained file, or
   random from the seed).
   """
-  _, state, frozen = checkpoints.abstract_state(config, meta["num_videos"])
+  graphdef, state, frozen = checkpoints.abstract_state(config, meta["num_videos"])
   target = {"params": state["params"], "train": state["train"]}
-  return {**target, "frozen": frozen} if meta.get("frozen_in_checkpoint", False) else target
+  if meta.get("frozen_in_checkpoint", False):
+    target["frozen"] = frozen
+  return graphdef, target
 
 
 def load(workdir: str | pathlib.Path, step: int | None = None) -> TrainedModel:
@@ -111,15 +117,30 @@ def load(workdir: str | pathlib.Path, step: int | None = None) -> TrainedModel:
     raise errors.UserError(f"{workdir}: no such workdir")
   config = checkpoints.read_config(workdir)
   mngr = checkpoints.manager(workdir, keep=config.train.keep_checkpoints, writable=False)
-  found = checkpoints.restore_newest_intact(
-      mngr, lambda meta: _restore_target(config, meta), only_step=step)
+  graphdefs = []  # the graphdef of each checkpoint tried, the restored one last
+
+  def target(meta: dict) -> dict:
+    graphdef, items = _restore_target(config, meta)
+    graphdefs.append(graphdef)
+    return items
+
+  found = checkpoints.restore_newest_intact(mngr, target, only_step=step)
   if found is None:
     raise errors.UserError(f"{workdir}: no checkpoint in {workdir / 'checkpoints'}")
   step, restored, meta = found
   frozen = (restored["frozen"] if "frozen" in restored
             else inrv_lib.frozen_state(config.model, config.seed))
-  graphdef = checkpoints.abstract_state(config, meta["num_videos"])[0]
-  module = nnx.merge(graphdef, restored["params"], frozen)
+  module = nnx.merge(graphdefs[-1], restored["params"], frozen)
   model = from_module(config, module, restored["train"]["seen_latents"], str(workdir), step)
   model.prior = learned_prior.load(workdir, config.prior)  # None where none was fitted
   return remember(model)
+
+
+def training_source(model, data_path: str | None = None, accept_data_change: bool = False):
+  """The clips the model was trained on, record i = latent row i, once the videos are
+  checked against the workdir's record (data/identity.py: raises errors.UserError, one
+  line, when they changed; data_path: where they are now, --data_path)."""
+  if model.workdir is None:
+    return datasets.load(model.config.data)
+  return identity.training_source(model.workdir, model.config.data, data_path,
+                                  accept_data_change)

@@ -1,13 +1,14 @@
 """XLA's CPU settings: the fastest correct ones for the CPU at hand, chosen by measurement.
 
 XLA's defaults for its CPU backend are not the fastest for this project's
-matmul-bound INR on every CPU (BENCHMARKS.md, "XLA CPU settings"): routing
-the dots through YNNPACK fusions costs a third of the paper step's speed on
-an Intel Xeon with AMX and about 13% on an AMD Zen 4. `apply()` adds the
-flags measured best for the CPU family to XLA_FLAGS before JAX starts its
-CPU backend (inrv_jax/__init__.py calls it first thing). Flags change the
-code XLA emits, never the maths beyond float rounding (tests/models/
-test_fast_path.py compares the fast paths with plain jnp at 1e-5).
+matmul-bound INR on every CPU: routing the dots through YNNPACK fusions
+slows the paper step on Intel Xeons with AMX and on AMD Zen 4 (BENCHMARKS.md
+has the figures). `apply()` adds the flags measured best
+for the CPU family to XLA_FLAGS; it must run before JAX starts its CPU
+backend, so the commands call it (through `cpu_runtime.use_cpu_settings`)
+when they start, and a notebook calls `inrv_jax.use_cpu_settings()`. Flags
+change the code XLA emits, never the maths beyond float rounding
+(tests/models/test_fast_path.py compares the fast paths with plain jnp).
 
 A flag the user already put in XLA_FLAGS is left as it is, and
 INRV_XLA_DEFAULTS=0 turns the whole thing off (to measure XLA's own
@@ -18,7 +19,7 @@ import os
 import platform
 
 # CPU family -> flags, from `python -m inrv_jax.bench --measure=matmul,train` with and
-# without each candidate (BENCHMARKS.md "XLA CPU settings" has the figures and commands).
+# without each candidate (BENCHMARKS.md has the figures and commands).
 FLAGS_BY_FAMILY = {
     "intel": ("--xla_cpu_experimental_ynn_fusion_type=",),
     "amd": ("--xla_cpu_experimental_ynn_fusion_type=",),

@@ -68,11 +68,14 @@ def write_audio_only_mkv(path: pathlib.Path) -> pathlib.Path:
 
 def write_encoded(path: pathlib.Path, frames: np.ndarray, codec: str, pix_fmt: str,
                   frame_format: str = "rgb24", pts: list[int] | None = None,
-                  container_format: str | None = None) -> pathlib.Path:
+                  container_format: str | None = None,
+                  container_options: dict | None = None) -> pathlib.Path:
   """`frames` ((T, H, W[, C]) in `frame_format`, e.g. gray, rgba, rgb48le) encoded
   with `codec` as `pix_fmt`; `pts` (in 1/1000 s) gives irregular timestamps (a
-  variable-frame-rate file); `container_format` overrides the one the name implies."""
-  with av.open(str(path), "w", format=container_format) as container:
+  variable-frame-rate file); `container_format` overrides the one the name implies;
+  `container_options` are the muxer's (e.g. {"movflags": "faststart"})."""
+  with av.open(str(path), "w", format=container_format,
+               options=container_options or {}) as container:
     stream = container.add_stream(codec, rate=8)
     stream.width, stream.height = frames.shape[2], frames.shape[1]
     stream.pix_fmt = pix_fmt

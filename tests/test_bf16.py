@@ -21,8 +21,8 @@ def paper_weights(batch=1, seed=0):
 
 def loss_and_grads(spec, weights, videos, dtype, fraction):
   def loss(ws):
-    pred, target = train.predict_and_target(spec, ws, videos, fraction, jax.random.key(0),
-                                            dtype)
+    pred, target, _ = train.predict_and_target(spec, ws, videos, fraction,
+                                               jax.random.key(0), dtype)
     return losses.l1(pred, target), pred
   (value, pred), grads = jax.value_and_grad(loss, has_aux=True)(weights)
   return value, pred, grads

@@ -1,13 +1,16 @@
 """CLIP frame features computed once: the step that looks them up equals the step that
-runs the frozen CLIP tower, and the cache is keyed by weights and preprocessing."""
+runs the frozen CLIP tower, the cache is keyed by weights and preprocessing, and a
+damaged cache is computed again."""
 
 import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
+from inrv_jax import cached_arrays
 from inrv_jax import clip_features
 from inrv_jax import parallel
 from inrv_jax import stages
@@ -59,7 +62,8 @@ def test_features_are_stored_once_and_keyed_by_weights_and_preprocessing(tiny_co
   stored = directory / "clip_features" / f"{key}.npy"
   np.testing.assert_array_equal(np.load(stored), first)
   assert first.shape == (4, 8, 8)
-  np.save(stored, np.zeros_like(first))  # later runs read the file, they do not recompute
+  # later runs read the file (checked against its checksum), they do not recompute
+  cached_arrays.save(stored, np.zeros_like(first))
   assert not np.any(clip_features.load_or_compute(c.data, conditioner, source, progress=False))
   # the same weights (same seed) with CLIP normalisation: another key, other features
   c.model.clip.normalize = True
@@ -71,3 +75,46 @@ def test_features_are_stored_once_and_keyed_by_weights_and_preprocessing(tiny_co
   c.seed = 1
   assert clip_features.cache_key(_conditioner(c, len(source)), source, directory) not in (
       key, clip_features.cache_key(normalized, source, directory))
+
+
+def _overwrite_bytes(path: pathlib.Path):
+  data = bytearray(path.read_bytes())
+  data[-64:] = b"\x7f" * 64  # the last values, now other finite floats
+  path.write_bytes(bytes(data))
+
+
+def _truncate(path: pathlib.Path):
+  data = path.read_bytes()
+  path.write_bytes(data[:len(data) // 2])
+
+
+def _nan(path: pathlib.Path):
+  features = np.load(path)
+  features[0, 0, 0] = np.nan
+  np.save(path, features)
+
+
+@pytest.mark.parametrize("damage", [_overwrite_bytes, _truncate, _nan])
+def test_a_damaged_feature_cache_is_computed_again_with_one_line(tiny_config, capfd, damage):
+  c = tiny_clip(tiny_config)
+  c.data.max_clips = 4
+  source = datasets.load(c.data)
+  directory = pathlib.Path(datasets.builder_for(c.data).data_dir)
+  conditioner = _conditioner(c, len(source))
+  key = clip_features.cache_key(conditioner, source, directory)
+  for earlier in (directory / "clip_features").glob(f"{key}.*"):  # another test's cache
+    earlier.unlink()
+  first = clip_features.load_or_compute(c.data, conditioner, source, progress=False)
+  np.testing.assert_array_equal(first, clip_features.compute(conditioner, source, False))
+  stored = directory / "clip_features" / f"{key}.npy"
+  damage(stored)
+  capfd.readouterr()
+  again = clip_features.load_or_compute(c.data, conditioner, source, progress=False)
+  np.testing.assert_array_equal(again, first)
+  err = capfd.readouterr().err
+  assert err.count("failed their check") == 1 and str(stored) in err and "computing them again" in err
+  assert "Traceback" not in err
+  np.testing.assert_array_equal(np.load(stored), first)  # the cache is whole again
+  capfd.readouterr()
+  clip_features.load_or_compute(c.data, conditioner, source, progress=False)
+  assert "failed their check" not in capfd.readouterr().err

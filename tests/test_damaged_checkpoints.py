@@ -4,6 +4,7 @@ skipped with a warning naming its step, by `load` and by resumed training alike.
 import json
 import pathlib
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import inrv_jax
 from inrv_jax import checkpoints
 from inrv_jax import errors
 from inrv_jax import train
+from inrv_jax import trained_model
 from tiny_configs import shrink_prior
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "workdirs_ab34cfc"
@@ -105,3 +107,57 @@ def test_a_config_json_of_binary_garbage_is_a_user_error(workdir):
   (workdir / "config.json").write_bytes(bytes(range(256)))
   with pytest.raises(errors.UserError, match="config.json: unreadable config"):
     inrv_jax.load(workdir)
+
+
+def test_an_edited_config_is_a_config_error_and_moves_nothing(workdir, data_dir):
+  stored = json.loads((workdir / "config.json").read_text())
+  stored["model"]["hn_in"] = 8  # the fixture's old name for latent_dim, trained at 16
+  (workdir / "config.json").write_text(json.dumps(stored))
+  message = (r"the checkpoint of step 20 is intact but holds another model than the config "
+             r"builds \(params.hypernet.heads.0.layers.0.kernel: \(16, 32\) float32 in the "
+             r"checkpoint, \(8, 32\) float32 in the model of the config;.*config.json edited")
+  with warnings.catch_warnings():
+    warnings.simplefilter("error", checkpoints.DamagedCheckpointWarning)
+    with pytest.raises(errors.UserError, match=message):
+      inrv_jax.load(workdir)
+    config = checkpoints.read_config(workdir)
+    config.data.dir = str(data_dir)
+    config.train.num_steps = 30
+    with pytest.raises(errors.UserError, match=message):
+      train.train_and_evaluate(config, workdir)
+  assert not (workdir / "damaged_checkpoints").exists()
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["10", "20"]
+  stored["model"]["hn_in"] = 16  # set back: both checkpoints are still there
+  (workdir / "config.json").write_text(json.dumps(stored))
+  assert inrv_jax.load(workdir).step == 20
+
+
+def test_a_checkpoint_rotated_away_while_read_is_not_damage(workdir):
+  """A reader beside a training run: the run saves step 30 and removes step 20 (it keeps
+  its newest) just as the reader restores 20; the reader takes 30, warning of nothing."""
+  config, directory = checkpoints.read_config(workdir), workdir / "checkpoints"
+  read = []
+
+  def target(meta):
+    if not read:
+      shutil.copytree(directory / "20", directory / "30")
+      shutil.rmtree(directory / "20")
+    read.append(meta["step"])
+    return trained_model._restore_target(config, meta)  # pylint: disable=protected-access
+
+  with warnings.catch_warnings():
+    warnings.simplefilter("error", checkpoints.DamagedCheckpointWarning)
+    step, restored, _ = checkpoints.restore_newest_intact(
+        checkpoints.manager(workdir, writable=False), target)
+  assert step == 30 and read == [20, 20] and restored["params"]
+  assert sorted(p.name for p in directory.iterdir()) == ["10", "30"]
+
+
+  def rotate_away(meta):
+    shutil.rmtree(directory / "30")
+    return trained_model._restore_target(config, meta)  # pylint: disable=protected-access
+
+  with pytest.raises(errors.UserError, match="the checkpoint of step 30 was removed while it "
+                                             "was read: another run is training"):
+    checkpoints.restore_newest_intact(checkpoints.manager(workdir, writable=False),
+                                      rotate_away, only_step=30)

@@ -115,3 +115,11 @@ def test_float_videos_outside_0_1_are_refused_naming_the_range(extractor, entry,
           "i3d_inputs": lambda: fvd.i3d_inputs(wrong)}[entry]
   with pytest.raises(errors.UserError, match=r"values in \[0, 1\]; got float32 values in " + found):
     call()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_features_that_are_not_finite_are_refused_before_the_square_root(bad):
+  features = np.random.default_rng(0).normal(size=(6, 400))
+  features[3, 17] = bad
+  with pytest.raises(errors.UserError, match="features of 1 of 6 videos are not finite"):
+    fvd.distance_between_features(np.random.default_rng(1).normal(size=(6, 400)), features)

@@ -1,4 +1,5 @@
-"""Dependencies run one way: every import of every module against inrv_jax/layering.py."""
+"""Dependencies run one way: every import of every module against inrv_jax/layering.py, and
+no import circle, function-level imports included."""
 
 import ast
 import pathlib
@@ -16,7 +17,7 @@ def module_name(path: pathlib.Path, package: pathlib.Path = PACKAGE) -> str:
   return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports(path: pathlib.Path) -> list[tuple[int, str]]:
+def imports(path: pathlib.Path, package: pathlib.Path = PACKAGE) -> list[tuple[int, str]]:
   """(line, module) of every import in the file, function-level ones included.
 
   `from a import b` counts as importing a.b when a/b is a module or package, else a.
@@ -28,7 +29,7 @@ def imports(path: pathlib.Path) -> list[tuple[int, str]]:
     elif isinstance(node, ast.ImportFrom):
       assert node.level == 0, f"{path}:{node.lineno}: use absolute imports"
       for alias in node.names:
-        candidate = PACKAGE.parent.joinpath(*f"{node.module}.{alias.name}".split("."))
+        candidate = package.parent.joinpath(*f"{node.module}.{alias.name}".split("."))
         is_module = candidate.with_suffix(".py").is_file() or candidate.is_dir()
         found.append((node.lineno, f"{node.module}.{alias.name}" if is_module else node.module))
   return found
@@ -45,6 +46,67 @@ def upward_edges(paths, package: pathlib.Path = PACKAGE) -> list[str]:
         edges.append(f"{path.relative_to(package.parent)}:{line}: layer {here} imports "
                      f"{target} (layer {there})")
   return edges
+
+
+def import_graph(paths, package: pathlib.Path = PACKAGE) -> dict[str, set[str]]:
+  """Module -> the modules of the package it imports, function-level imports included.
+
+  Only the modules an import names: a package's __init__ that Python runs on the way is
+  no edge (inrv_jax/__init__.py imports its public API lazily, at first use).
+  """
+  graph = {}
+  for path in paths:
+    name = module_name(path, package)
+    graph[name] = {target for _, target in imports(path, package)
+                   if target.split(".")[0] == package.name}
+  return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+  """The import circles of `graph`: its strongly connected components (Tarjan) of more
+  than one module, or of one module that imports itself; each sorted."""
+  index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+  def visit(module):
+    index[module] = low[module] = len(index)
+    stack.append(module)
+    on_stack.add(module)
+    for target in graph.get(module, ()):
+      if target not in index and target in graph:
+        visit(target)
+        low[module] = min(low[module], low[target])
+      elif target in on_stack:
+        low[module] = min(low[module], index[target])
+    if low[module] == index[module]:
+      component = []
+      while not component or component[-1] != module:
+        component.append(stack.pop())
+        on_stack.discard(component[-1])
+      if len(component) > 1 or module in graph[module]:
+        found.append(sorted(component))
+
+  for module in sorted(graph):
+    if module not in index:
+      visit(module)
+  return found
+
+
+def test_no_import_circle_anywhere_in_the_package():
+  graph = import_graph(sorted(PACKAGE.rglob("*.py")))
+  assert len(graph) > 40 and sum(map(len, graph.values())) > 100
+  assert circles(graph) == []
+
+
+def test_a_circle_through_a_function_level_import_is_found(tmp_path):
+  package = tmp_path / "inrv_jax"
+  (package / "tasks").mkdir(parents=True)
+  (package / "tasks" / "cli.py").write_text("from inrv_jax.tasks import evaluate\n")
+  (package / "tasks" / "evaluate.py").write_text(
+      "import numpy\n\ndef f():\n  from inrv_jax.tasks.cli import helper\n  return helper\n")
+  (package / "tasks" / "masks.py").write_text("from inrv_jax.tasks import evaluate\n")
+  graph = import_graph(sorted(package.rglob("*.py")), package)
+  assert graph["inrv_jax.tasks.evaluate"] == {"inrv_jax.tasks.cli"}
+  assert circles(graph) == [["inrv_jax.tasks.cli", "inrv_jax.tasks.evaluate"]]
 
 
 def test_no_module_imports_a_layer_above_its_own():

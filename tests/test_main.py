@@ -2,12 +2,15 @@
 
 import os
 import pathlib
+import re
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "workdirs_ab34cfc"
 
 
 def run_main(*args, data_dir):
@@ -67,3 +70,55 @@ def test_a_workdir_that_is_a_file_is_one_line_and_creates_nothing(tmp_path, data
   result = run_main(*config, f"--workdir={workdir}", f"--mode={mode}", data_dir=data_dir)
   _one_line_error(result, str(workdir), f"{a_file} is a file, not a directory")
   assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("flag,parts", [
+    ("--config.train.num_step=10", ["--config.train.num_step: no such config field",
+                                    "did you mean --config.train.num_steps?"]),
+    ("--config.model.hn_in=16", ["--config.model.hn_in: no such config field",
+                                 "renamed --config.model.latent_dim"]),
+])
+def test_a_config_typo_or_old_name_is_one_line(tmp_path, data_dir, flag, parts):
+  workdir = tmp_path / "wd"
+  result = run_main("--config=configs/quickstart.py", f"--workdir={workdir}", flag,
+                    data_dir=data_dir)
+  _one_line_error(result, *parts)
+  assert not workdir.exists()
+
+
+def test_a_new_workdir_without_config_is_one_line_not_the_help(tmp_path, data_dir):
+  workdir = tmp_path / "new"
+  result = run_main(f"--workdir={workdir}", data_dir=data_dir)
+  _one_line_error(result, "--mode=train needs --config=configs/NAME.py")
+  assert "--num_processes" not in result.stdout + result.stderr  # no flag help
+  assert not workdir.exists()
+
+
+@pytest.mark.parametrize("mode,flag,parts", [
+    ("sample", "--resolution=abc", ["--resolution=abc: needs H,W"]),
+    ("render", "--resolution=0,4", ["--resolution=0,4: needs H,W"]),
+    ("invert", "--indices=abc", ["--indices: 'abc' is not a training clip index", "0..3"]),
+    ("invert", "--indices=-1", ["--indices: '-1' is not a training clip index"]),
+    ("render", "--indices=4", ["--indices: '4' is not a training clip index"]),
+])
+def test_a_bad_task_flag_is_one_line(tmp_path, data_dir, mode, flag, parts):
+  workdir = tmp_path / "plain"
+  shutil.copytree(FIXTURES / "plain", workdir)  # a trained workdir of 4 clips
+  result = run_main(f"--workdir={workdir}", f"--mode={mode}", flag, data_dir=data_dir)
+  _one_line_error(result, *parts)
+  assert not (workdir / mode).exists()
+
+
+def test_a_damaged_checkpoint_is_one_plain_warning_line(tmp_path, data_dir):
+  workdir = tmp_path / "plain"
+  shutil.copytree(FIXTURES / "plain", workdir)
+  shutil.rmtree(workdir / "checkpoints" / "20" / "params" / "d")  # the arrays' data
+  result = run_main(f"--workdir={workdir}", "--mode=sample", "--num=2", data_dir=data_dir)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "2 samples (gaussian)" in result.stdout
+  lines = result.stderr.splitlines()
+  warned = [l for l in lines if "damaged" in l]
+  assert len(warned) == 1 and warned[0].startswith(
+      f"warning: checkpoint of step 20 in {workdir}/checkpoints is damaged"), lines[-20:]
+  assert warned[0].endswith("trying the one before it (step 10)")
+  assert not [l for l in lines if re.match(r"[IWEF]\d{4} ", l) or "Traceback" in l], lines[-20:]

@@ -45,14 +45,14 @@ def uninterrupted(data_dir, tmp_path_factory):
   return train.train_and_evaluate(config, tmp_path_factory.mktemp("uninterrupted"))
 
 
-def start_training(data_dir, tmp_path) -> tuple[subprocess.Popen, pathlib.Path]:
+def start_training(data_dir, tmp_path, *flags) -> tuple[subprocess.Popen, pathlib.Path]:
   config_file = tmp_path / "preemptible.py"
   config_file.write_text(CONFIG_FILE.format(tests=str(TESTS), data_dir=str(data_dir)))
   workdir = tmp_path / "wd"
   env = {**os.environ, "PYTHONPATH": str(REPO)}
   process = subprocess.Popen(
-      [sys.executable, "-m", "inrv_jax.main", f"--config={config_file}", f"--workdir={workdir}"],
-      cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      [sys.executable, "-m", "inrv_jax.main", f"--config={config_file}", f"--workdir={workdir}",
+       *flags], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   return process, workdir
 
 
@@ -99,3 +99,26 @@ def test_rerunning_a_finished_run_replaces_its_final_row(uninterrupted):
   after = rows(workdir)
   assert [r["step"] for r in after if "final_psnr" in r] == [100]
   assert [r for r in after if "loss" in r] == [r for r in before if "loss" in r]
+
+
+def windowed(data_dir):
+  """preemptible() with a metrics line every 10 steps: a stop falls inside a window."""
+  config = preemptible(config_defaults.base_config(), data_dir)
+  config.train.log_every = 10
+  return config
+
+
+def test_ctrl_c_inside_a_logging_window_keeps_the_whole_window_mean(data_dir, tmp_path):
+  process, workdir = start_training(data_dir, tmp_path, "--config.train.log_every=10")
+  wait_for_step(process, workdir, 10)
+  process.send_signal(signal.SIGINT)
+  out, err = process.communicate(timeout=300)
+  assert process.returncode == 0, err[-3000:]
+  assert re.search(r"SIGINT: stopped after step (\d+);", out)
+  train.train_and_evaluate(windowed(data_dir), workdir)
+  straight = tmp_path / "uninterrupted"
+  train.train_and_evaluate(windowed(data_dir), straight)
+  means = lambda w: [{k: v for k, v in r.items() if k != "steps_per_second"}
+                     for r in rows(w) if "loss" in r]
+  assert [r["step"] for r in means(straight)] == [1, *range(10, 101, 10)]
+  assert means(workdir) == means(straight)  # every window's mean over all of its steps

@@ -1,6 +1,8 @@
 """The train step's loss terms: L1 + w * LPIPS, weighted MSE, Gaussian prior; the loss
 taken in the forward pass for whole frames."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +14,7 @@ from inrv_jax import parallel
 from inrv_jax import stages
 from inrv_jax import train
 from inrv_jax.models import inr
+from inrv_jax.models import kernels
 from inrv_jax.models import lpips
 from inrv_jax.models import vgg16
 
@@ -65,8 +68,7 @@ def test_gaussian_prior_uses_the_active_rows():
 
 
 @pytest.mark.parametrize("loss", ["l1", "weighted_mse"])
-def test_whole_frame_step_equals_the_step_through_the_rendered_video(tiny_config, monkeypatch,
-                                                                     loss):
+def test_whole_frame_step_equals_the_step_through_the_rendered_video(tiny_config, loss):
   """With whole frames and no LPIPS the step takes its loss in the forward pass
   (inr.grid_pixel_loss); one Adam step from it equals one from autodiff of the loss of
   the rendered video, over several chunks and a batch of 3."""
@@ -74,20 +76,16 @@ def test_whole_frame_step_equals_the_step_through_the_rendered_video(tiny_config
   c.data.height = c.data.width = 16
   c.train.loss = loss
   assert c.train.pixel_fraction == 1.0 and c.train.lpips_weight == 0.0
-  monkeypatch.setattr(inr, "CHUNK_PIXELS", 2 * 16 * 16)  # 4 chunks of 2 frames
+  fused = dataclasses.replace(kernels.CPU, chunk_pixels=2 * 16 * 16)  # 4 chunks of 2 frames
+  through_the_render = dataclasses.replace(fused, fused_loss=False)  # grid_apply, autodiff
   tx = stages.make_optimizer(c, stages.plan((), 4, 2, 10))
   graphdef, frozen, state = train.init_state(c, 4, tx)
   videos = jax.random.uniform(jax.random.key(1), (3, 8, 16, 16, 3), minval=-1, maxval=1)
   batch = {"video": videos, "index": jnp.array([0, 3, 1])}
 
-  def through_the_render(spec, weights, targets, elementwise):
-    pred = inr.grid_apply(spec, weights, *targets.shape[1:4])
-    return jnp.mean(elementwise(pred, targets)), jax.lax.stop_gradient(pred)
-
   results = []
-  for grid_pixel_loss in (inr.grid_pixel_loss, through_the_render):
-    monkeypatch.setattr(inr, "grid_pixel_loss", grid_pixel_loss)
-    step = train.make_train_step(c, graphdef, tx, parallel.make_mesh())
+  for tuning in (fused, through_the_render):
+    step = train.make_train_step(c, graphdef, tx, parallel.make_mesh(), tuning=tuning)
     results.append(step(frozen, None, None, jax.tree.map(jnp.copy, state), batch, jnp.int32(4)))
   (fused, fused_metrics), (plain, plain_metrics) = results
   for name in ("loss", "psnr"):

@@ -25,8 +25,11 @@ def main(argv):
     print(f"error: {err}", file=sys.stderr)
     sys.exit(2)
   skipped = datasets.base.skipped_files(builder)
+  cut = datasets.base.cut_short_files(builder)
   print(f"{builder.info.full_name}: {len(source)} clips in {builder.data_dir}; "
-        f"{len(skipped)} sources skipped (listed in {builder.data_dir}/{datasets.base.MANIFEST})")
+        f"{len(skipped)} sources skipped"
+        + (f", {len(cut)} cut short (their first frames kept)" if cut else "")
+        + f" (listed in {builder.data_dir}/{datasets.base.MANIFEST})")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
   torch_bias_init(n)   nn.Linear's default bias init U(+-1/sqrt(n))
   scaled(init, f)      an init multiplied by f
   torch_linear(i, o)   nn.Linear with PyTorch's default init (weight and bias)
+  dot(eq, a, b)        einsum accumulated in float32, returned in a's dtype
 """
 
 import math
@@ -44,3 +45,14 @@ def torch_linear(fan_in: int, fan_out: int, *, rngs: nnx.Rngs) -> nnx.Linear:
   """nn.Linear with PyTorch's default init (weight and bias U(+-1/sqrt(fan_in)))."""
   init = torch_bias_init(fan_in)
   return nnx.Linear(fan_in, fan_out, kernel_init=init, bias_init=init, rngs=rngs)
+
+
+def dot(equation: str, a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
+  """einsum accumulated in float32, returned in a's dtype.
+
+  For float32 this is the plain einsum. For bfloat16 the sums are f32 (the
+  better number); on CPUs with bf16 matrix units (Intel AMX) it is also the
+  form XLA's CPU backend runs on them fastest (BENCHMARKS.md
+  has the figures).
+  """
+  return jnp.einsum(equation, a, b, preferred_element_type=jnp.float32).astype(a.dtype)

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from inrv_jax.models import inr as inr_lib
+from inrv_jax.models import kernels
 from inrv_jax.models.common import kaiming_normal, scaled, torch_bias_init
 
 
@@ -30,51 +31,22 @@ class Head(nnx.Module):
                                bias_init=torch_bias_init(fan_in), rngs=rngs))
     self.layers = nnx.List(layers)
 
-  def __call__(self, z: jnp.ndarray) -> jnp.ndarray:
-    """z: (..., in_size) -> (..., out_size)."""
+  def __call__(self, z: jnp.ndarray, tuning: kernels.Tuning | None = None) -> jnp.ndarray:
+    """z: (..., in_size) -> (..., out_size).
+
+    The last layer runs as kernels.last_layer (the same product, a faster
+    backward pass on small batches) where `tuning.vector_rows` > 0 (default
+    tuning: kernels.for_backend()), else as the plain nnx.Linear.
+    """
+    tuning = kernels.for_backend() if tuning is None else tuning
     for layer in self.layers[:-1]:
       z = jax.nn.relu(layer(z))
     last = self.layers[-1]
+    if tuning.vector_rows <= 0:
+      return last(z)
     rows = z.reshape(-1, z.shape[-1])  # leading axes as one batch axis, as nnx.Linear takes them
-    return last_layer(rows, last.kernel[...], last.bias[...]).reshape(*z.shape[:-1], -1)
-
-
-# Batches of up to this many latents take the last layer's input gradient as one
-# matrix-vector product per latent. Measured in the quickstart's step on 2 Zen 4
-# cores: XLA's CPU backend ran the (2, 16384) x (16384, 128) product of a batch of
-# 2 in 2.9 ms, the two matrix-vector products in 0.3 (BENCHMARKS.md, "Where the
-# quickstart step goes"); the digits step (batch 8) is 9% faster with them. Larger
-# batches keep the one matrix product, which is faster there. (Inversion runs the
-# hypernetwork per video under vmap, batch 1: its per-latent products become one
-# batched product again.)
-VECTOR_ROWS = 8
-
-
-@jax.custom_vjp
-def last_layer(z: jnp.ndarray, kernel: jnp.ndarray, bias: jnp.ndarray) -> jnp.ndarray:
-  """A head's last layer, z @ kernel + bias: (B, in), (in, out), (out,) -> (B, out), in
-  the inputs' dtype (float32 in this package). z must be 2-D (Head flattens others).
-
-  The nnx.Linear product with a hand-written backward pass (`VECTOR_ROWS`);
-  gradients equal autodiff's up to float summation order.
-  """
-  return z @ kernel + bias
-
-
-def _last_layer_fwd(z, kernel, bias):
-  return z @ kernel + bias, (z, kernel)
-
-
-def _last_layer_bwd(residuals, g):
-  z, kernel = residuals
-  if z.shape[0] <= VECTOR_ROWS:
-    dz = jnp.stack([kernel @ row for row in g])  # B x ((in, out) @ (out,))
-  else:
-    dz = g @ kernel.T
-  return dz, z.T @ g, jnp.sum(g, axis=0)
-
-
-last_layer.defvjp(_last_layer_fwd, _last_layer_bwd)
+    return kernels.last_layer(rows, last.kernel[...], last.bias[...],
+                              tuning.vector_rows).reshape(*z.shape[:-1], -1)
 
 
 class HyperNetwork(nnx.Module):
@@ -87,9 +59,9 @@ class HyperNetwork(nnx.Module):
         Head(latent_dim, hidden, hidden_layers, math.prod(shape),
              last_layer_scale, rngs=rngs) for shape in inr_spec.shapes])
 
-  def __call__(self, z: jnp.ndarray) -> inr_lib.Weights:
-    """z: (B, latent_dim) -> INR tensors, each (B, *shape)."""
-    return tuple(head(z).reshape(z.shape[0], *shape)
+  def __call__(self, z: jnp.ndarray, tuning: kernels.Tuning | None = None) -> inr_lib.Weights:
+    """z: (B, latent_dim) -> INR tensors, each (B, *shape). tuning: see `Head`."""
+    return tuple(head(z, tuning).reshape(z.shape[0], *shape)
                  for head, shape in zip(self.heads, self.inr_spec.shapes))
 
 

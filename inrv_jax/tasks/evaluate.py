@@ -35,19 +35,20 @@ from inrv_jax import errors
 from inrv_jax import fvd as fvd_lib
 from inrv_jax import media
 from inrv_jax import metrics
+from inrv_jax import trained_model
 from inrv_jax.data import datasets
 from inrv_jax.data.builders import video_folder
-from inrv_jax.tasks import cli
 from inrv_jax.tasks import fvd_eval
 from inrv_jax.tasks import interpolation
 from inrv_jax.tasks import inversion
 from inrv_jax.tasks import masks as masks_lib
+from inrv_jax.tasks import outputs
 from inrv_jax.tasks import rendering
 from inrv_jax.tasks import sampling
 
-FVD_VIDEOS = 256         # videos per side and run (issue 12: >= 256; RESULTS.md gives the cost)
+FVD_VIDEOS = 256         # videos per side and run (RESULTS.md gives the cost)
 FVD_RUNS = 3             # seeded FVD runs
-INVERSION_VIDEOS = 64    # held-out videos inverted under each mask (issue 12: >= 64)
+INVERSION_VIDEOS = 64    # held-out videos inverted under each mask
 INTERPOLATION_STEPS = 8  # videos along the path between two inverted held-out videos
 PANEL_VIDEOS = 8        # rows of each inversion/<mask>.* panel (the metrics cover every video)
 REFERENCES = ("train_reconstructions", "train_videos")
@@ -55,9 +56,9 @@ KINDS = (*sampling.METHODS, *REFERENCES)
 NOVELTY_SAMPLES = 64   # prior samples whose nearest training video is looked for
 NOVELTY_CANDIDATES = 8  # nearest training latents rendered per sample (the nearest render wins)
 COPY_PSNR = 30.0        # dB to the nearest training video above which a sample is a copy
-# Rough costs on 2 idle CPU cores (RESULTS.md), for the ETA printed before starting.
-INVERSION_SECONDS_PER_VIDEO = 0.5  # 100 Adam steps, batched (RESULTS.md: 52 s per 100 videos)
-FIXED_SECONDS = 90  # compiling the I3D, the sampler and the inverter (a tiny eval: ~110 s)
+# Rough costs on 2 idle CPU cores, for the ETA printed before starting.
+INVERSION_SECONDS_PER_VIDEO = 0.5  # 100 Adam steps of one video, in a batch
+FIXED_SECONDS = 90  # compiling the I3D, the sampler and the inverter
 
 
 def folder_videos(directory: str, model) -> tuple[list[str], np.ndarray]:
@@ -68,7 +69,7 @@ def folder_videos(directory: str, model) -> tuple[list[str], np.ndarray]:
     paths = video_folder.list_videos(pathlib.Path(directory).expanduser())
   except errors.DataError as err:
     raise errors.UserError(str(err)) from err
-  videos = cli.read_videos(paths, model)
+  videos = inversion.read_videos(paths, model)
   return [str(p) for p in paths], np.asarray(videos)
 
 
@@ -217,15 +218,15 @@ def _write_pictures(model, out: pathlib.Path, samples: dict, clips: np.ndarray):
   fps = model.config.eval.fps
   if samples:
     videos = np.concatenate(list(samples.values()))
-    cli.write_videos(out, "samples", cli.grid_rows(videos, 8), fps,
-                      still=media.frame_grid(videos))
+    media.write_grid_videos(out, "samples", media.grid_rows(videos, 8), fps,
+                            still=media.frame_grid(videos))
   latents = np.load(out / "inversion" / "latents.npy")
   if len(clips) >= 2:
     path = interpolation.interpolate(latents[0], latents[1], INTERPOLATION_STEPS, model)
     ends = inversion.fit_size(clips[:2], *path.shape[1:4])
     row = np.concatenate([ends[:1], path, ends[1:]])  # truth a | path | truth b
-    cli.write_videos(out, "interpolation", row[None], fps,
-                      still=media.frame_grid(row))
+    media.write_grid_videos(out, "interpolation", row[None], fps,
+                            still=media.frame_grid(row))
 
 
 def _table(report: dict) -> str:
@@ -260,8 +261,12 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
              learning_rate: float | None = None, pixels: int | None = None, seed: int = 0,
              resolution=None, fvd_batch: int = 8, fvd_frames: int = fvd_lib.NUM_FRAMES,
              prior_weight: float | None = None, starts: int | None = None,
-             schedule: str | None = None) -> dict:
+             schedule: str | None = None, data_path: str | None = None,
+             accept_data_change: bool = False) -> dict:
   """Write DIR/eval/report.json, the pictures, and print the table; returns the report.
+
+  The training clips are checked against the workdir's record first (trained_model.training_source:
+  data_path, accept_data_change).
 
   fvd_runs=0 skips FVD (reconstruction and inversion only); fvd_videos and
   inversion_videos default to FVD_VIDEOS and INVERSION_VIDEOS. Raises errors.UserError
@@ -275,8 +280,8 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   inversion_videos = inversion_videos or INVERSION_VIDEOS
   model = rendering.model_from(workdir=workdir)
   starts = inversion.resolve_recipe(model, None, starts)[1]  # the prior's default with one
-  out = cli.output_dir(workdir, "eval")
-  source = datasets.load(model.config.data)
+  source = trained_model.training_source(model, data_path, accept_data_change)
+  out = outputs.output_dir(workdir, "eval")
   what, names, clips = held_out_videos(model, eval_videos)
   chosen = fvd_eval.real_indices(len(clips), inversion_videos)
   specs = masks or [str(s) for s in masks_lib.default_specs()]
@@ -296,9 +301,10 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
 
   start = time.perf_counter()
   (out / "inversion").mkdir(exist_ok=True)
-  record = cli.invert_clips(model, out / "inversion", [names[i] for i in chosen], clips[chosen],
-                            specs, steps, learning_rate, pixels, seed, prior_weight=prior_weight,
-                            panel_videos=PANEL_VIDEOS, starts=starts, schedule=schedule)
+  record = inversion.invert_clips(model, out / "inversion", [names[i] for i in chosen],
+                                  clips[chosen], specs, steps, learning_rate, pixels, seed,
+                                  prior_weight=prior_weight, panel_videos=PANEL_VIDEOS,
+                                  starts=starts, schedule=schedule)
   report["seconds"]["inversion"] = seconds = time.perf_counter() - start
   report["cost_per_100_videos_seconds"]["inversion"] = 100 * seconds / (len(chosen) * len(specs))
   report["inversion"] = {"videos": what, "num_videos": len(chosen),
@@ -327,12 +333,13 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
                                                              fvd_videos))
     kinds = tuple(k for k in KINDS if k != "prior" or model.prior is not None)
     report["fvd"], samples = fvd_over_runs(model, source, real_sets, fvd_videos, fvd_runs, seed,
-                                           extractor, cli.parse_resolution(resolution), kinds)
+                                           extractor, rendering.parse_resolution(resolution),
+                                           kinds)
     report["seconds"]["fvd"] = seconds = time.perf_counter() - start
     used = sum(len(f) for f in real_sets.values()) + sum(
         v["num_generated"] * fvd_runs for v in next(iter(report["fvd"].values())).values())
     report["cost_per_100_videos_seconds"]["fvd"] = 100 * seconds / used
   _write_pictures(model, out, samples, clips[chosen])
-  print(_table(cli.json_safe(report)))
+  print(_table(outputs.json_safe(report)))
   print(f"-> {out}")
-  return cli.write_json(out, "report", report)
+  return outputs.write_json(out, "report", report)

@@ -14,7 +14,7 @@ A partly observed video has many latents that fit what is seen. With
 `starts=K` each video is inverted K times from different starting latents,
 and the video returned is the mean of the K renders: a Monte-Carlo estimate
 of the posterior mean, the estimate with the least expected squared error on
-the hidden pixels (RESULTS.md, "Several starts"). It is no single latent's
+the hidden pixels (RESULTS.md). It is no single latent's
 render; `latents` then holds the optimised latent that fits the observed pixels
 best, and `latents_per_start` every start's optimised latent.
 
@@ -30,6 +30,7 @@ import dataclasses
 import functools
 import os
 import pathlib
+import time
 import warnings
 
 import jax
@@ -40,6 +41,7 @@ import tqdm
 from flax import nnx
 
 from inrv_jax import errors
+from inrv_jax import media
 from inrv_jax import metrics
 from inrv_jax.data import video_io
 from inrv_jax.models import inr as inr_lib
@@ -55,8 +57,7 @@ DEFAULT_STARTS = 1  # inversions per video, averaged (posterior mean; see `start
 START_SCALE = 0.5  # spread of the extra starts, in standard deviations of the training latents
 DEFAULT_SCHEDULE = "constant"  # learning rate over the steps (SCHEDULES)
 # constant: the rate at every step; cosine: from the rate down to 0 over the run
-# (optax.cosine_decay_schedule), which fits more closely in long runs (RESULTS.md, "Longer
-# inversion with a cosine schedule").
+# (optax.cosine_decay_schedule), which fits more closely in long runs (RESULTS.md).
 SCHEDULES = ("constant", "cosine")
 
 
@@ -101,7 +102,8 @@ def fit_size(videos, num_frames: int, height: int, width: int) -> np.ndarray:
   """Videos (B, T', H', W', 3), uint8 or float in [0, 1] -> float32 (B, T, H, W, 3).
 
   Other frame sizes are resized (anti-aliased), longer videos cut to their
-  first T frames, each with a warning; shorter videos are an error.
+  first T frames, each with a warning; shorter videos and values that are not
+  finite (NaN, infinity) raise errors.UserError.
   """
   videos = np.asarray(videos)
   if videos.ndim == 4:
@@ -110,6 +112,12 @@ def fit_size(videos, num_frames: int, height: int, width: int) -> np.ndarray:
     raise errors.UserError(f"videos must be (B, T, H, W, 3) RGB, got shape {videos.shape}")
   videos = videos.astype(np.float32) / 255.0 if videos.dtype == np.uint8 else (
       videos.astype(np.float32))
+  bad = ~np.isfinite(videos)
+  if bad.any():
+    b, t, y, x, _ = np.argwhere(bad)[0]
+    raise errors.UserError(
+        f"videos hold {int(bad.sum())} values that are not finite (NaN or infinity), the "
+        f"first in video {b}, frame {t}, row {y}, column {x}; inversion needs finite pixels")
   if videos.shape[1] < num_frames:
     raise errors.UserError(f"videos have {videos.shape[1]} frames; inversion needs at least "
                            f"{num_frames} (the model's clip length)")
@@ -443,8 +451,7 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   observed pixels best, and `latents_per_start` holds every start's optimised
   latent. It costs K times the optimisation and the rendering.
   schedule: the learning rate over the steps, "constant" or "cosine" (from
-  learning_rate towards 0 over the run; closer fits in long runs, e.g.
-  1,200 steps at 3e-2: RESULTS.md).
+  learning_rate towards 0 over the run; closer fits in long runs: RESULTS.md).
   use_prior: whether the learned prior guides the inversion (default: where
   `model.prior` exists); then starts defaults to config.prior.inversion_starts
   (else DEFAULT_STARTS), the starts are drawn from the prior (`prior_starts`;
@@ -458,14 +465,19 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
 
   Returns an InversionResult: latents (B, latent_dim), renders, targets,
   masks, the mean-frame baseline, losses (steps, B) and PSNR/SSIM (B,) on the
-  observed and unobserved pixels. Raises errors.UserError for videos that are
+  observed and unobserved pixels. Raises errors.UserError for no videos, videos that are
   not RGB (B, T, H, W, 3), shorter than T frames, a malformed mask spec, or
   starts or steps that are not integers >= 1, a schedule not in SCHEDULES, or
   use_prior=True (or energy_weight > 0) for a model without a learned prior.
   """
+  if starts is not None:
+    check_starts(starts)  # before the model is loaded
+  steps, schedule = check_steps(steps), check_schedule(schedule)
+  if (isinstance(videos, (list, tuple)) and not videos) or getattr(videos, "shape", (None,))[:1] == (0,):
+    raise errors.UserError("no videos to invert: pass pixels (B, T, H, W, 3) with B >= 1, "
+                           "or one or more video files")
   model = rendering.model_from(model, workdir)
   use_prior, starts, energy_weight = resolve_recipe(model, use_prior, starts, energy_weight)
-  steps, schedule = check_steps(steps), check_schedule(schedule)
   data = model.config.data
   shape = (data.num_frames, data.height, data.width)
   if _is_paths(videos):
@@ -502,3 +514,91 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
                  if k.endswith("unobserved")})
   return InversionResult(every_start[:, 0], recon, targets, observed, baseline,
                          np.concatenate(losses, axis=1), scores, every_start)
+
+
+def read_videos(paths, model) -> np.ndarray:
+  """Video files -> (n, T', H', W', 3) uint8, the first T frames (read_video_files)."""
+  data = model.config.data
+  return read_video_files(paths, data.num_frames, data.height, data.width)
+
+
+UNOBSERVED_GRAY = 0.5  # how unobserved pixels are drawn in the "observed" panels
+
+
+def _observed_view(videos: np.ndarray, masks: np.ndarray) -> np.ndarray:
+  return np.where(masks[..., None], videos, UNOBSERVED_GRAY).astype(np.float32)
+
+
+def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, masks=None,
+                 steps: int | None = None, learning_rate: float | None = None,
+                 pixels: int | None = None, seed: int = 0, num_frames: int | None = None,
+                 resolution=None, prior_weight: float | None = None,
+                 panel_videos: int | None = None, starts: int | None = None,
+                 schedule: str | None = None) -> dict:
+  """Invert `clips` (n, T', H', W', 3) (uint8 or [0, 1]) under every mask spec of `masks`
+  (default: one of each kind) in one vmapped batch, `starts` times each (averaged; see
+  invert), guided by the model's learned prior where it has one (resolve_recipe); write out/latents.npy (with several starts: the best-fitting one's,
+  and every start's optimised latent in out/latents_per_start.npy (n, K, D), best-fitting
+  first) and, per mask,
+  out/<mask>.{mp4,gif,png} panels of the first `panel_videos` clips (None = all of
+  them; the metrics always cover all). Returns the record (per-mask mean and per-video
+  PSNR/SSIM, observed and unobserved, beside the mean-frame baseline).
+  Raises errors.UserError for a bad mask spec, starts, steps or schedule, or clips shorter than
+  the model's."""
+  specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
+  data = model.config.data
+  clips = fit_size(clips, data.num_frames, data.height, data.width)
+  n = len(clips)
+  learning_rate = learning_rate or DEFAULT_LEARNING_RATE
+  prior_weight = DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight
+  use_prior, starts, energy_weight = resolve_recipe(model, None, starts)
+  schedule = check_schedule(schedule)
+  start = time.perf_counter()
+  result = invert(
+      np.concatenate([clips] * len(specs)), [s for s in specs for _ in range(n)], model,
+      steps=steps,
+      learning_rate=learning_rate,
+      pixels_per_step=DEFAULT_PIXELS if pixels is None else pixels, key=seed,
+      prior_weight=prior_weight, starts=starts, schedule=schedule, use_prior=use_prior,
+      energy_weight=energy_weight)
+  seconds = time.perf_counter() - start
+  np.save(out / "latents.npy", result.latents)
+  if starts > 1:
+    np.save(out / "latents_per_start.npy", result.latents_per_start)
+  size = rendering.parse_resolution(resolution)
+  renders = result.videos if num_frames is None and size is None else render_mean(
+      model, result.latents_per_start, num_frames, size)
+  record = {"videos": names, "steps": int(result.losses.shape[0]), "seconds": seconds,
+            "learning_rate": learning_rate, "schedule": schedule,
+            "prior_weight": prior_weight, "starts": starts, "learned_prior": use_prior,
+            "learned_prior_weight": energy_weight,
+            "latents_file": str(out / "latents.npy"), "masks": {}}
+  fps = model.config.eval.fps
+  for k, spec in enumerate(specs):
+    part = slice(k * n, (k + 1) * n)
+    shown = slice(k * n, k * n + min(n, panel_videos or n))
+    panels = np.stack([result.targets[shown], _observed_view(result.targets[shown],
+                                                             result.masks[shown]),
+                       result.baseline[shown], result.videos[shown]], axis=1)  # (rows, 4, ...)
+    media.write_video_set(out, spec.name, media.video_grid(panels),
+                          media.frame_grid(panels.reshape(-1, *panels.shape[2:])), fps)
+    if renders is not result.videos:
+      media.write_video_set(out, f"{spec.name}_render", media.video_grid(renders[shown, None]),
+                            media.frame_grid(renders[shown]), fps)
+    per_video = {name: values[part] for name, values in result.metrics.items()}
+    mean = {name: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+            for name, v in per_video.items()}
+    record["masks"][spec.name] = {
+        "spec": str(spec), "observed_fraction": float(result.masks[part].mean()),
+        "first_loss": float(result.losses[0, part].mean()),
+        "final_loss": float(result.losses[-1, part].mean()),
+        "mean": mean, "per_video": per_video, "latent_rows": [k * n, (k + 1) * n]}
+    unobs = (f", unobserved {mean['psnr_unobserved']:.2f} dB (mean-frame baseline "
+             f"{mean['baseline_psnr_unobserved']:.2f} dB)"
+             if np.isfinite(mean["psnr_unobserved"]) else "")
+    print(f"{spec}: observed {mean['psnr_observed']:.2f} dB{unobs}")
+  print(f"{n * len(specs)} inversions" + (f" of {starts} starts each" if starts > 1 else "")
+        + f" in {seconds:.1f} s -> {out}")
+  record["panels"] = ("per video: input | observed (gray = unobserved) | mean-frame baseline | "
+                      "inversion, side by side in the mp4/gif, one under the other in the png")
+  return record

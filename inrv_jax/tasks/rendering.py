@@ -27,6 +27,26 @@ BLOCK_PIXELS = 4096  # pixels per INR evaluation; bounds activation memory
 WORKDIR_ENV = "INRV_WORKDIR"
 
 
+def parse_resolution(resolution) -> tuple[int, int] | None:
+  """--resolution as a list (["H", "W"], or one side for both) -> (H, W); None = default.
+
+  Raises errors.UserError for another count, a side that is not an integer, or one below 1.
+  """
+  if not resolution:
+    return None
+  text = ",".join(str(v) for v in resolution)
+  try:
+    values = [int(v) for v in resolution]
+  except ValueError:
+    values = []
+  if len(values) == 1:
+    values = values * 2
+  if len(values) != 2 or min(values) < 1:
+    raise errors.UserError(f"--resolution={text}: needs H,W (or one size for both), "
+                           "positive integers, e.g. --resolution=64,64")
+  return tuple(values)
+
+
 def model_from(model=None, workdir: str | os.PathLike | None = None):
   """The model a task uses: `model`, else load(workdir), else the last model
   loaded or trained in this process, else load($INRV_WORKDIR)."""
@@ -107,16 +127,17 @@ def render(model, latents, num_frames: int | None = None,
            video_batch: int = 4, progress: bool | None = None) -> np.ndarray:
   """Latents (n, latent_dim) -> videos (n, T, H, W, 3) float32 in [0, 1].
 
-  T and (H, W) default to the training clip size; any other grid is rendered
+  T and (H, W) (None) default to the training clip size; any other grid is rendered
   by querying the INR there (e.g. 128 x 128 from a model trained at 32 x 32;
   the paper's super-resolution, Sec. 4). chunk_pixels: pixels per jitted call
   (default eval.render_chunk); the result is the same for every value.
   video_batch: videos whose INR weights are made at once. Raises
-  errors.UserError for a non-positive size or latents of the wrong width.
+  errors.UserError for a non-positive size, latents of the wrong width or latents
+  that are not finite.
   """
   data = model.config.data
-  num_frames = num_frames or data.num_frames
-  height, width = resolution or (data.height, data.width)
+  num_frames = data.num_frames if num_frames is None else num_frames
+  height, width = (data.height, data.width) if resolution is None else resolution
   if min(num_frames, height, width) < 1:
     raise errors.UserError(f"render size must be positive, got {num_frames}x{height}x{width}")
   chunk_pixels = chunk_pixels or model.config.eval.render_chunk
@@ -124,6 +145,11 @@ def render(model, latents, num_frames: int | None = None,
   if latents.ndim != 2 or latents.shape[1] != model.latents.shape[1]:
     raise errors.UserError(
         f"latents must be (n, {model.latents.shape[1]}), got {latents.shape}")
+  bad = ~np.all(np.isfinite(latents), axis=1)
+  if bad.any():
+    raise errors.UserError(
+        f"latents: {int(bad.sum())} of the {len(latents)} rows hold values that are not "
+        f"finite (NaN or infinity), the first row {int(np.argmax(bad))}")
   out = np.empty((len(latents), num_frames, height, width, 3), np.float32)
   tiles = _num_tiles(chunk_pixels, num_frames * height * width)
   with tqdm.tqdm(total=tiles * -(-len(latents) // video_batch), unit="tile", leave=False,

@@ -13,6 +13,7 @@
 import jax
 import numpy as np
 
+from inrv_jax import checkpoints
 from inrv_jax import errors
 from inrv_jax import learned_prior
 from inrv_jax.models import prior as prior_lib
@@ -34,11 +35,12 @@ def sample_latents(key: jax.Array, n: int, latents: np.ndarray,
   """n new latents (n, D) float32 drawn from the training latents (N, D); same key, same result.
 
   prior: the learned prior, needed by method="prior". Raises errors.UserError
-  for n < 1, an unknown method, too few latents, or "prior" without a prior.
+  for n not an integer >= 1, an unknown method, too few latents, or "prior"
+  without a prior.
   """
   latents = np.asarray(latents, np.float32)
-  if n < 1:
-    raise errors.UserError(f"number of samples must be >= 1, got {n}")
+  if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+    raise errors.UserError(f"number of samples must be an integer >= 1, got {n!r}")
   if method == "prior":
     if prior is None:
       raise errors.UserError("method 'prior': this model has no learned prior; fit one with "
@@ -74,7 +76,7 @@ def sample(key: jax.Array | int, n: int, model=None, workdir=None, method: str |
   see the module docstring). T and (H, W) default to the training clip size. With neither
   `model` nor `workdir`, uses the model most recently loaded or trained in
   this process, else $INRV_WORKDIR. An int key is a seed; the same key gives
-  the same videos. Raises errors.UserError for n < 1, an unknown method,
+  the same videos. Raises errors.UserError for n not an integer >= 1, an unknown method,
   slerp_random with fewer than 2 training videos, "prior" for a model without
   one, or no model to use.
   """
@@ -94,8 +96,13 @@ def fit_prior(model=None, workdir=None, progress: bool = True) -> prior_lib.Late
   config.prior, is saved in its workdir's prior/ (resumable; see
   learned_prior.py) and becomes `model.prior`, so that sampling and
   inversion use it from then on. Raises errors.UserError for a bad
-  config.prior field or no model; errors.Stopped on SIGTERM/SIGINT once a
+  config.prior field, no model, or a workdir that another run is writing
+  (checkpoints.writer_lock); errors.Stopped on SIGTERM/SIGINT once a
   checkpoint is written.
   """
   model = rendering.model_from(model, workdir)
-  return learned_prior.fit_workdir(model, progress)
+  if model.workdir is None:
+    return learned_prior.fit_workdir(model, progress)
+  checkpoints.check_writable(model.workdir)
+  with checkpoints.writer_lock(model.workdir):  # it writes prior/ as training writes its files
+    return learned_prior.fit_workdir(model, progress)

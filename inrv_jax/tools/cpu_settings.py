@@ -1,15 +1,17 @@
-"""Print the CPU speed settings this package chose for this machine, and how to get them
-where it cannot choose them itself (a notebook, or `import inrv_jax` in your own script).
+"""Print the CPU speed settings this package chooses for this machine, and how to get them
+in a process it does not start (a notebook, or your own script).
 
   python -m inrv_jax.tools.cpu_settings
 
-The XLA flags come from `inrv_jax/xla_cpu.py` (per CPU family), the glibc
-huge-page tunable from `inrv_jax/hugepages.py` (a `python -m inrv_jax.*`
-command restarts itself with it). BENCHMARKS.md has the measurements behind both.
+Like every `python -m inrv_jax.*` command it first applies the settings
+(`cpu_runtime.use_cpu_settings`): the XLA flags of `inrv_jax/xla_cpu.py` (per
+CPU family) and the glibc huge-page tunable of `inrv_jax/hugepages.py` (the
+command restarts itself with it).
 """
 
 import os
 
+from inrv_jax import cpu_runtime
 from inrv_jax import hugepages
 from inrv_jax import xla_cpu
 
@@ -17,7 +19,10 @@ from inrv_jax import xla_cpu
 def report(environ=os.environ) -> list[str]:
   """The lines `main` prints: CPU, XLA_FLAGS, THP mode, glibc, GLIBC_TUNABLES, advice."""
   glibc = hugepages.glibc_version()
+  backend = ("cpu" if cpu_runtime.cpu_backend_expected(environ)
+             else "an accelerator (CPU settings not applied)")
   lines = [f"CPU: {xla_cpu.cpu_model() or 'unknown'} (family {xla_cpu.cpu_family()})",
+           f"JAX backend expected: {backend}",
            f"XLA_FLAGS={environ.get('XLA_FLAGS', '')}",
            f"transparent huge pages: {hugepages.thp_mode() or 'unknown'}; "
            f"C library: {'glibc %d.%d' % glibc if glibc else 'not glibc'}",
@@ -26,7 +31,8 @@ def report(environ=os.environ) -> list[str]:
       {k: v for k, v in environ.items() if k != hugepages.OFF_SWITCH})
   if wanted:
     lines.append(f"huge pages not in use here; in a notebook or your own script, start "
-                 f"Python with GLIBC_TUNABLES={wanted}")
+                 f"Python with GLIBC_TUNABLES={wanted} and call inrv_jax.use_cpu_settings() "
+                 f"for the XLA flags")
   return lines
 
 
@@ -35,4 +41,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+  cpu_runtime.use_cpu_settings()  # may restart with huge pages
   main()

@@ -47,6 +47,7 @@ from flax import nnx
 from ml_collections import config_flags
 
 from inrv_jax import checkpoints
+from inrv_jax import cpu_runtime
 from inrv_jax import config_defaults
 from inrv_jax import errors
 from inrv_jax.formats import torch_pickle
@@ -338,6 +339,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  cpu_runtime.use_cpu_settings()  # before JAX starts; may restart with huge pages
   FLAGS = flags.FLAGS
   config_flags.DEFINE_config_file(
       "config", str(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else None,

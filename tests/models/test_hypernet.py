@@ -12,6 +12,7 @@ from inrv_jax import config_defaults
 from inrv_jax.models import hypernet
 from inrv_jax.models import inr
 from inrv_jax.models import inrv
+from inrv_jax.models import kernels
 
 
 def count(tree):
@@ -64,7 +65,7 @@ def test_emitted_weights_have_inr_shapes():
   np.testing.assert_allclose(head(z), head(z.reshape(6, 8)).reshape(2, 3, -1), rtol=1e-6)
 
 
-@pytest.mark.parametrize("batch", [2, hypernet.VECTOR_ROWS + 3])
+@pytest.mark.parametrize("batch", [2, kernels.CPU.vector_rows + 3])
 def test_last_layer_gradients_equal_autodiff_of_the_product(batch):
   # both backward forms: one matrix-vector product per latent, and one matrix product
   keys = jax.random.split(jax.random.key(0), 4)
@@ -73,8 +74,31 @@ def test_last_layer_gradients_equal_autodiff_of_the_product(batch):
   bias = jax.random.normal(keys[2], (300,))
   target = jax.random.normal(keys[3], (batch, 300))
   loss = lambda f: lambda *a: jnp.sum(jnp.sin(f(*a) - target))
-  ours = jax.grad(loss(hypernet.last_layer), argnums=(0, 1, 2))(z, kernel, bias)
+  last_layer = lambda z, k, b: kernels.last_layer(z, k, b, kernels.CPU.vector_rows)
+  ours = jax.grad(loss(last_layer), argnums=(0, 1, 2))(z, kernel, bias)
   plain = jax.grad(loss(lambda z, k, b: z @ k + b), argnums=(0, 1, 2))(z, kernel, bias)
   for a, b in zip(ours, plain):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(hypernet.last_layer(z, kernel, bias), z @ kernel + bias, rtol=1e-6)
+  np.testing.assert_allclose(last_layer(z, kernel, bias), z @ kernel + bias, rtol=1e-6)
+
+
+@pytest.mark.parametrize("batch", [2, kernels.CPU.vector_rows + 3])
+def test_head_with_the_fast_last_layer_equals_the_reference_head(batch):
+  """A head on the CPU tuning (kernels.last_layer) and on the reference (nnx.Linear, as on
+  GPU/TPU): the same outputs and parameter gradients."""
+  head = hypernet.Head(16, 32, 2, 300, 0.1, rngs=nnx.Rngs(0))
+  z = jax.random.normal(jax.random.key(1), (batch, 16))
+  target = jax.random.normal(jax.random.key(2), (batch, 300))
+  graphdef, params = nnx.split(head)
+
+  def loss(params, tuning):
+    out = nnx.merge(graphdef, params)(z, tuning)
+    return jnp.sum(jnp.sin(out - target)), out
+
+  (fast_loss, fast_out), fast_grads = jax.value_and_grad(loss, has_aux=True)(params, kernels.CPU)
+  (ref_loss, ref_out), ref_grads = jax.value_and_grad(loss, has_aux=True)(params,
+                                                                          kernels.REFERENCE)
+  np.testing.assert_allclose(fast_out, ref_out, rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(fast_loss, ref_loss, rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(fast_grads), jax.tree.leaves(ref_grads)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

@@ -24,7 +24,7 @@ def outputs(directory, name):
 
 
 def test_sample_mode(workdir):
-  record = cli.sample(workdir, num=3, method="slerp_random", resolution=["10"])
+  record = cli.sample_command(workdir, num=3, method="slerp_random", resolution=["10"])
   assert outputs(workdir / "sample", "samples") == [
       "samples.gif", "samples.json", "samples.mp4", "samples.png"]
   assert record["video_shape"] == [4, 10, 10]
@@ -39,17 +39,18 @@ def test_interpolate_mode_with_indices_and_a_video_file(workdir):
   assert record["pairs"][0] == "0:2"
   assert outputs(workdir / "interpolate", "interpolation")[0] == "interpolation.gif"
   with pytest.raises(errors.UserError, match="index 9 is out of range"):
-    cli.interpolate(workdir, pairs=["0:9"])
+    cli.interpolate_command(workdir, pairs=["0:9"])
   with pytest.raises(errors.UserError, match="expected A:B"):
-    cli.interpolate(workdir, pairs=["3"])
+    cli.interpolate_command(workdir, pairs=["3"])
 
 
 def test_invert_mode_writes_panels_and_metrics(workdir):
   video = np.random.default_rng(0).integers(0, 255, (6, 16, 24, 3), np.uint8)  # wrong size
   video_io.write_mp4(workdir / "in.mp4", video)
   with pytest.warns(UserWarning, match="resizing"):
-    record = cli.invert(workdir, masks=["full", "future:k=2"], videos=[str(workdir / "in.mp4")],
-                        steps=5, resolution=["16", "16"])
+    record = cli.invert_command(workdir, masks=["full", "future:k=2"],
+                                videos=[str(workdir / "in.mp4")], steps=5,
+                                resolution=["16", "16"])
   metrics = json.loads((workdir / "invert" / "metrics.json").read_text())
   assert metrics == record and set(record["masks"]) == {"full", "future_k2"}
   assert record["masks"]["full"]["mean"]["psnr_unobserved"] is None
@@ -59,7 +60,7 @@ def test_invert_mode_writes_panels_and_metrics(workdir):
     assert (workdir / "invert" / f"{name}.png").is_file()
   assert np.load(workdir / "invert" / "latents.npy").shape == (2, 8)
   with pytest.raises(errors.UserError, match="no such video file"):
-    cli.invert(workdir, videos=[str(workdir / "missing.mp4")])
+    cli.invert_command(workdir, videos=[str(workdir / "missing.mp4")])
 
 
 def test_invert_mode_with_several_starts_keeps_every_start(workdir):
@@ -82,11 +83,11 @@ def test_invert_mode_with_several_starts_keeps_every_start(workdir):
 
 def test_render_mode_reports_memory(workdir):
   np.save(workdir / "z.npy", np.zeros((2, 8), np.float32))
-  record = cli.render(workdir, latents=str(workdir / "z.npy"), num_frames=3)
+  record = cli.render_command(workdir, latents=str(workdir / "z.npy"), num_frames=3)
   assert record["shape"] == [3, 32, 48]  # default: 4x the training resolution
   assert 0 < record["peak_rss_gib"] < 64
   with pytest.raises(errors.UserError, match="no such latents file"):
-    cli.render(workdir, latents=str(workdir / "nope.npy"))
+    cli.render_command(workdir, latents=str(workdir / "nope.npy"))
 
 
 def test_missing_workdir_is_a_user_error(tmp_path):
@@ -95,18 +96,18 @@ def test_missing_workdir_is_a_user_error(tmp_path):
 
 
 def test_rerunning_a_mode_replaces_its_old_files(workdir):
-  cli.invert(workdir, masks=["full", "inpaint_box"], indices=["0"], steps=2)
+  cli.invert_command(workdir, masks=["full", "inpaint_box"], indices=["0"], steps=2)
   assert (workdir / "invert" / "inpaint_box.png").exists()
-  cli.invert(workdir, masks=["full"], indices=["0"], steps=2)
+  cli.invert_command(workdir, masks=["full"], indices=["0"], steps=2)
   assert sorted(p.name for p in (workdir / "invert").iterdir()) == [
       "full.gif", "full.mp4", "full.png", "latents.npy", "metrics.json"]
 
 
 def test_a_bad_mode_input_creates_no_output_folder(workdir):
   with pytest.raises(errors.UserError, match="unknown sampling method"):
-    cli.sample(workdir, method="gausian")
+    cli.sample_command(workdir, method="gausian")
   with pytest.raises(errors.UserError, match="no such video file"):
-    cli.invert(workdir, videos=[str(workdir / "absent.mp4")])
+    cli.invert_command(workdir, videos=[str(workdir / "absent.mp4")])
   with pytest.raises(errors.UserError, match="--pairs: expected A:B"):
-    cli.interpolate(workdir, pairs=["3"])
+    cli.interpolate_command(workdir, pairs=["3"])
   assert not any((workdir / mode).exists() for mode in ("sample", "invert", "interpolate"))

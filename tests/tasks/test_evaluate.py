@@ -17,8 +17,8 @@ from inrv_jax import fvd as fvd_lib
 from inrv_jax import main as main_lib
 from inrv_jax.data import datasets
 from inrv_jax.data import video_io
-from inrv_jax.tasks import cli
 from inrv_jax.tasks import evaluate
+from inrv_jax.tasks import inversion
 from inrv_jax.tasks import rendering
 from tiny_configs import tiny
 
@@ -133,8 +133,8 @@ def test_inversion_panels_show_only_the_first_panel_videos(digits_workdir, tmp_p
   for rows in (1, None):
     out = tmp_path / str(rows)
     out.mkdir()
-    record = cli.invert_clips(model, out, ["a", "b", "c"], clips, ["full"], steps=2,
-                              panel_videos=rows)
+    record = inversion.invert_clips(model, out, ["a", "b", "c"], clips, ["full"], steps=2,
+                                    panel_videos=rows)
     assert len(record["masks"]["full"]["per_video"]["psnr_observed"]) == 3
     heights[rows] = Image.open(out / "full.png").size[1]
   assert 2.5 < heights[None] / heights[1] < 3.5, heights  # 3 rows of 4 panels against 1

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from inrv_jax import cached_arrays
 from inrv_jax import config_defaults
 from inrv_jax import errors
 from inrv_jax import main as main_lib
@@ -27,7 +28,7 @@ def workdir16(data_dir, tmp_path_factory):
 
 
 def test_fvd_mode_scores_samples_and_caches_the_real_features(workdir16):
-  record = cli.fvd(workdir16, num=4, resolution=["24"], batch_size=4)
+  record = cli.fvd_command(workdir16, num=4, resolution=["24"], batch_size=4)
   out = workdir16 / "fvd"
   assert record["num_real"] == record["num_generated"] == 4
   assert record["resolution"] == [24, 24] and record["method"] == "slerp_random"
@@ -38,14 +39,36 @@ def test_fvd_mode_scores_samples_and_caches_the_real_features(workdir16):
   cache = out / "real_features_4x16.npy"
   real = np.load(cache)
   assert real.shape == (4, 400)
-  np.save(cache, real + 100.0)  # a second run must read these instead of recomputing
+  # a second run must read these (checked against their checksum) instead of recomputing
+  cached_arrays.save(cache, real + 100.0)
   again = main_lib.run_mode("fvd", None, str(workdir16), num=4, resolution=["24"], batch_size=4)
   assert again["fvd"] > record["fvd"] + 400 * 100.0 ** 2 * 0.5
 
 
+@pytest.mark.parametrize("damage", ["nan", "overwritten", "truncated"])
+def test_a_damaged_real_feature_cache_is_computed_again(workdir16, capfd, damage):
+  record = cli.fvd(workdir16, num=4, resolution=["24"], batch_size=4)
+  cache = workdir16 / "fvd" / "real_features_4x16.npy"
+  real = np.load(cache)
+  if damage == "nan":
+    broken = real.copy()
+    broken[1, 7] = np.nan
+    np.save(cache, broken)
+  elif damage == "overwritten":
+    np.save(cache, real * 0.5)
+  else:
+    cache.write_bytes(cache.read_bytes()[:300])
+  capfd.readouterr()
+  again = cli.fvd(workdir16, num=4, resolution=["24"], batch_size=4)
+  err = capfd.readouterr().err
+  assert err.count("failed their check") == 1 and str(cache) in err
+  assert again["fvd"] == pytest.approx(record["fvd"], rel=1e-6)
+  np.testing.assert_array_equal(np.load(cache), real)
+
+
 def test_fvd_of_a_model_with_shorter_clips_is_refused(trained_workdir):
   with pytest.raises(errors.UserError, match="makes 4-frame videos; FVD over 16 frames"):
-    cli.fvd(trained_workdir, num=2)
+    cli.fvd_command(trained_workdir, num=2)
   assert not (trained_workdir / "fvd").exists()
 
 

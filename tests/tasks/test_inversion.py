@@ -178,3 +178,11 @@ def test_cosine_schedule_comes_to_rest_at_its_last_step(tiny_model, targets):
     with pytest.raises(errors.UserError, match=f"steps must be an integer of at least 1, "
                                                f"got {bad}"):
       inrv_jax.invert(targets, "full", **{**kw, "steps": bad})
+
+
+@pytest.mark.parametrize("empty", [[], (), np.zeros((0, 4, 8, 12, 3), np.uint8)],
+                         ids=["list", "tuple", "array"])
+def test_no_videos_is_refused_with_a_message(tiny_model, empty):
+  with pytest.raises(errors.UserError, match=r"no videos to invert: pass pixels \(B, T, H, W, "
+                                             r"3\) with B >= 1, or one or more video files"):
+    inrv_jax.invert(empty, model=tiny_model)

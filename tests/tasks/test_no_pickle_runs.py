@@ -44,13 +44,14 @@ def _i3d_weights(workdir, marker):
 def _render_latents(workdir, marker):
   path = workdir / "evil_latents.npy"
   _plant_npy(path, marker)
-  return path, lambda: cli.render(workdir, latents=str(path))
+  return path, lambda: cli.render_command(workdir, latents=str(path))
 
 
 def _fvd_real_feature_cache(workdir, marker):
-  path = workdir / "fvd" / "real_features_2x4.npy"  # what cli.fvd(num=2, num_frames=4) reads
+  # what cli.fvd_command(num=2, num_frames=4) reads
+  path = workdir / "fvd" / "real_features_2x4.npy"
   _plant_npy(path, marker)
-  return path, lambda: cli.fvd(workdir, num=2, num_frames=4)
+  return path, lambda: cli.fvd_command(workdir, num=2, num_frames=4)
 
 
 def _config_json(workdir, marker):

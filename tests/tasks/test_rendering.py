@@ -43,3 +43,10 @@ def test_model_from_needs_a_model_and_says_how(monkeypatch, tmp_path):
     rendering.model_from()
   with pytest.raises(errors.UserError, match="not a trained inrv_jax workdir"):
     rendering.model_from(workdir=tmp_path)
+
+
+def test_zero_frames_or_rows_are_refused_not_replaced_by_the_default(tiny_model):
+  with pytest.raises(errors.UserError, match="render size must be positive, got 0x8x12"):
+    rendering.render(tiny_model, tiny_model.latents[:1], num_frames=0)
+  with pytest.raises(errors.UserError, match="render size must be positive, got 4x0x12"):
+    rendering.render(tiny_model, tiny_model.latents[:1], resolution=(0, 12))

@@ -54,3 +54,10 @@ def test_bad_sampling_arguments(tiny_model):
     inrv_jax.sample(0, 1, tiny_model, method="uniform")
   with pytest.raises(errors.UserError, match=">= 1"):
     inrv_jax.sample(0, 0, tiny_model)
+
+
+@pytest.mark.parametrize("n", [2.5, "3", 0, True])
+def test_a_count_that_is_not_a_positive_integer_is_refused(tiny_model, n):
+  with pytest.raises(errors.UserError, match=f"number of samples must be an integer >= 1, "
+                                             f"got {n!r}"):
+    inrv_jax.sample(jax.random.key(0), n, tiny_model)

@@ -19,8 +19,11 @@ import json
 import os
 import pathlib
 import shutil
+import sys
 
 from absl import logging
+from array_record.python import array_record_module
+import filelock
 import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import example_serializer
@@ -29,7 +32,8 @@ from inrv_jax import errors
 from inrv_jax.data.builders import sharded_writer
 from inrv_jax.data.builders import sources
 
-MANIFEST = "skipped.json"
+MANIFEST = "skipped.json"   # sources that gave no clip, and those cut short ("kept_frames")
+SOURCES = "sources.json"    # [{"file", "clips"}] of every source, in dataset order
 
 
 class _QuietTfdsNotices:
@@ -92,7 +96,24 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def __init__(self, **kwargs):
     kwargs.setdefault("file_format", "array_record")
-    super().__init__(**kwargs)
+    try:
+      super().__init__(**kwargs)
+    except Exception as err:  # an unreadable dataset_info.json: protobuf, JSON, type errors
+      damaged = self._prepared_dir(kwargs)
+      if damaged is None or not (damaged / "dataset_info.json").exists():
+        raise
+      discard_damaged(damaged, f"dataset_info.json: {type(err).__name__}: {err}")
+      super().__init__(**kwargs)
+
+  @classmethod
+  def _prepared_dir(cls, kwargs: dict) -> pathlib.Path | None:
+    """<data_dir>/<name>/<config name>/<version> of a builder's constructor arguments."""
+    config = kwargs.get("config")
+    name = config if isinstance(config, str) else getattr(config, "name", None)
+    if name is None:
+      return None
+    root = pathlib.Path(kwargs.get("data_dir") or default_data_dir()).expanduser()
+    return root / cls.name / name / str(cls.VERSION)
 
   @property
   def spec(self) -> sources.ClipSpec:
@@ -163,12 +184,15 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       return serializer.serialize_example(features.encode_example(
           {"video": video, "source": source, "start": start, "index": index}))
 
-    infos, skipped = [], []
+    infos, skipped, counts = [], [], []
     for split, jobs in split_jobs.items():
       shards = sharded_writer.write_shards(
           jobs, self.work_dir(split), make_record, self.JOBS_PER_SHARD, self.workers,
           tag=self.info.full_name, desc=f"{self.info.full_name} {split}")
-      skipped += [s for shard in shards for s in shard.skipped]
+      skipped += [s for shard in shards for s in shard.skipped + shard.cut_short]
+      if split == "train":
+        counts = [{"file": _relative(name, manual_dir), "clips": n}
+                  for shard in shards for name, n in shard.sources]
       kept = [s for s in shards if s.num_clips]
       if not kept:
         raise errors.DataError(
@@ -185,6 +209,7 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       logging.info("%s %s: %d clips", self.info.full_name, split, sum(s.num_clips for s in kept))
     self.info.set_splits(tfds.core.SplitDict(infos))
     (pathlib.Path(self.data_dir) / MANIFEST).write_text(json.dumps(skipped, indent=1))
+    (pathlib.Path(self.data_dir) / SOURCES).write_text(json.dumps(counts, indent=1))
     logging.info("%s: %d sources skipped (listed in %s)", self.info.full_name, len(skipped),
                  MANIFEST)
     self._finished_work_dirs = [self.work_dir(split) for split in split_jobs]
@@ -205,17 +230,86 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         shutil.rmtree(finished)
 
 
+def _relative(name: str, root: pathlib.Path) -> str:
+  return os.path.relpath(name, root) if os.path.isabs(name) else name
+
+
+def discard_damaged(prepared: pathlib.Path, reason: str) -> None:
+  """Remove a damaged prepared dataset (one plain line says so); it is prepared again."""
+  print(f"{errors.path_text(prepared)}: the prepared data is damaged ({reason}); preparing "
+        "it again", file=sys.stderr, flush=True)
+  shutil.rmtree(prepared, ignore_errors=True)
+
+
+def damage(builder: ClipBuilder) -> str | None:
+  """Why the prepared shards of `builder` can't be read, or None when every shard opens
+  and holds the records its dataset_info.json lists (reads each shard's index only)."""
+  try:
+    for split in builder.info.splits.values():
+      for path, length in zip(split.filepaths, split.shard_lengths):
+        if not os.path.isfile(path):
+          return f"{os.path.basename(path)}: missing"
+        reader = array_record_module.ArrayRecordReader(str(path))
+        try:
+          if not reader.ok():
+            reader.read([0])  # raises the reader's reason
+            return f"{os.path.basename(path)}: unreadable"
+          found = reader.num_records()
+        finally:
+          reader.close()
+        if found != length:
+          return f"{os.path.basename(path)}: {found} records, {length} expected"
+  except Exception as err:  # Riegeli, OS and protobuf errors: the files aren't what they say
+    return " ".join(f"{type(err).__name__}: {err}".split())[:300]
+  return None
+
+
+def _reopened(builder: ClipBuilder) -> ClipBuilder:
+  return type(builder)(config=builder.builder_config, data_dir=builder.data_dir_root)
+
+
+def _intact(builder: ClipBuilder) -> ClipBuilder:
+  """`builder`, or a fresh unprepared one after its damaged prepared data was removed."""
+  if builder.is_prepared():
+    why = damage(builder)
+    if why:
+      discard_damaged(pathlib.Path(builder.data_dir), why)
+      return _reopened(builder)
+  return builder
+
+
 def prepare(builder: ClipBuilder, manual_dir: str | os.PathLike | None = None,
             workers: int = 0, split: str = "train"):
   """Prepare `builder` once (resuming an interrupted run); return the data source of `split`.
 
-  Raises errors.DataError when the prepared dataset has no such split.
+  Prepared data whose shards fail their check (`damage`) is removed and prepared
+  again, with one line saying so. Processes preparing one dataset at once take
+  turns (a lock file under <data_dir>/downloads): the first prepares, the others
+  then read its result. Raises errors.DataError when the prepared dataset has no
+  such split or the raw files are missing.
   """
+  builder = _intact(builder)
   if not builder.is_prepared():
-    builder.workers = workers
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=str(manual_dir) if manual_dir else None))
-    builder = type(builder)(config=builder.builder_config, data_dir=builder.data_dir_root)
+    lock_dir = pathlib.Path(builder.data_dir_root) / "downloads"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(lock_dir / (builder.info.full_name.replace("/", "_") + ".lock"))
+    try:
+      lock.acquire(timeout=0)
+    except filelock.Timeout:
+      print(f"waiting for another process preparing {builder.info.full_name} "
+            f"(lock file {lock.lock_file})", file=sys.stderr, flush=True)
+      lock.acquire()
+    try:
+      done = _intact(_reopened(builder))  # another process may have prepared it meanwhile
+      if done.is_prepared():
+        builder = done
+      else:
+        builder.workers = workers
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+            manual_dir=str(manual_dir) if manual_dir else None))
+        builder = _reopened(builder)
+    finally:
+      lock.release()
   if split not in builder.info.splits:
     raise errors.DataError(f"{builder.info.full_name} has no {split!r} split (it has "
                            f"{sorted(builder.info.splits)}); Moving MNIST writes a test split "
@@ -223,7 +317,30 @@ def prepare(builder: ClipBuilder, manual_dir: str | os.PathLike | None = None,
   return builder.as_data_source(split=split)
 
 
+def _manifest(builder: ClipBuilder) -> list[dict]:
+  path = pathlib.Path(builder.data_dir) / MANIFEST
+  try:
+    return json.loads(path.read_text()) if path.exists() else []
+  except (OSError, ValueError):
+    return []
+
+
 def skipped_files(builder: ClipBuilder) -> list[dict]:
   """The sources that gave no clip, with the reason ([] if none)."""
-  manifest = pathlib.Path(builder.data_dir) / MANIFEST
-  return json.loads(manifest.read_text()) if manifest.exists() else []
+  return [s for s in _manifest(builder) if "kept_frames" not in s]
+
+
+def cut_short_files(builder: ClipBuilder) -> list[dict]:
+  """The sources that stopped decoding part-way and gave the clips of their first
+  frames: {"file", "reason", "kept_frames"} each ([] if none)."""
+  return [s for s in _manifest(builder) if "kept_frames" in s]
+
+
+def clips_per_source(builder: ClipBuilder) -> list[dict] | None:
+  """[{"file", "clips"}] of every source of the train split, in dataset order; None for
+  data prepared before this was recorded."""
+  path = pathlib.Path(builder.data_dir) / SOURCES
+  try:
+    return json.loads(path.read_text()) if path.exists() else None
+  except (OSError, ValueError):
+    return None

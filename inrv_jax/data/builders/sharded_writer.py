@@ -11,13 +11,16 @@ why the builders write their shards here and only hand the finished files to
 TFDS.
 """
 
+import ast
 import dataclasses
+import errno
 import hashlib
 import json
 import multiprocessing
 import os
 import pathlib
 import shutil
+import sys
 from typing import Callable
 
 from absl import logging
@@ -41,13 +44,18 @@ class Job:
 class Shard:
   path: pathlib.Path
   num_clips: int
-  skipped: list[dict]
+  skipped: list[dict]         # sources that gave no clip: {"file", "reason"}
+  sources: list[list] = dataclasses.field(default_factory=list)  # [name, clips] per source
+  cut_short: list[dict] = dataclasses.field(default_factory=list)  # + "kept_frames"
 
 
 def run_job(job: Job) -> tuple[list, dict | None]:
-  """(clips, None), or ([], {"file", "reason"}) when the source gives no clip."""
+  """(clips, None); ([], {"file", "reason"}) when the source gives no clip; (clips,
+  {"file", "reason", "kept_frames"}) when it was cut short (sources.Clips.cut_short)."""
   try:
-    return list(job.fn(*job.args)), None
+    clips = job.fn(*job.args)
+    cut = getattr(clips, "cut_short", None)
+    return list(clips), ({"file": job.name, **cut} if cut else None)
   except errors.DataError as err:
     return [], {"file": job.name, "reason": str(err)}
   except Exception as err:  # a decoder crash on one file must not stop 10,000 others
@@ -56,8 +64,11 @@ def run_job(job: Job) -> tuple[list, dict | None]:
 
 def _atomic_write_text(path: pathlib.Path, text: str) -> None:
   tmp = path.with_suffix(path.suffix + ".tmp")
-  tmp.write_text(text)
-  os.replace(tmp, path)
+  try:
+    tmp.write_text(text)
+    os.replace(tmp, path)
+  finally:
+    tmp.unlink(missing_ok=True)
 
 
 def _plan_id(jobs: list[Job], jobs_per_shard: int, tag: str) -> str:
@@ -71,7 +82,8 @@ def _open_work_dir(work_dir: pathlib.Path, plan: str) -> None:
   """Keep finished shards only if they were made for this very job list."""
   plan_file = work_dir / "plan.json"
   if plan_file.exists() and json.loads(plan_file.read_text()).get("plan") != plan:
-    logging.warning("%s: the sources changed since the last run; starting over", work_dir)
+    print(f"{errors.path_text(work_dir)}: the sources changed since the last run; preparing "
+          "from the start", file=sys.stderr, flush=True)
     shutil.rmtree(work_dir)
   work_dir.mkdir(parents=True, exist_ok=True)
   _atomic_write_text(plan_file, json.dumps({"plan": plan}))
@@ -86,9 +98,46 @@ def _pool_map(jobs: list[Job], workers: int):
   if workers <= 1 or len(jobs) < MIN_JOBS_FOR_POOL:  # starting workers costs seconds
     yield from map(run_job, jobs)
     return
+  if unguarded_main_script():
+    print("preparing in this process only: the script that calls it has no "
+          "`if __name__ == \"__main__\":` guard, and worker processes would run it again",
+          file=sys.stderr, flush=True)
+    yield from map(run_job, jobs)
+    return
   # spawn, not fork: the parent may hold JAX/XLA threads.
   with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
     yield from pool.imap(run_job, jobs)
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+  """Whether `node` is `if __name__ == "__main__":` (either operand order)."""
+  if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+    return False
+  sides = [node.test.left, *node.test.comparators]
+  names = [s.id for s in sides if isinstance(s, ast.Name)]
+  texts = [s.value for s in sides if isinstance(s, ast.Constant)]
+  return names == ["__name__"] and texts == ["__main__"]
+
+
+def unguarded_main_script() -> bool:
+  """Whether this call comes from the top-level code of the main script outside an
+  `if __name__ == "__main__":` block. Spawned (and forkserver) workers import the
+  main script again; run unguarded, it would start preparing again in every worker
+  and the pool would never finish."""
+  main = sys.modules.get("__main__")
+  frame = sys._getframe(1)  # pylint: disable=protected-access
+  while frame is not None and not (frame.f_code.co_name == "<module>"
+                                   and main is not None and frame.f_globals is vars(main)):
+    frame = frame.f_back
+  if frame is None:  # called from an interactive session, a notebook, a thread: no script
+    return False
+  try:
+    tree = ast.parse(pathlib.Path(frame.f_code.co_filename).read_text())
+  except (OSError, SyntaxError, ValueError):  # `python -c`: spawned workers run nothing of it
+    return False
+  line = frame.f_lineno
+  return not any(_is_main_guard(node) and node.lineno <= line <= (node.end_lineno or line)
+                 for node in tree.body)
 
 
 def write_shards(jobs: list[Job], work_dir: pathlib.Path, make_record: Callable,
@@ -112,6 +161,7 @@ def write_shards(jobs: list[Job], work_dir: pathlib.Path, make_record: Callable,
   bar = tqdm.tqdm(total=len(jobs), initial=len(jobs) - len(pending), desc=desc,
                   unit="src", dynamic_ncols=True)
   results = _pool_map(pending, workers or os.cpu_count() or 1)
+  tmp = None
   try:
     index, num_skipped = 0, 0
     for k, group in enumerate(groups):
@@ -121,13 +171,18 @@ def write_shards(jobs: list[Job], work_dir: pathlib.Path, make_record: Callable,
       path, meta = _shard_paths(work_dir, k)
       tmp = path.with_suffix(".array_record.tmp")
       writer = array_record_module.ArrayRecordWriter(str(tmp), "group_size:1")
-      start, skipped = index, []
-      for _ in group:
-        clips, skip = next(results)
-        if skip:
-          logging.warning("skipping %s", skip["reason"])
-          skipped.append(skip)
+      start, skipped, counts, cut_short = index, [], [], []
+      for job in group:
+        clips, note = next(results)
+        if note and not clips:
+          print(f"skipping {note['reason']}", file=sys.stderr, flush=True)
+          skipped.append(note)
           num_skipped += 1
+        elif note:
+          print(f"{note['file']}: cut short, kept its first {note['kept_frames']} frames "
+                f"({note['reason']})", file=sys.stderr, flush=True)
+          cut_short.append(note)
+        counts.append([job.name, len(clips)])
         for clip in clips:
           writer.write(make_record(clip, index))
           index += 1
@@ -135,10 +190,25 @@ def write_shards(jobs: list[Job], work_dir: pathlib.Path, make_record: Callable,
         bar.set_postfix(clips=index, skipped=num_skipped, refresh=False)
       writer.close()
       os.replace(tmp, path)
-      done[k] = {"num_clips": index - start, "skipped": skipped}
+      tmp = None
+      done[k] = {"num_clips": index - start, "skipped": skipped, "sources": counts,
+                 "cut_short": cut_short}
       _atomic_write_text(meta, json.dumps(done[k]))
+  except (OSError, RuntimeError, ValueError) as err:
+    if "No space left" in str(err) or getattr(err, "errno", None) == errno.ENOSPC:
+      raise errors.DataError(f"{work_dir}: the disk is full while preparing the data "
+                             f"({_shards_done(done)} kept; the partial shard was removed); "
+                             "free space and rerun to continue") from err
+    raise
   finally:
+    if tmp is not None:
+      tmp.unlink(missing_ok=True)  # a shard cut short: nothing can resume from it
     bar.close()
     results.close()
-  return [Shard(_shard_paths(work_dir, k)[0], done[k]["num_clips"], done[k]["skipped"])
+  return [Shard(_shard_paths(work_dir, k)[0], done[k]["num_clips"], done[k]["skipped"],
+                done[k].get("sources", []), done[k].get("cut_short", []))
           for k in range(len(groups))]
+
+
+def _shards_done(done: dict) -> str:
+  return f"{len(done)} finished shard{'s' if len(done) != 1 else ''}"

@@ -50,25 +50,47 @@ def _crop_box(spec: ClipSpec, frame: np.ndarray, name: str) -> tuple[int, ...]:
   return box
 
 
-def frames_to_clips(frames: Iterable[np.ndarray], spec: ClipSpec, name: str) -> list[Clip]:
+class Clips(list):
+  """A source's clips [(name, start, clip), ...]; `cut_short` is {"reason", "kept_frames"}
+  when decoding stopped part-way (a truncated file) and the frames before it were kept."""
+  cut_short: dict | None = None
+
+
+def frames_to_clips(frames: Iterable[np.ndarray], spec: ClipSpec, name: str) -> Clips:
   """Crop + anti-aliased resize each (H, W, 3) frame as it arrives, then cut windows.
 
-  Only resized frames are kept, so long videos fit in memory.
+  Only resized frames are kept, so long videos fit in memory. A source that stops
+  decoding part-way (errors.DataError from `frames`, e.g. a truncated file) keeps
+  the frames decoded before it, whatever the stride: its clips are those windows,
+  and the result's `cut_short` says why and how many frames were kept. Raises
+  errors.DataError when fewer than T frames decode.
   """
-  kept, box = [], None
-  for frame in frames:
+  kept, box, cut = [], None, None
+  frames = iter(frames)
+  while not (spec.stride <= 0 and len(kept) >= spec.num_frames):
+    try:
+      frame = next(frames)
+    except StopIteration:
+      break
+    except errors.DataError as err:
+      if not kept:
+        raise
+      cut = {"reason": str(err), "kept_frames": len(kept)}
+      break
     if box is None:
       box = _crop_box(spec, frame, name)
     small = clips_lib.resize(clips_lib.crop(frame[None], box), spec.height, spec.width)
     kept.append(small[0])
-    if spec.stride <= 0 and len(kept) >= spec.num_frames:
-      break
   starts = clips_lib.window_starts(len(kept), spec.num_frames, spec.stride)
   if not starts:
+    stopped = f" before decoding stopped ({cut['reason']})" if cut else ""
     raise errors.DataError(
-        f"{name}: only {len(kept)} frames, shorter than the {spec.num_frames} frames a clip needs")
+        f"{name}: only {len(kept)} frames{stopped}, shorter than the {spec.num_frames} frames "
+        "a clip needs")
   video = np.stack(kept)  # (N, H, W, 3)
-  return [(name, s, video[s:s + spec.num_frames]) for s in starts]
+  out = Clips((name, s, video[s:s + spec.num_frames]) for s in starts)
+  out.cut_short = cut
+  return out
 
 
 def video_file_clips(path: str, spec: ClipSpec) -> list[Clip]:
