@@ -54,7 +54,7 @@ def test_prior_guided_inversion_beats_unguided_on_hidden_pixels(guided_workdir):
 
 def test_cli_sample_defaults_to_the_prior(guided_workdir):
   from inrv_jax.tasks import cli  # pylint: disable=import-outside-toplevel
-  record = cli.sample(guided_workdir, num=3, seed=1)
+  record = cli.sample_command(guided_workdir, num=3, seed=1)
   assert record["method"] == "prior"
   z = np.load(guided_workdir / "sample" / "latents.npy")
   np.testing.assert_array_equal(z, inrv_jax.load(guided_workdir).prior.sample(
