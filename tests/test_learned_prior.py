@@ -5,6 +5,7 @@ import os
 import pathlib
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -94,6 +95,22 @@ def test_a_stopped_fit_resumes_to_the_same_weights(trained, tmp_path):
   finally:
     config.prior.steps, config.prior.checkpoint_every = 100, 50
     checkpoints.write_config(workdir, config)
+
+
+def test_fit_prior_is_refused_while_another_run_writes_the_workdir(trained):
+  workdir, _ = trained
+  def stamps():
+    return {str(p): p.stat().st_mtime_ns for p in (workdir / "prior").rglob("*")}
+  before = stamps()
+  with checkpoints.writer_lock(workdir):  # as a training run holds it
+    process = run_main(f"--workdir={workdir}", "--mode=fit_prior")
+    out, err = process.communicate(timeout=600)
+  assert process.returncode == 2, out + err[-3000:]
+  lines = [l for l in err.splitlines() if "error" in l or "Traceback" in l]
+  assert lines == [f"error: {workdir}: another run is writing this workdir (pid "
+                   f"{os.getpid()} on host {socket.gethostname()}); wait for it to end or "
+                   "stop it, or use another --workdir"], err[-3000:]
+  assert stamps() == before  # nothing refitted
 
 
 @pytest.mark.parametrize("name", ["plain", "clip"])
