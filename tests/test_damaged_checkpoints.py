@@ -139,7 +139,7 @@ def test_a_checkpoint_rotated_away_while_read_is_not_damage(workdir):
       shutil.copytree(directory / "20", directory / "30")
       shutil.rmtree(directory / "20")
     read.append(meta["step"])
-    return trained_model._restore_target(config, meta)  # pylint: disable=protected-access
+    return trained_model._restore_target(config, meta)[1]  # pylint: disable=protected-access
 
   with warnings.catch_warnings():
     warnings.simplefilter("error", checkpoints.DamagedCheckpointWarning)
@@ -151,7 +151,7 @@ def test_a_checkpoint_rotated_away_while_read_is_not_damage(workdir):
 
   def rotate_away(meta):
     shutil.rmtree(directory / "30")
-    return trained_model._restore_target(config, meta)  # pylint: disable=protected-access
+    return trained_model._restore_target(config, meta)[1]  # pylint: disable=protected-access
 
   with pytest.raises(errors.UserError, match="the checkpoint of step 30 was removed while it "
                                              "was read: another run is training"):
