@@ -47,8 +47,9 @@ def test_fvd_mode_scores_samples_and_caches_the_real_features(workdir16):
 
 @pytest.mark.parametrize("damage", ["nan", "overwritten", "truncated"])
 def test_a_damaged_real_feature_cache_is_computed_again(workdir16, capfd, damage):
-  record = cli.fvd_command(workdir16, num=4, resolution=["24"], batch_size=4)
   cache = workdir16 / "fvd" / "real_features_4x16.npy"
+  cache.unlink(missing_ok=True)  # another test of this workdir leaves a cache of its own
+  record = cli.fvd_command(workdir16, num=4, resolution=["24"], batch_size=4)
   real = np.load(cache)
   if damage == "nan":
     broken = real.copy()
