@@ -5,7 +5,12 @@ import pathlib
 import pytest
 
 from inrv_jax import config_defaults
+from inrv_jax import xla_cpu
 from tiny_configs import tiny
+
+# The XLA flags the entry points (python -m inrv_jax.*) apply, so that a run in this
+# process computes what a command-line run does (tests compare the two bit for bit).
+xla_cpu.apply()
 
 
 @pytest.fixture(scope="session")
