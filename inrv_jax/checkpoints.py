@@ -20,6 +20,7 @@ import os
 import pathlib
 import shutil
 import socket
+import time
 import warnings
 from typing import Callable
 
@@ -176,7 +177,15 @@ def _writing(mngr: ocp.CheckpointManager, step: int):
       raise
     directory = pathlib.Path(str(mngr.directory))
     if parallel.is_main_process():
-      _remove_temporaries(directory)
+      # Orbax's other writer threads may still be failing into the temporary directory:
+      # let them end before removing it, and remove it again if one re-created it.
+      with contextlib.suppress(Exception):
+        mngr.wait_until_finished()
+      for _ in range(TEMPORARY_REMOVAL_TRIES):
+        _remove_temporaries(directory)
+        if not any(directory.glob("*.orbax-checkpoint-tmp*")):
+          break
+        time.sleep(0.2)
     kept = [s for s in _intact_steps(directory) if s != step]
     reason = " ".join(str(err).split())[:200]
     raise errors.UserError(
@@ -185,6 +194,9 @@ def _writing(mngr: ocp.CheckpointManager, step: int):
         + (f"The checkpoint of step {max(kept)} is intact; rerun to resume from it once the "
            "directory is writable." if kept else "No checkpoint was kept.")
     ) from err
+
+
+TEMPORARY_REMOVAL_TRIES = 25  # 5 s at most for a failed save's threads to stop writing
 
 
 def _intact_steps(directory: pathlib.Path) -> list[int]:
