@@ -21,6 +21,7 @@ import typing
 _PUBLIC = {
     "MaskSpec": "inrv_jax.tasks.masks",
     "TrainedModel": "inrv_jax.trained_model",
+    "fit_prior": "inrv_jax.tasks.sampling",
     "interpolate": "inrv_jax.tasks.interpolation",
     "invert": "inrv_jax.tasks.inversion",
     "load": "inrv_jax.trained_model",
@@ -37,7 +38,7 @@ if typing.TYPE_CHECKING:  # the same names, for type checkers and editors
   from inrv_jax.tasks.inversion import invert
   from inrv_jax.tasks.masks import MaskSpec
   from inrv_jax.tasks.rendering import render
-  from inrv_jax.tasks.sampling import sample
+  from inrv_jax.tasks.sampling import fit_prior, sample
   from inrv_jax.trained_model import TrainedModel, load
 
 

@@ -16,6 +16,8 @@ CHOICES = {
     "model.conditioning": ("none", "gauss_prior", "clip"),
     "model.inr.activation": ("relu", "sine"),
     "model.compute_dtype": ("float32", "bfloat16", "float16"),
+    "prior.solver": ("euler", "midpoint", "heun"),  # models/prior.py SOLVERS
+    "prior.time_sampling": ("uniform", "logit_normal"),  # models/prior.py TIME_SAMPLINGS
     "train.pixel_sampling": ("uniform", "importance"),
     "train.lr_schedule": ("constant", "cosine"),
 }
@@ -64,6 +66,39 @@ def check(config: ml_collections.ConfigDict, num_devices: int) -> None:
                 "train.steps_per_call"):
     if _get(config, field) < 1:
       raise _refuse(field, _get(config, field), "must be at least 1")
+  check_prior(config)
+
+
+def check_prior(config: ml_collections.ConfigDict) -> None:
+  """Raise errors.UserError for the first field of config.prior that can't work (also
+  called by --mode=fit_prior, before it reads the latents)."""
+  for field, allowed in CHOICES.items():
+    if field.startswith("prior.") and _get(config, field) not in allowed:
+      raise _refuse(field, _get(config, field), "must be one of " + ", ".join(map(repr, allowed)))
+  p = config.prior
+  if not isinstance(p.enabled, bool):
+    raise _refuse("prior.enabled", p.enabled, "must be True or False")
+  if not isinstance(p.starts_from_prior, bool):
+    raise _refuse("prior.starts_from_prior", p.starts_from_prior, "must be True or False")
+  for name in ("width", "depth", "steps", "batch_size", "checkpoint_every", "sample_steps",
+               "inversion_starts", "inversion_draws"):
+    value = p[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+      raise _refuse(f"prior.{name}", value, "must be an integer of at least 1")
+  if isinstance(p.time_dim, bool) or not isinstance(p.time_dim, int) or (
+      p.time_dim < 2 or p.time_dim % 2):
+    raise _refuse("prior.time_dim", p.time_dim, "must be an even integer of at least 2")
+  if not p.learning_rate > 0:
+    raise _refuse("prior.learning_rate", p.learning_rate, "must be above 0")
+  if not 0.0 <= p.ema_decay < 1.0:
+    raise _refuse("prior.ema_decay", p.ema_decay, "must be in [0, 1)")
+  if not p.inversion_weight >= 0:
+    raise _refuse("prior.inversion_weight", p.inversion_weight, "must be at least 0")
+  times = p.inversion_times
+  if (not isinstance(times, (tuple, list)) or not times
+      or not all(isinstance(t, (int, float)) and 0.0 < t < 1.0 for t in times)):
+    raise _refuse("prior.inversion_times", times,
+                  "must be a non-empty tuple of times, each in (0, 1)")
 
 
 def _check_stages(stages, lr_scales) -> None:

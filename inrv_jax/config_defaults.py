@@ -155,6 +155,26 @@ def base_config() -> Config:
   e.interp_steps = 8            # videos along each sample's latent path, both endpoints included
   e.render_chunk = 65536        # pixels per jitted render call (how many calls; peak memory is set by rendering.BLOCK_PIXELS)
   e.fps = 8                     # frame rate of written MP4/GIF files
+
+  # the learned prior over the latents (models/prior.py, learned_prior.py; docs/prior.md)
+  c.prior = p = Config()
+  p.enabled = True              # fit the prior when training ends (--mode=fit_prior fits it later)
+  p.width = 256                 # hidden width of the denoiser's residual MLP
+  p.depth = 3                   # residual blocks of the denoiser
+  p.time_dim = 64               # size of the sinusoidal time embedding (even)
+  p.learning_rate = 1e-3        # Adam learning rate of the fit (constant; gradient norm clipped to 1)
+  p.steps = 6000                # fitting steps
+  p.batch_size = 256            # latents per fitting step (drawn with replacement)
+  p.ema_decay = 0.999           # EMA of the weights; the EMA weights are the prior
+  p.time_sampling = "logit_normal"  # training times t: "logit_normal" (sigmoid of N(0,1)) or "uniform"
+  p.checkpoint_every = 1000     # fitting steps between checkpoints in workdir/prior/ (a stopped fit resumes)
+  p.solver = "heun"             # ODE solver of sampling: "euler", "midpoint" or "heun"
+  p.sample_steps = 32           # solver steps from noise to a latent
+  p.inversion_weight = 0.01     # weight of the prior's denoising energy in the inversion loss (0 = none)
+  p.inversion_times = (0.8, 0.9, 0.95)  # path times t at which the energy is taken (each in (0, 1); near 1: local denoising)
+  p.inversion_draws = 2         # noise draws per time and inversion step for the energy (fresh every step)
+  p.inversion_starts = 4        # inversions per video with a prior (their renders are averaged)
+  p.starts_from_prior = True    # draw the inversion starts from the prior (False: the Gaussian's spread)
   return c.lock()
 
 

@@ -25,8 +25,9 @@ LAYERS = (
     #    pixels a training step renders.
     ("losses", "metrics", "parallel", "stages", "fvd", "media", "data", "pixel_sampling"),
     # 3: what a checkpoint holds, start-up checks, a trained model loaded from a workdir,
-    #    why training stops early (signals, values that are not finite), CLIP features.
-    ("checkpoints", "resources", "trained_model", "stopping", "clip_features"),
+    #    why training stops early (signals, values that are not finite), CLIP features,
+    #    the learned prior's fit and its checkpoints.
+    ("checkpoints", "resources", "trained_model", "stopping", "clip_features", "learned_prior"),
     # 4: tasks on a trained model (render, sample, interpolate, invert, FVD, evaluation).
     ("tasks", "evaluation"),
     # 5: programs: training, the command line, benchmarks, converters and importers.

@@ -3,6 +3,7 @@
   python -m inrv_jax.main --config=configs/quickstart.py --workdir=DIR
   python -m inrv_jax.main --config=configs/faces.py:plain --config.train.num_steps=N ...
   python -m inrv_jax.main --workdir=DIR --mode=sample|interpolate|invert|render|fvd|eval [flags]
+  python -m inrv_jax.main --workdir=DIR --mode=fit_prior   (the learned prior, docs/prior.md)
 
 The task modes read the model (and its config) from the trained workdir and
 write to DIR/<mode>/; see README "Tasks".
@@ -28,7 +29,7 @@ config_flags.DEFINE_config_file("config", None, "Config file (configs/NAME.py[:v
                                 "needed by --mode=train only.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and outputs.")
 flags.DEFINE_enum("mode", "train", ["train", "sample", "interpolate", "invert", "render", "fvd",
-                                    "eval"],
+                                    "eval", "fit_prior"],
                   "What to do with the workdir.")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() first (one process "
                   "per host on multi-host GPU/TPU; see launch/).")
@@ -42,7 +43,8 @@ flags.DEFINE_integer("process_id", None, "--distributed: this process's index, 0
 flags.mark_flags_as_required(["workdir"])
 # Task modes (inrv_jax/tasks/cli.py).
 flags.DEFINE_integer("num", 8, "sample: number of videos.")
-flags.DEFINE_string("method", None, "sample: gaussian (default) or slerp_random; "
+flags.DEFINE_string("method", None, "sample: prior (default where the workdir has one), "
+                    "gaussian (default otherwise) or slerp_random; "
                     "interpolate: slerp (default) or lerp; fvd: slerp_random (default) or "
                     "gaussian.")
 flags.DEFINE_integer("seed", 0, "sample/invert/fvd: random seed.")
@@ -61,7 +63,8 @@ flags.DEFINE_float("inversion_prior", None, "invert/eval: weight of the pull tow
                    "inversion.DEFAULT_PRIOR_WEIGHT).")
 flags.DEFINE_integer("inversion_starts", None, "invert/eval: inversions per video from "
                      "different starting latents, whose renders are averaged (the posterior "
-                     "mean; default inversion.DEFAULT_STARTS).")
+                     "mean; default inversion.DEFAULT_STARTS, or config.prior.inversion_starts "
+                     "where the workdir has a learned prior: docs/prior.md).")
 flags.DEFINE_enum("inversion_schedule", None, ["constant", "cosine"], "invert/eval: the "
                   "learning rate over the steps: constant (default) or cosine (down to 0 over "
                   "the run; closer fits in long runs, e.g. --inversion_steps=1200).")
@@ -95,7 +98,7 @@ def task_options(mode: str) -> dict:
   size = {"num_frames": FLAGS.num_frames, "resolution": FLAGS.resolution}
   data = {"data_path": FLAGS.data_path, "accept_data_change": FLAGS.accept_data_change}
   return {
-      "sample": dict(num=FLAGS.num, method=FLAGS.method or "gaussian", seed=FLAGS.seed, **size),
+      "sample": dict(num=FLAGS.num, method=FLAGS.method, seed=FLAGS.seed, **size),
       "interpolate": dict(pairs=FLAGS.pairs, steps=FLAGS.steps,
                           method=FLAGS.method or "slerp", **size),
       "invert": dict(masks=FLAGS.mask, indices=FLAGS.indices, videos=FLAGS.videos,
@@ -107,6 +110,7 @@ def task_options(mode: str) -> dict:
       "fvd": dict(num=FLAGS.fvd_videos or 2048, num_frames=FLAGS.fvd_frames,
                   resolution=FLAGS.resolution, method=FLAGS.method or "slerp_random",
                   seed=FLAGS.seed, batch_size=FLAGS.fvd_batch, **data),
+      "fit_prior": {},
       "eval": dict(eval_videos=FLAGS.eval_videos, fvd_real=FLAGS.fvd_real,
                    fvd_runs=FLAGS.fvd_runs, fvd_videos=FLAGS.fvd_videos,
                    inversion_videos=FLAGS.inversion_videos, masks=FLAGS.mask,

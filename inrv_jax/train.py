@@ -31,6 +31,7 @@ from inrv_jax import clip_features
 from inrv_jax import config_check
 from inrv_jax import errors
 from inrv_jax import evaluation
+from inrv_jax import learned_prior
 from inrv_jax import losses
 from inrv_jax import metrics as metrics_lib
 from inrv_jax import parallel
@@ -569,5 +570,8 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, mesh: jax.s
   model = trained_model.remember(current_model(config, trainer, state, workdir))
   if parallel.is_main_process():
     writer.write(model.step, evaluation.write_outputs(model, source, workdir))
+    if config.prior.enabled:  # the learned prior over the latents (learned_prior.py)
+      _say(f"fitting the prior on {model.num_videos} latents ({config.prior.steps} steps)")
+      learned_prior.fit_workdir(model, progress=config.train.progress_bar)
   writer.close()
   return model

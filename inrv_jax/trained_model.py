@@ -17,10 +17,12 @@ from flax import nnx
 
 from inrv_jax import checkpoints
 from inrv_jax import errors
+from inrv_jax import learned_prior
 from inrv_jax.data import datasets
 from inrv_jax.data import identity
 from inrv_jax.models import inr as inr_lib
 from inrv_jax.models import inrv as inrv_lib
+from inrv_jax.models import prior as prior_lib
 
 _LAST_MODEL = []  # the model most recently loaded or trained in this process
 
@@ -40,6 +42,7 @@ class TrainedModel:
   latents: np.ndarray         # (num_videos, latent_dim) f32 hypernetwork inputs, dataset order
   workdir: str | None = None  # where it was loaded from or trained (None: built in memory)
   step: int = 0               # the training step of its checkpoint
+  prior: prior_lib.LatentPrior | None = None  # the learned prior over `latents` (learned_prior.py)
 
   def __post_init__(self):
     graphdef = self.graphdef
@@ -105,7 +108,8 @@ def load(workdir: str | pathlib.Path, step: int | None = None) -> TrainedModel:
   Workdirs written by older versions load too (renamed config fields are
   upgraded, see config_defaults.RENAMED_FIELDS). A damaged newest checkpoint
   is skipped with a checkpoints.DamagedCheckpointWarning naming its step.
-  Raises errors.UserError when `workdir` is not a directory, holds no
+  Its learned prior (WORKDIR/prior/) comes with it as `prior`, None where
+  none was fitted. Raises errors.UserError when `workdir` is not a directory, holds no
   config.json or no intact checkpoint (or `step` is missing or damaged).
   """
   workdir = pathlib.Path(workdir).expanduser()
@@ -127,8 +131,9 @@ def load(workdir: str | pathlib.Path, step: int | None = None) -> TrainedModel:
   frozen = (restored["frozen"] if "frozen" in restored
             else inrv_lib.frozen_state(config.model, config.seed))
   module = nnx.merge(graphdefs[-1], restored["params"], frozen)
-  return remember(from_module(config, module, restored["train"]["seen_latents"],
-                              str(workdir), step))
+  model = from_module(config, module, restored["train"]["seen_latents"], str(workdir), step)
+  model.prior = learned_prior.load(workdir, config.prior)  # None where none was fitted
+  return remember(model)
 
 
 def training_source(model, data_path: str | None = None, accept_data_change: bool = False):

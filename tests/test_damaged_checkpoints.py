@@ -14,6 +14,7 @@ from inrv_jax import checkpoints
 from inrv_jax import errors
 from inrv_jax import train
 from inrv_jax import trained_model
+from tiny_configs import shrink_prior
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "workdirs_ab34cfc"
 
@@ -61,6 +62,7 @@ def test_load_and_resume_skip_a_damaged_newest_checkpoint(workdir, data_dir, ite
   config = checkpoints.read_config(workdir)
   config.data.dir = str(data_dir)
   config.train.num_steps = 20
+  shrink_prior(config)  # the fixture's config has the default prior: fit a small one
   with pytest.warns(checkpoints.DamagedCheckpointWarning, match="checkpoint of step 20 "):
     trained = train.train_and_evaluate(config, workdir)
   assert trained.step == 20
@@ -76,6 +78,7 @@ def test_a_damaged_opt_state_is_skipped_by_training(workdir, data_dir):
   config = checkpoints.read_config(workdir)
   config.data.dir = str(data_dir)
   config.train.num_steps = 20
+  shrink_prior(config)  # the fixture's config has the default prior: fit a small one
   with pytest.warns(checkpoints.DamagedCheckpointWarning, match="checkpoint of step 20 "):
     assert train.train_and_evaluate(config, workdir).step == 20
 
@@ -95,6 +98,7 @@ def test_leftover_temporary_checkpoint_directories_are_removed(workdir, data_dir
   config = checkpoints.read_config(workdir)
   config.data.dir = str(data_dir)
   config.train.num_steps = 20
+  shrink_prior(config)  # the fixture's config has the default prior: fit a small one
   train.train_and_evaluate(config, workdir)
   assert not leftover.exists()
 

@@ -12,6 +12,7 @@ import pytest
 import inrv_jax
 from inrv_jax import checkpoints
 from inrv_jax import train
+from tiny_configs import shrink_prior
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "workdirs_ab34cfc"
 
@@ -44,6 +45,7 @@ def test_old_workdir_resumes(old_workdir, data_dir):
   config = checkpoints.read_config(old_workdir)
   config.data.dir = str(data_dir)  # the fixture was prepared elsewhere
   config.train.num_steps = 30
+  shrink_prior(config)  # the fixtures' config has the default prior: fit a small one
   model = train.train_and_evaluate(config, old_workdir)
   assert model.step == 30
   lines = [json.loads(l) for l in (old_workdir / "metrics.jsonl").read_text().splitlines()]

@@ -5,8 +5,23 @@ import pathlib
 from inrv_jax import config_defaults
 
 
+def shrink_prior(c):
+  """A learned prior of one 32-wide block fitted in 100 steps (seconds on 2 cores)."""
+  c.prior.width = 32
+  c.prior.depth = 1
+  c.prior.time_dim = 16
+  c.prior.steps = 100
+  c.prior.batch_size = 16
+  c.prior.checkpoint_every = 50
+  c.prior.ema_decay = 0.9
+  c.prior.sample_steps = 4
+  return c
+
+
 def shrink_model(c):
-  """An INR of 32-wide layers on 4 frequencies, hypernetwork heads of one 32-wide layer."""
+  """An INR of 32-wide layers on 4 frequencies, hypernetwork heads of one 32-wide layer,
+  and a small learned prior (shrink_prior)."""
+  shrink_prior(c)
   c.model.inr.hidden = 32
   c.model.inr.hidden_layers = 2
   c.model.inr.num_frequencies = 4

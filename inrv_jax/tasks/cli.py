@@ -18,8 +18,10 @@ import numpy as np
 
 from inrv_jax import cached_arrays
 from inrv_jax import checkpoints
+from inrv_jax import config_check
 from inrv_jax import errors
 from inrv_jax import fvd as fvd_lib
+from inrv_jax import learned_prior
 from inrv_jax import media
 from inrv_jax import trained_model
 from inrv_jax.data import datasets
@@ -65,11 +67,12 @@ def training_clips(model, indices, data_path: str | None = None,
   return datasets.clips01(trained_model.training_source(model, data_path, accept_data_change), indices)
 
 
-def sample_command(workdir, num: int = 8, method: str = "gaussian", seed: int = 0,
+def sample_command(workdir, num: int = 8, method: str | None = None, seed: int = 0,
                    num_frames: int | None = None, resolution=None) -> dict:
   """--mode=sample: `num` samples (sampling.sample) as sample/samples.* and latents.npy."""
   rendering.parse_resolution(resolution)  # a bad --resolution before the model is loaded
   model = rendering.model_from(workdir=workdir)
+  method = method or sampling.default_method(model)
   videos, z = sampling.sample(jax.random.key(seed), num, model, method=method,
                               num_frames=num_frames,
                               resolution=rendering.parse_resolution(resolution),
@@ -225,6 +228,21 @@ def fvd_command(workdir, num: int = fvd_lib.NUM_VIDEOS, num_frames: int = fvd_li
                                          "files": files})
 
 
+def fit_prior_command(workdir) -> dict:
+  """--mode=fit_prior: fit (or refit, or resume) the learned prior on the workdir's latents
+  (learned_prior.py), in WORKDIR/prior/, holding the workdir's writer lock
+  (checkpoints.writer_lock); a workdir written before priors existed works too."""
+  model = rendering.model_from(workdir=workdir)
+  config_check.check_prior(model.config)  # one line naming the field, before any work
+  start = time.perf_counter()
+  prior = sampling.fit_prior(model, progress=True)
+  seconds = time.perf_counter() - start
+  out = learned_prior.prior_dir(workdir)
+  print(f"prior fitted on {model.num_videos} latents in {seconds:.1f} s -> {out}")
+  return {"num_latents": model.num_videos, "dim": prior.dim, "seconds": seconds,
+          "directory": str(out)}
+
+
 MODES = {"sample": sample_command, "interpolate": interpolate_command,
          "invert": invert_command, "render": render_command, "fvd": fvd_command,
-         "eval": evaluate_lib.evaluate}
+         "eval": evaluate_lib.evaluate, "fit_prior": fit_prior_command}

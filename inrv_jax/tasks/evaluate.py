@@ -7,13 +7,17 @@ and writes pictures:
                   --eval_videos=DIR) inverted under every mask kind, PSNR/SSIM
                   on observed and unobserved pixels beside the mean-frame
                   baseline (tasks/inversion.py)
-  FVD             samples (gaussian, slerp_random) against the held-out videos
+  FVD             samples (gaussian, slerp_random, and prior where the model
+                  has a learned prior) against the held-out videos
                   (and against --fvd_real=DIR), next to two references on the
                   same real set: the training videos' reconstructions and the
                   training videos themselves; each as mean and std over
                   `fvd_runs` seeded runs (run r draws its samples and its
                   training videos from seed (seed, r)); the held-out real set
                   is the same in every run.
+  novelty         for the prior's samples and for the held-out videos'
+                  inversions: the PSNR of each to its nearest training video's
+                  render, and the fraction above COPY_PSNR dB ("copies")
   pictures        samples.*, interpolation.* (between two held-out videos
                   after inverting them), inversion/<mask>.* panels (the first
                   PANEL_VIDEOS held-out videos).
@@ -24,6 +28,7 @@ features): compare numbers of the same report, not with the paper's.
 import pathlib
 import time
 
+import jax
 import numpy as np
 
 from inrv_jax import errors
@@ -48,6 +53,9 @@ INTERPOLATION_STEPS = 8  # videos along the path between two inverted held-out v
 PANEL_VIDEOS = 8        # rows of each inversion/<mask>.* panel (the metrics cover every video)
 REFERENCES = ("train_reconstructions", "train_videos")
 KINDS = (*sampling.METHODS, *REFERENCES)
+NOVELTY_SAMPLES = 64   # prior samples whose nearest training video is looked for
+NOVELTY_CANDIDATES = 8  # nearest training latents rendered per sample (the nearest render wins)
+COPY_PSNR = 30.0        # dB to the nearest training video above which a sample is a copy
 # Rough costs on 2 idle CPU cores, for the ETA printed before starting.
 INVERSION_SECONDS_PER_VIDEO = 0.5  # 100 Adam steps of one video, in a batch
 FIXED_SECONDS = 90  # compiling the I3D, the sampler and the inverter
@@ -162,6 +170,48 @@ def fvd_over_runs(model, source, real_sets: dict[str, np.ndarray], count: int, r
   return report, samples
 
 
+def nearest_training_psnr(model, z: np.ndarray, candidates: int = NOVELTY_CANDIDATES,
+                          batch: int = 16) -> np.ndarray:
+  """PSNR (n,) float64 in dB of the renders of latents z (n, D) to their nearest training
+  video's render (training size, [0, 1]).
+
+  The nearest is looked for among the `candidates` training latents nearest to
+  each z (Euclidean, per dimension scaled by the training latents' std), so
+  n * (candidates + 1) videos are rendered rather than every training video.
+  """
+  latents = np.asarray(model.latents, np.float32)
+  scale = np.maximum(latents.std(axis=0), 1e-12)
+  out = []
+  for start in range(0, len(z), batch):
+    part = np.asarray(z[start:start + batch], np.float32)
+    dist = (((part[:, None] - latents[None]) / scale) ** 2).sum(axis=-1)  # (b, N)
+    near = np.argsort(dist, axis=1)[:, :candidates]  # (b, k)
+    renders = rendering.render(model, part, progress=False)  # (b, T, H, W, 3)
+    cands = rendering.render(model, latents[near.reshape(-1)], progress=False)
+    cands = cands.reshape(len(part), near.shape[1], *cands.shape[1:])
+    psnr = np.stack([metrics.psnr(cands[:, j], renders) for j in range(near.shape[1])], axis=1)
+    out.append(psnr.max(axis=1))
+  return np.concatenate(out)
+
+
+def novelty_scores(psnr: np.ndarray) -> dict:
+  """Summary of nearest-training-video PSNRs (n,): mean, median, min, max (dB) and the
+  fraction above COPY_PSNR (copies)."""
+  return {"num_videos": len(psnr), "psnr_mean": float(psnr.mean()),
+          "psnr_median": float(np.median(psnr)), "psnr_min": float(psnr.min()),
+          "psnr_max": float(psnr.max()), "copies_fraction": float((psnr > COPY_PSNR).mean()),
+          "copy_psnr": COPY_PSNR}
+
+
+def novelty(model, inverted: np.ndarray, seed: int) -> dict:
+  """{"prior_samples", "test_inversions"}: novelty_scores of NOVELTY_SAMPLES prior samples
+  (seeded by `seed`) and of the held-out videos' inverted latents `inverted` (n, D)."""
+  samples = sampling.sample_latents(jax.random.key(seed), NOVELTY_SAMPLES, model.latents,
+                                    "prior", model.prior)
+  return {"prior_samples": novelty_scores(nearest_training_psnr(model, samples)),
+          "test_inversions": novelty_scores(nearest_training_psnr(model, inverted))}
+
+
 def _write_pictures(model, out: pathlib.Path, samples: dict, clips: np.ndarray):
   """samples.* (one row per sample, gaussian then slerp_random) and interpolation.* (the
   first two held-out videos, inverted with the first mask, and the slerp path between)."""
@@ -193,6 +243,10 @@ def _table(report: dict) -> str:
     lines.append(f"  {name:<22} {cell(m['psnr_observed'], m['ssim_observed']):>16} "
                  f"{cell(m['psnr_unobserved'], m['ssim_unobserved']):>16} "
                  f"{cell(m['baseline_psnr_unobserved'], m['baseline_ssim_unobserved']):>16}")
+  for name, v in report.get("novelty", {}).items():
+    lines.append(f"PSNR to the nearest training video, {name}: mean {v['psnr_mean']:.2f} dB, "
+                 f"max {v['psnr_max']:.2f} dB, copies (> {v['copy_psnr']:g} dB) "
+                 f"{100 * v['copies_fraction']:.1f}% of {v['num_videos']}")
   for name, per_kind in report.get("fvd", {}).items():
     lines.append(f"FVD against {name} (mean ± std over {report['fvd_runs']} runs):")
     for kind, v in per_kind.items():
@@ -219,11 +273,13 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   when there are no held-out videos (no test split and no --eval_videos), a folder
   has no video, or the model's clips are shorter than `fvd_frames`.
   """
-  starts = inversion.check_starts(starts)  # before the eval folder is emptied
+  if starts is not None:
+    inversion.check_starts(starts)  # before the eval folder is emptied
   steps, schedule = inversion.check_steps(steps), inversion.check_schedule(schedule)
   fvd_videos = fvd_videos or FVD_VIDEOS
   inversion_videos = inversion_videos or INVERSION_VIDEOS
   model = rendering.model_from(workdir=workdir)
+  starts = inversion.resolve_recipe(model, None, starts)[1]  # the prior's default with one
   source = trained_model.training_source(model, data_path, accept_data_change)
   out = outputs.output_dir(workdir, "eval")
   what, names, clips = held_out_videos(model, eval_videos)
@@ -255,10 +311,18 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
                          "steps": record["steps"], "starts": record["starts"],
                          "learning_rate": record["learning_rate"],
                          "schedule": record["schedule"],
+                         "learned_prior": record["learned_prior"],
+                         "learned_prior_weight": record["learned_prior_weight"],
                          "panels": record["panels"],
                          "masks": {name: {"spec": m["spec"],
                                           "observed_fraction": m["observed_fraction"], **m["mean"]}
                                    for name, m in record["masks"].items()}}
+  if model.prior is not None:
+    start = time.perf_counter()
+    rows = record["masks"].get("full", next(iter(record["masks"].values())))["latent_rows"]
+    inverted = np.load(out / "inversion" / "latents.npy")[rows[0]:rows[1]]
+    report["novelty"] = novelty(model, inverted, seed)
+    report["seconds"]["novelty"] = time.perf_counter() - start
   samples = {}
   if fvd_runs:
     start = time.perf_counter()
@@ -267,8 +331,10 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
     if fvd_real:
       real_sets[f"fvd_real ({fvd_real})"] = extractor(spread(folder_videos(fvd_real, model)[1],
                                                              fvd_videos))
+    kinds = tuple(k for k in KINDS if k != "prior" or model.prior is not None)
     report["fvd"], samples = fvd_over_runs(model, source, real_sets, fvd_videos, fvd_runs, seed,
-                                           extractor, rendering.parse_resolution(resolution))
+                                           extractor, rendering.parse_resolution(resolution),
+                                           kinds)
     report["seconds"]["fvd"] = seconds = time.perf_counter() - start
     used = sum(len(f) for f in real_sets.values()) + sum(
         v["num_generated"] * fvd_runs for v in next(iter(report["fvd"].values())).values())

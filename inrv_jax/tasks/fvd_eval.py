@@ -53,7 +53,8 @@ def generated_features(model, num_videos: int, extractor: fvd_lib.FeatureExtract
     raise errors.UserError(
         f"the model makes {model.config.data.num_frames}-frame videos; FVD over "
         f"{extractor.num_frames} frames needs at least that many (lower the FVD frame count)")
-  z = sampling.sample_latents(jax.random.key(seed), num_videos, model.latents, method)
+  z = sampling.sample_latents(jax.random.key(seed), num_videos, model.latents, method,
+                             model.prior)
   out, kept = [], []
   for start, stop in tqdm.tqdm(list(_batches(num_videos, extractor.batch_size)),
                                desc="FVD samples", unit="batch", disable=not progress,

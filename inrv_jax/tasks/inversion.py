@@ -17,6 +17,13 @@ of the posterior mean, the estimate with the least expected squared error on
 the hidden pixels (RESULTS.md). It is no single latent's
 render; `latents` then holds the optimised latent that fits the observed pixels
 best, and `latents_per_start` every start's optimised latent.
+
+Where the model has a learned prior (models/prior.py, `model.prior`), that is
+the default recipe: the K = config.prior.inversion_starts starts are drawn
+from the prior (videos like the training ones, rather than the mean latent
+and its Gaussian spread), and the prior's denoising energy, weighted by
+config.prior.inversion_weight, is added to the pixel loss, so that the hidden
+pixels come from a latent the prior finds likely (docs/prior.md).
 """
 
 import dataclasses
@@ -38,6 +45,7 @@ from inrv_jax import media
 from inrv_jax import metrics
 from inrv_jax.data import video_io
 from inrv_jax.models import inr as inr_lib
+from inrv_jax.models import prior as prior_lib
 from inrv_jax.tasks import masks as masks_lib
 from inrv_jax.tasks import rendering
 
@@ -204,6 +212,30 @@ def check_steps(steps: int | None) -> int:
   return _count(steps, DEFAULT_STEPS, "steps", "--inversion_steps")
 
 
+def resolve_recipe(model, use_prior: bool | None = None, starts: int | None = None,
+                   energy_weight: float | None = None) -> tuple[bool, int, float]:
+  """(use_prior, starts, energy_weight) of an inversion of `model`: the learned prior's
+  recipe where the model has a prior (or use_prior=True), config.prior.inversion_starts
+  starts and config.prior.inversion_weight; else DEFAULT_STARTS and no energy. Values
+  given are kept (and checked). Raises errors.UserError for use_prior=True or
+  energy_weight > 0 without a prior, a negative energy_weight, or bad starts."""
+  has_prior = getattr(model, "prior", None) is not None
+  use_prior = has_prior if use_prior is None else bool(use_prior)
+  if use_prior and not has_prior:
+    raise errors.UserError("this model has no learned prior to guide the inversion; fit one "
+                           "with python -m inrv_jax.main --workdir=DIR --mode=fit_prior")
+  settings = model.config.prior
+  starts = check_starts(settings.inversion_starts if use_prior and starts is None else starts)
+  if energy_weight is None:
+    energy_weight = settings.inversion_weight if use_prior else 0.0
+  if not energy_weight >= 0:
+    raise errors.UserError(f"the prior's energy weight must be >= 0, got {energy_weight}")
+  if energy_weight and not has_prior:
+    raise errors.UserError("the prior's energy needs a model with a learned prior; fit one "
+                           "with python -m inrv_jax.main --workdir=DIR --mode=fit_prior")
+  return use_prior, starts, float(energy_weight)
+
+
 def check_schedule(schedule: str | None) -> str:
   """`schedule` (None = DEFAULT_SCHEDULE), checked; raises errors.UserError if it is not
   one of SCHEDULES."""
@@ -240,6 +272,14 @@ def starting_latents(latents: np.ndarray, num_videos: int, starts: int,
   return np.concatenate([np.broadcast_to(mean, (num_videos, d)), spread]).astype(np.float32)
 
 
+def prior_starts(prior: prior_lib.LatentPrior, num_videos: int, starts: int,
+                 key: jax.Array) -> np.ndarray:
+  """Where the K = `starts` inversions of each video begin when a learned prior guides them:
+  (starts * num_videos, D) float32 drawn from `prior`, start-major like `starting_latents`;
+  the same key gives the same starts."""
+  return prior.sample(key, starts * num_videos)
+
+
 def mean_of_starts(renders: np.ndarray, targets: np.ndarray, masks: np.ndarray, starts: int):
   """Renders (K * B, T, H, W, 3) of K starts (start-major) -> their mean (B, T, H, W, 3)
   and the best start of each video (B,) int, the one with the least MSE on its observed
@@ -263,19 +303,26 @@ def render_mean(model, latents_per_start: np.ndarray, num_frames: int | None = N
 @functools.lru_cache(maxsize=16)
 def make_inverter(graphdef, spec: inr_lib.INRSpec, grid_shape: tuple[int, int, int],
                   learning_rate: float, pixels_per_step: int, steps_per_call: int,
-                  prior_weight: float = 0.0, decay_steps: int = 0):
+                  prior_weight: float = 0.0, decay_steps: int = 0,
+                  energy_graphdef=None, energy_weight: float = 0.0,
+                  energy_times: tuple[float, ...] = (), energy_draws: int = 1):
   """The jitted multi-step inversion of a batch of videos (Adam at `learning_rate`,
   on a cosine to 0 over `decay_steps` steps unless that is 0; see learning_rate_at).
 
   Returns run(params, frozen, latents (B, D), opt_state, targets (B, THW, 3) in [-1, 1],
   observed (B, Pmax) flat indices, counts (B,), key, first_step, prior_mean (D,),
-  prior_whiten (D, D)) -> (latents, opt_state, losses (steps_per_call, B)). The loss is
-  the masked MSE plus prior_weight * mean(((z - prior_mean) @ prior_whiten) ** 2), the
-  squared Mahalanobis distance to the training latents per dimension (`latent_prior`).
+  prior_whiten (D, D), energy (the learned prior's (params, mean (D,), std (D,)), or None))
+  -> (latents, opt_state, losses (steps_per_call, B)). The loss is the masked MSE plus
+  prior_weight * mean(((z - prior_mean) @ prior_whiten) ** 2), the squared Mahalanobis
+  distance to the training latents per dimension (`latent_prior`), plus, with an
+  `energy_graphdef` (the learned prior's Denoiser), energy_weight times its denoising
+  energy (models/prior.py `energy`) at `energy_times`, each with `energy_draws` fresh
+  noise draws per step.
   """
   tx = optax.adam(learning_rate_at(learning_rate, decay_steps))
 
-  def video_loss(z, params, frozen, target, observed, count, key, prior_mean, prior_whiten):
+  def video_loss(z, params, frozen, target, observed, count, key, prior_mean, prior_whiten,
+                 energy):
     weights = nnx.merge(graphdef, params, frozen).inr_weights(z[None])  # each (1, *shape)
     if pixels_per_step and pixels_per_step < observed.shape[0]:
       picks = jax.random.randint(key, (pixels_per_step,), 0, count)  # uniform over observed
@@ -287,6 +334,13 @@ def make_inverter(graphdef, spec: inr_lib.INRSpec, grid_shape: tuple[int, int, i
     loss = jnp.sum(err * valid) / jnp.sum(valid)
     if prior_weight:
       loss = loss + prior_weight * jnp.mean(jnp.square((z - prior_mean) @ prior_whiten))
+    if energy_weight and energy_graphdef is not None:
+      energy_params, energy_mean, energy_std = energy
+      times = jnp.repeat(jnp.asarray(energy_times, jnp.float32), energy_draws)  # (K,)
+      noise = jax.random.normal(jax.random.fold_in(key, 1), (times.shape[0], z.shape[0]))
+      denoiser = nnx.merge(energy_graphdef, energy_params)
+      loss = loss + energy_weight * prior_lib.energy(
+          denoiser, ((z - energy_mean) / energy_std)[None], noise, times)[0]
     return loss
 
   def video_step(z, opt_state, *args):
@@ -294,15 +348,15 @@ def make_inverter(graphdef, spec: inr_lib.INRSpec, grid_shape: tuple[int, int, i
     updates, opt_state = tx.update(grad, opt_state, z)
     return optax.apply_updates(z, updates), opt_state, loss
 
-  batch_step = jax.vmap(video_step, in_axes=(0, 0, None, None, 0, 0, 0, 0, None, None))
+  batch_step = jax.vmap(video_step, in_axes=(0, 0, None, None, 0, 0, 0, 0, None, None, None))
 
   def run(params, frozen, latents, opt_state, targets, observed, counts, key, first_step,
-          prior_mean, prior_whiten):
+          prior_mean, prior_whiten, energy=None):
     def body(carry, step):
       z, state = carry
       keys = jax.random.split(jax.random.fold_in(key, step), z.shape[0])
       z, state, loss = batch_step(z, state, params, frozen, targets, observed, counts, keys,
-                                  prior_mean, prior_whiten)
+                                  prior_mean, prior_whiten, energy)
       return (z, state), loss
     (latents, opt_state), losses = jax.lax.scan(
         body, (latents, opt_state), first_step + jnp.arange(steps_per_call))
@@ -317,20 +371,35 @@ def optimise(model, targets: np.ndarray, masks: np.ndarray, steps: int = DEFAULT
              init: np.ndarray | None = None, steps_per_call: int = 25,
              progress: bool = True,
              prior_weight: float = DEFAULT_PRIOR_WEIGHT,
-             schedule: str = DEFAULT_SCHEDULE) -> tuple[np.ndarray, np.ndarray]:
+             schedule: str = DEFAULT_SCHEDULE,
+             energy_weight: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
   """The latents of videos `targets` (B, T, H, W, 3) in [0, 1] seen through `masks`.
 
+  energy_weight > 0 adds the learned prior's denoising energy (model.prior,
+  at config.prior.inversion_times and inversion_draws) to the loss.
   Returns latents (B, D) and the loss of every step (steps, B). Raises
-  errors.UserError for steps < 1 or a schedule not in SCHEDULES.
+  errors.UserError for steps < 1, a schedule not in SCHEDULES, or
+  energy_weight > 0 for a model without a learned prior.
   """
   steps = check_steps(steps)
   decay_steps = steps if check_schedule(schedule) == "cosine" else 0
   b, t, h, w, _ = targets.shape
   steps_per_call = max(1, min(steps_per_call, steps))
 
+  prior = getattr(model, "prior", None)
+  if energy_weight and prior is None:
+    raise errors.UserError("the learned prior's energy needs a model with a prior (fit one "
+                           "with --mode=fit_prior)")
+  use_energy = bool(energy_weight)
+  energy = (prior.params, jnp.asarray(prior.mean), jnp.asarray(prior.std)) if use_energy else None
+  settings = model.config.prior
+
   def inverter(calls_steps: int):  # the last call runs what is left: exactly `steps` in all
     return make_inverter(model.graphdef, model.inr_spec, (t, h, w), float(learning_rate),
-                         int(pixels_per_step), calls_steps, float(prior_weight), decay_steps)
+                         int(pixels_per_step), calls_steps, float(prior_weight), decay_steps,
+                         prior.graphdef if use_energy else None, float(energy_weight),
+                         tuple(float(x) for x in settings.inversion_times),
+                         int(settings.inversion_draws))
 
   init_opt = inverter(steps_per_call)[1]
   prior_mean, prior_whiten = latent_prior(model.latents)
@@ -347,7 +416,7 @@ def optimise(model, targets: np.ndarray, masks: np.ndarray, steps: int = DEFAULT
       run = inverter(min(steps_per_call, steps - first))[0]
       latents, opt_state, loss = run(model.params, model.frozen, latents, opt_state, flat_targets,
                                      jnp.asarray(observed), jnp.asarray(counts), key,
-                                     jnp.int32(first), prior_mean, prior_whiten)
+                                     jnp.int32(first), prior_mean, prior_whiten, energy)
       losses.append(np.asarray(loss))
       bar.update(len(loss))
       bar.set_postfix(mse=f"{float(losses[-1][-1].mean()):.4f}")
@@ -358,9 +427,10 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
            learning_rate: float = DEFAULT_LEARNING_RATE, pixels_per_step: int = DEFAULT_PIXELS,
            key: jax.Array | int | None = None, batch_size: int = 64,
            progress: bool = True,
-           prior_weight: float = DEFAULT_PRIOR_WEIGHT, starts: int = DEFAULT_STARTS,
+           prior_weight: float = DEFAULT_PRIOR_WEIGHT, starts: int | None = None,
            start_scale: float = START_SCALE,
-           schedule: str = DEFAULT_SCHEDULE) -> InversionResult:
+           schedule: str = DEFAULT_SCHEDULE, use_prior: bool | None = None,
+           energy_weight: float | None = None) -> InversionResult:
   """Invert videos (B, T, H, W, 3) (uint8 0-255, or float in [0, 1]) seen through `mask`;
   `videos` may also be a video file path or a list of them, as on the command line.
 
@@ -382,6 +452,12 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   latent. It costs K times the optimisation and the rendering.
   schedule: the learning rate over the steps, "constant" or "cosine" (from
   learning_rate towards 0 over the run; closer fits in long runs: RESULTS.md).
+  use_prior: whether the learned prior guides the inversion (default: where
+  `model.prior` exists); then starts defaults to config.prior.inversion_starts
+  (else DEFAULT_STARTS), the starts are drawn from the prior (`prior_starts`;
+  with config.prior.starts_from_prior) and the prior's energy is added to the
+  loss with `energy_weight` (default config.prior.inversion_weight; 0 without
+  the prior). See `resolve_recipe`.
   Videos of another frame size than the model's clips are resized and longer
   ones cut to T frames (with a warning). Videos are inverted `batch_size` at
   a time, each batch (with its K starts: K * batch_size optimisations, so K
@@ -391,14 +467,17 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
   masks, the mean-frame baseline, losses (steps, B) and PSNR/SSIM (B,) on the
   observed and unobserved pixels. Raises errors.UserError for no videos, videos that are
   not RGB (B, T, H, W, 3), shorter than T frames, a malformed mask spec, or
-  starts or steps that are not integers >= 1, or a schedule not in SCHEDULES.
+  starts or steps that are not integers >= 1, a schedule not in SCHEDULES, or
+  use_prior=True (or energy_weight > 0) for a model without a learned prior.
   """
-  starts, steps = check_starts(starts), check_steps(steps)
-  schedule = check_schedule(schedule)
+  if starts is not None:
+    check_starts(starts)  # before the model is loaded
+  steps, schedule = check_steps(steps), check_schedule(schedule)
   if (isinstance(videos, (list, tuple)) and not videos) or getattr(videos, "shape", (None,))[:1] == (0,):
     raise errors.UserError("no videos to invert: pass pixels (B, T, H, W, 3) with B >= 1, "
                            "or one or more video files")
   model = rendering.model_from(model, workdir)
+  use_prior, starts, energy_weight = resolve_recipe(model, use_prior, starts, energy_weight)
   data = model.config.data
   shape = (data.num_frames, data.height, data.width)
   if _is_paths(videos):
@@ -412,12 +491,15 @@ def invert(videos, mask="full", model=None, workdir=None, steps: int = DEFAULT_S
     part = slice(first, first + batch_size)
     b = len(targets[part])
     batch_key = jax.random.fold_in(key, first)  # as with one start, so its results stay put
-    init = starting_latents(model.latents, b, starts, start_scale,
-                            jax.random.split(batch_key)[1])
+    start_key = jax.random.split(batch_key)[1]
+    init = (prior_starts(model.prior, b, starts, start_key)
+            if use_prior and model.config.prior.starts_from_prior
+            else starting_latents(model.latents, b, starts, start_scale, start_key))
     z, loss = optimise(model, np.concatenate([targets[part]] * starts),
                        np.concatenate([observed[part]] * starts), steps, learning_rate,
                        pixels_per_step, batch_key, init=init,
-                       progress=progress, prior_weight=prior_weight, schedule=schedule)
+                       progress=progress, prior_weight=prior_weight, schedule=schedule,
+                       energy_weight=energy_weight)
     mean_render, best = mean_of_starts(rendering.render(model, z), targets[part],
                                        observed[part], starts)  # K = 1: the render itself
     z = z.reshape(starts, b, -1).swapaxes(0, 1)  # (b, K, D)
@@ -455,7 +537,7 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
                  schedule: str | None = None) -> dict:
   """Invert `clips` (n, T', H', W', 3) (uint8 or [0, 1]) under every mask spec of `masks`
   (default: one of each kind) in one vmapped batch, `starts` times each (averaged; see
-  invert); write out/latents.npy (with several starts: the best-fitting one's,
+  invert), guided by the model's learned prior where it has one (resolve_recipe); write out/latents.npy (with several starts: the best-fitting one's,
   and every start's optimised latent in out/latents_per_start.npy (n, K, D), best-fitting
   first) and, per mask,
   out/<mask>.{mp4,gif,png} panels of the first `panel_videos` clips (None = all of
@@ -469,7 +551,7 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
   n = len(clips)
   learning_rate = learning_rate or DEFAULT_LEARNING_RATE
   prior_weight = DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight
-  starts = check_starts(starts)
+  use_prior, starts, energy_weight = resolve_recipe(model, None, starts)
   schedule = check_schedule(schedule)
   start = time.perf_counter()
   result = invert(
@@ -477,7 +559,8 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
       steps=steps,
       learning_rate=learning_rate,
       pixels_per_step=DEFAULT_PIXELS if pixels is None else pixels, key=seed,
-      prior_weight=prior_weight, starts=starts, schedule=schedule)
+      prior_weight=prior_weight, starts=starts, schedule=schedule, use_prior=use_prior,
+      energy_weight=energy_weight)
   seconds = time.perf_counter() - start
   np.save(out / "latents.npy", result.latents)
   if starts > 1:
@@ -487,7 +570,8 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
       model, result.latents_per_start, num_frames, size)
   record = {"videos": names, "steps": int(result.losses.shape[0]), "seconds": seconds,
             "learning_rate": learning_rate, "schedule": schedule,
-            "prior_weight": prior_weight, "starts": starts,
+            "prior_weight": prior_weight, "starts": starts, "learned_prior": use_prior,
+            "learned_prior_weight": energy_weight,
             "latents_file": str(out / "latents.npy"), "masks": {}}
   fps = model.config.eval.fps
   for k, spec in enumerate(specs):

@@ -5,28 +5,48 @@
   slerp_random   the paper's FVD sampling: two distinct random training
                  latents, slerp between them on 50 evenly spaced points, one
                  point taken at random
+  prior          the learned prior (models/prior.py): noise carried to a latent
+                 by the flow the prior learned from the training latents; the
+                 default wherever the model has one (learned_prior.py fits it)
 """
 
 import jax
 import numpy as np
 
+from inrv_jax import checkpoints
 from inrv_jax import errors
+from inrv_jax import learned_prior
+from inrv_jax.models import prior as prior_lib
 from inrv_jax.tasks import interpolation
 from inrv_jax.tasks import rendering
 
-METHODS = ("gaussian", "slerp_random")
+METHODS = ("gaussian", "slerp_random", "prior")
 SLERP_POINTS = 50  # evenly spaced points on each random path (paper)
 
 
+def default_method(model) -> str:
+  """"prior" where `model` has a learned prior, else "gaussian"."""
+  return "prior" if getattr(model, "prior", None) is not None else "gaussian"
+
+
 def sample_latents(key: jax.Array, n: int, latents: np.ndarray,
-                   method: str = "gaussian") -> np.ndarray:
+                   method: str = "gaussian",
+                   prior: prior_lib.LatentPrior | None = None) -> np.ndarray:
   """n new latents (n, D) float32 drawn from the training latents (N, D); same key, same result.
 
-  Raises errors.UserError for n not an integer >= 1, an unknown method or too few latents.
+  prior: the learned prior, needed by method="prior". Raises errors.UserError
+  for n not an integer >= 1, an unknown method, too few latents, or "prior"
+  without a prior.
   """
   latents = np.asarray(latents, np.float32)
   if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
     raise errors.UserError(f"number of samples must be an integer >= 1, got {n!r}")
+  if method == "prior":
+    if prior is None:
+      raise errors.UserError("method 'prior': this model has no learned prior; fit one with "
+                             "python -m inrv_jax.main --workdir=DIR --mode=fit_prior, or "
+                             "choose gaussian or slerp_random")
+    return prior.sample(key, n)
   if method == "gaussian":
     mean, std = latents.mean(axis=0), latents.std(axis=0)
     noise = np.asarray(jax.random.normal(key, (n, latents.shape[1])))
@@ -45,22 +65,44 @@ def sample_latents(key: jax.Array, n: int, latents: np.ndarray,
   raise errors.UserError(f"unknown sampling method {method!r}; choose one of {METHODS}")
 
 
-def sample(key: jax.Array | int, n: int, model=None, workdir=None, method: str = "gaussian",
+def sample(key: jax.Array | int, n: int, model=None, workdir=None, method: str | None = None,
            num_frames: int | None = None, resolution: tuple[int, int] | None = None,
            return_latents: bool = False):
   """n novel videos (n, T, H, W, 3) float32 in [0, 1] (and their latents (n, latent_dim)).
 
-  method: "gaussian" (per-dimension Gaussian fitted to the training latents)
-  or "slerp_random" (the paper's FVD sampling, Sec. 4; see the module
-  docstring). T and (H, W) default to the training clip size. With neither
+  method: "prior" (the learned prior; the default where the model has one),
+  "gaussian" (per-dimension Gaussian fitted to the training latents; the
+  default otherwise) or "slerp_random" (the paper's FVD sampling, Sec. 4;
+  see the module docstring). T and (H, W) default to the training clip size. With neither
   `model` nor `workdir`, uses the model most recently loaded or trained in
   this process, else $INRV_WORKDIR. An int key is a seed; the same key gives
   the same videos. Raises errors.UserError for n not an integer >= 1, an unknown method,
-  slerp_random with fewer than 2 training videos, or no model to use.
+  slerp_random with fewer than 2 training videos, "prior" for a model without
+  one, or no model to use.
   """
   model = rendering.model_from(model, workdir)
   if isinstance(key, int):
     key = jax.random.key(key)
-  z = sample_latents(key, n, model.latents, method)
+  z = sample_latents(key, n, model.latents, method or default_method(model), model.prior)
   videos = rendering.render(model, z, num_frames, resolution)
   return (videos, z) if return_latents else videos
+
+
+def fit_prior(model=None, workdir=None, progress: bool = True) -> prior_lib.LatentPrior:
+  """Fit (or refit) the learned prior on a trained model's latents; returns it.
+
+  The model is `model`, else load(workdir), else the last model loaded or
+  trained in this process (as for `sample`). The fit uses the model's
+  config.prior, is saved in its workdir's prior/ (resumable; see
+  learned_prior.py) and becomes `model.prior`, so that sampling and
+  inversion use it from then on. Raises errors.UserError for a bad
+  config.prior field, no model, or a workdir that another run is writing
+  (checkpoints.writer_lock); errors.Stopped on SIGTERM/SIGINT once a
+  checkpoint is written.
+  """
+  model = rendering.model_from(model, workdir)
+  if model.workdir is None:
+    return learned_prior.fit_workdir(model, progress)
+  checkpoints.check_writable(model.workdir)
+  with checkpoints.writer_lock(model.workdir):  # it writes prior/ as training writes its files
+    return learned_prior.fit_workdir(model, progress)

@@ -65,10 +65,17 @@ def test_eval_writes_a_report_with_finite_fvd_mean_and_std(report, digits_workdi
   assert math.isfinite(report["reconstruction"]["psnr"])
   assert list(report["fvd"]) == ["held-out (test split)", f"fvd_real ({video_dir})"]
   for per_kind in report["fvd"].values():
-    assert list(per_kind) == ["gaussian", "slerp_random", "train_reconstructions", "train_videos"]
+    assert list(per_kind) == ["gaussian", "slerp_random", "prior", "train_reconstructions",
+                              "train_videos"]  # prior: the workdir's learned prior
     for v in per_kind.values():
       assert math.isfinite(v["mean"]) and math.isfinite(v["std"]) and v["std"] >= 0
       assert len(v["runs"]) == 2 and v["num_generated"] == v["num_real"] == 2
+  for name in ("prior_samples", "test_inversions"):
+    novelty = report["novelty"][name]
+    assert math.isfinite(novelty["psnr_mean"]) and 0 <= novelty["copies_fraction"] <= 1
+  assert report["novelty"]["prior_samples"]["num_videos"] == evaluate.NOVELTY_SAMPLES
+  assert report["novelty"]["test_inversions"]["num_videos"] == 2
+  assert report["inversion"]["learned_prior"] is True
   masks = report["inversion"]["masks"]
   assert list(masks) == ["full", "inpaint_box"]
   assert math.isfinite(masks["inpaint_box"]["psnr_unobserved"])
