@@ -27,13 +27,13 @@ _PUBLIC = {
     "load": "inrv_jax.trained_model",
     "render": "inrv_jax.tasks.rendering",
     "sample": "inrv_jax.tasks.sampling",
-    "use_cpu_settings": "inrv_jax.cpu_runtime",
+    "use_cpu_settings": "inrv_jax.runtime.cpu_runtime",
 }
 
 __all__ = sorted(_PUBLIC)
 
 if typing.TYPE_CHECKING:  # the same names, for type checkers and editors
-  from inrv_jax.cpu_runtime import use_cpu_settings
+  from inrv_jax.runtime.cpu_runtime import use_cpu_settings
   from inrv_jax.tasks.interpolation import interpolate
   from inrv_jax.tasks.inversion import invert
   from inrv_jax.tasks.masks import MaskSpec

@@ -6,33 +6,38 @@ import the repository's `configs/` (it is not part of the installed
 package). tests/test_layering.py walks every import of every module and
 fails on an upward edge or on a module that no layer names.
 
-One batch, bottom to top: data/pipeline.py -> train.py (the step) ->
+One batch, bottom to top: data/pipeline.py -> training/train.py (the step) ->
 models/inrv.py (latent -> hypernetwork -> INR weights) -> models/inr.py
-(render) -> losses.py. One latent: trained_model.py -> tasks/rendering.py ->
-media.py.
+(render) -> training/losses.py. One latent: trained_model.py ->
+tasks/rendering.py -> media.py.
+
+Names are module paths under inrv_jax/, a package standing for all its
+modules; the longest name that matches a module decides its layer (so
+`training.train` sits above the rest of `training`).
 """
 
 LAYERS = (
     # 0: errors, the config and its checks, pretrained weight files and their formats
-    #    (no torch), XLA flags, huge pages for XLA's CPU buffers (and the one call that
-    #    applies both), a profile of XLA's ops, arrays cached with a checksum.
-    ("errors", "config_defaults", "config_check", "pretrained", "formats", "xla_cpu",
-     "hugepages", "cpu_runtime", "op_profile", "cached_arrays"),
+    #    (no torch), the runtime: XLA's CPU flags, huge pages for XLA's CPU buffers, the
+    #    one call that applies both, devices and meshes.
+    ("errors", "config_defaults", "config_check", "pretrained", "formats", "runtime"),
     # 1: models: pure functions and Flax modules; each pretrained model owns its `load`.
     ("models",),
-    # 2: what training and the tasks share: losses, metrics, devices, the progressive
-    #    plan and optimizer, FVD, media files, datasets and the input pipeline, which
-    #    pixels a training step renders.
-    ("losses", "metrics", "parallel", "stages", "fvd", "media", "data", "pixel_sampling"),
+    # 2: what training and the tasks share: losses, metrics, the progressive plan and
+    #    optimizer, FVD, media files, datasets, the input pipeline and cached arrays,
+    #    which pixels a training step renders.
+    ("training.losses", "evaluation.metrics", "training.stages", "evaluation.fvd", "media",
+     "data", "training.pixel_sampling"),
     # 3: what a checkpoint holds, start-up checks, a trained model loaded from a workdir,
     #    why training stops early (signals, values that are not finite), CLIP features,
     #    the learned prior's fit and its checkpoints.
-    ("checkpoints", "resources", "trained_model", "stopping", "clip_features", "learned_prior"),
-    # 4: tasks on a trained model (render, sample, interpolate, invert, FVD, evaluation).
+    ("training.checkpoints", "training.resources", "trained_model", "training.stopping",
+     "training.clip_features", "learned_prior"),
+    # 4: tasks on a trained model (render, sample, interpolate, invert) and their
+    #    evaluation (snapshots during training, FVD of a model, the eval report).
     ("tasks", "evaluation"),
     # 5: programs: training, the command line, benchmarks, converters and importers.
-    ("train", "main", "bench", "bench_pipeline", "bench_inversion", "tools", "layering",
-     "__init__"),
+    ("training", "main", "bench", "tools", "layering", "__init__"),
 )
 
 CONFIGS = "configs"  # the repository's config files: importable by the top layer only
@@ -48,8 +53,10 @@ def layer_of(module: str) -> int | None:
     return len(LAYERS) - 1
   if parts[0] != "inrv_jax":
     return None
-  top = parts[1] if len(parts) > 1 else "__init__"
-  for index, names in enumerate(LAYERS):
-    if top in names:
-      return index
-  raise KeyError(f"inrv_jax.{top} is in no layer of inrv_jax/layering.py")
+  path = parts[1:] or ["__init__"]
+  for length in range(len(path), 0, -1):  # the longest name that matches
+    name = ".".join(path[:length])
+    for index, names in enumerate(LAYERS):
+      if name in names:
+        return index
+  raise KeyError(f"inrv_jax.{path[0]} is in no layer of inrv_jax/layering.py")

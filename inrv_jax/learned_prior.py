@@ -31,7 +31,7 @@ import tqdm
 
 from inrv_jax import config_check
 from inrv_jax import errors
-from inrv_jax import stopping
+from inrv_jax.training import stopping
 from inrv_jax.models import prior as prior_lib
 
 PRIOR_DIR = "prior"

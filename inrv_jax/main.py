@@ -21,7 +21,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from inrv_jax import config_defaults
-from inrv_jax import cpu_runtime
+from inrv_jax.runtime import cpu_runtime
 from inrv_jax import errors
 
 FLAGS = flags.FLAGS
@@ -147,7 +147,7 @@ def run_mode(mode: str, config, workdir: str, **options):
       raise errors.UserError(
           f"--workdir={workdir}: --mode=train needs --config=configs/NAME.py (the task modes, "
           "e.g. --mode=sample, read a trained workdir's own config)")
-    from inrv_jax import train
+    from inrv_jax.training import train
     return train.train_and_evaluate(config, workdir, **options)
   from inrv_jax.tasks import cli
   if mode not in cli.MODES:

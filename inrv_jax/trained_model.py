@@ -15,7 +15,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from inrv_jax import checkpoints
+from inrv_jax.training import checkpoints
 from inrv_jax import errors
 from inrv_jax import learned_prior
 from inrv_jax.data import datasets

@@ -7,7 +7,7 @@
 # accelerator; every line carries the device kind. About 10 minutes on one GPU.
 set -euo pipefail
 out=${1:-bench_$(hostname).jsonl}
-bench() { python -m inrv_jax.bench "$@" | grep '^{' | tee -a "$out"; }
+bench() { python -m inrv_jax.bench.speed "$@" | grep '^{' | tee -a "$out"; }
 # The paper step (f32), rendering, render memory and FVD features.
 bench --measure=matmul,train,render,render_memory,fvd
 # The paper step with the INR's matmuls in bf16.

@@ -5,7 +5,7 @@ import pathlib
 import pytest
 
 from inrv_jax import config_defaults
-from inrv_jax import xla_cpu
+from inrv_jax.runtime import xla_cpu
 from tiny_configs import tiny
 
 # The XLA flags the entry points (python -m inrv_jax.*) apply, so that a run in this

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from inrv_jax import bench
+from inrv_jax.bench import speed
 from inrv_jax import config_defaults
-from inrv_jax import hugepages
+from inrv_jax.runtime import hugepages
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 COMMON = ("name", "seconds_per_step", "pixels_per_second", "gflops_per_second",
@@ -24,12 +24,12 @@ def test_paper_flop_count_matches_the_issue():
   config.train.batch_size, config.train.pixel_fraction = 1, 1.0
   inr_flops = 3 * 2 * 213_504 * 250_000
   heads = 57_438_467  # the paper's hypernetwork parameters (INRV_SPEC.md)
-  assert bench.train_flops(config) == pytest.approx(inr_flops + 3 * 2 * heads, rel=1e-3)
+  assert speed.train_flops(config) == pytest.approx(inr_flops + 3 * 2 * heads, rel=1e-3)
 
 
 @pytest.fixture(scope="module")
 def lines():
-  cmd = [sys.executable, "-m", "inrv_jax.bench", "--config=configs/quickstart.py",
+  cmd = [sys.executable, "-m", "inrv_jax.bench.speed", "--config=configs/quickstart.py",
          "--config.data.num_frames=2", "--config.data.height=8", "--config.data.width=8",
          "--config.train.batch_size=2", "--config.model.inr.hidden=32",
          "--config.model.hypernet_hidden=32", "--measure=matmul,train,render,render_memory,fvd",
@@ -72,12 +72,12 @@ def test_render_memory_is_measured_in_a_subprocess(lines):
 def test_speedup_bound_is_single_time_over_time_at_the_ceiling():
   """One video costing 1 s single, whose 2e9 FLOPs take 0.2 s at 10 GFLOP/s: at most 5x."""
   result = {"single_seconds_per_video": 1.0}
-  assert bench.speedup_bound(result, 2e9, 10.0) == pytest.approx(5.0)
-  assert bench.speedup_bound(result, 2e9, None) is None
+  assert speed.speedup_bound(result, 2e9, 10.0) == pytest.approx(5.0)
+  assert speed.speedup_bound(result, 2e9, None) is None
 
 
 def test_commands_restart_with_huge_pages_where_the_machine_wants_them(lines):
-  """`python -m inrv_jax.bench` restarted itself once with glibc's huge-page tunable
+  """`python -m inrv_jax.bench.speed` restarted itself once with glibc's huge-page tunable
   where this machine's kernel and glibc call for it (hugepages.py), and says so."""
   line = lines["matmul_ceiling"]
   assert line["transparent_hugepages"] == hugepages.thp_mode()

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inrv_jax import losses
-from inrv_jax import train
+from inrv_jax.training import losses
+from inrv_jax.training import train
 from inrv_jax.models import inr
 
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from inrv_jax import cached_arrays
-from inrv_jax import clip_features
-from inrv_jax import parallel
-from inrv_jax import stages
-from inrv_jax import train
+from inrv_jax.data import cached_arrays
+from inrv_jax.training import clip_features
+from inrv_jax.runtime import parallel
+from inrv_jax.training import stages
+from inrv_jax.training import train
 from inrv_jax.data import datasets
 from inrv_jax.data import pipeline
 from tiny_configs import tiny_clip

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from inrv_jax import errors
-from inrv_jax import train
+from inrv_jax.training import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

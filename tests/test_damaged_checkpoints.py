@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import inrv_jax
-from inrv_jax import checkpoints
+from inrv_jax.training import checkpoints
 from inrv_jax import errors
-from inrv_jax import train
+from inrv_jax.training import train
 from inrv_jax import trained_model
 from tiny_configs import shrink_prior
 

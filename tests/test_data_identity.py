@@ -43,7 +43,7 @@ def config_on(folder, data_dir, steps: int = 4):
 @pytest.fixture(scope="module")
 def trained(data_dir, tmp_path_factory):
   """(folder, workdir, clips) of a tiny model trained on the three bundled clips."""
-  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   root = tmp_path_factory.mktemp("identity")
   folder = linked(root / "videos")
   workdir = root / "workdir"
@@ -100,7 +100,7 @@ CHANGES = {"replaced": replace_one, "added": add_one, "removed": remove_one}
 
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_changed_videos_stop_training_and_every_task_with_one_line(copies, data_dir, change):
-  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   folder, workdir, _ = copies
   named = CHANGES[change](folder)
   before = sorted(p.name for p in workdir.iterdir())
@@ -117,7 +117,7 @@ def test_changed_videos_stop_training_and_every_task_with_one_line(copies, data_
 
 
 def test_a_replaced_video_trains_on_only_when_accepted(copies, data_dir):
-  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   folder, workdir, _ = copies
   replace_one(folder)
   model = train.train_and_evaluate(config_on(folder, data_dir, steps=8), workdir,
@@ -153,7 +153,7 @@ def test_a_removed_video_is_named_not_a_record_key_error(copies):
 
 
 def test_a_moved_folder_with_the_same_videos_is_the_same_data(copies, data_dir, tmp_path):
-  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   folder, workdir, clips = copies
   moved = tmp_path / "elsewhere"
   moved.mkdir()
@@ -195,7 +195,7 @@ def test_the_command_line_says_data_path_for_a_moved_folder(copies, data_dir):
 
 @pytest.mark.parametrize("where", ["the folder itself", "a folder inside it"])
 def test_a_workdir_inside_the_data_folder_is_refused(tmp_path, data_dir, where):
-  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   folder = linked(tmp_path / "videos")
   workdir = folder if where == "the folder itself" else folder / "runs" / "one"
   before = sorted(p.name for p in folder.iterdir())

@@ -49,7 +49,7 @@ def fill(disk: pathlib.Path, leave: int) -> pathlib.Path:
 @pytest.fixture(scope="module")
 def trained(data_dir, tmp_path_factory) -> pathlib.Path:
   """A tiny workdir trained to its checkpoint of step 10 (copied onto each test's disk)."""
-  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   workdir = tmp_path_factory.mktemp("full_disk") / "workdir"
   train.train_and_evaluate(config(data_dir, 10), workdir)
   return workdir
@@ -66,7 +66,7 @@ def config(data_dir, steps: int):
 
 
 def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(small_disk, data_dir, trained):
-  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   workdir = on_disk(trained, small_disk)
   size = sum(f.stat().st_size for f in (workdir / "checkpoints" / "10").rglob("*") if f.is_file())
   filler = fill(small_disk, size // 4)  # room for the logs, not for a checkpoint
@@ -94,7 +94,7 @@ def test_a_full_disk_at_the_command_line_is_one_error_line(small_disk, data_dir,
 
 
 def test_a_read_only_workdir_is_refused_before_any_work(small_disk, data_dir, trained):
-  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   workdir = on_disk(trained, small_disk)
   remount = subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], capture_output=True)
   if remount.returncode != 0:

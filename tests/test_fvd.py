@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from inrv_jax import errors
-from inrv_jax import fvd
+from inrv_jax.evaluation import fvd
 from inrv_jax.data import video_io
 from inrv_jax.data.builders import video_folder
 from inrv_jax.models import i3d

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from inrv_jax import hugepages
+from inrv_jax.runtime import hugepages
 
 GLIBC = (2, 36)
 
@@ -38,7 +38,7 @@ def test_thp_mode_reads_the_bracketed_word(tmp_path):
 
 def test_only_inrv_jax_modules_are_commands():
   assert hugepages.inrv_command(["python", "-m", "inrv_jax.main", "--workdir=W"]) == "inrv_jax.main"
-  assert hugepages.inrv_command(["python", "-u", "-X", "dev", "-m", "inrv_jax.bench"]) == "inrv_jax.bench"
+  assert hugepages.inrv_command(["python", "-u", "-X", "dev", "-m", "inrv_jax.bench.speed"]) == "inrv_jax.bench.speed"
   assert hugepages.inrv_command(["python", "-m", "pytest", "tests"]) is None
   assert hugepages.inrv_command(["python", "-c", "import inrv_jax", "-m", "inrv_jax.main"]) is None
   assert hugepages.inrv_command(["python", "script.py", "-m", "inrv_jax.main"]) is None

@@ -124,10 +124,10 @@ def test_an_upward_import_is_found_even_inside_a_function(tmp_path):
   models = tmp_path / "inrv_jax" / "models"
   models.mkdir(parents=True)
   bad = models / "bad.py"
-  bad.write_text("import numpy\n\ndef f():\n  from inrv_jax import train\n"
+  bad.write_text("import numpy\n\ndef f():\n  from inrv_jax.training import train\n"
                  "  from configs import quickstart\n  return train, quickstart\n")
   edges = upward_edges([bad], tmp_path / "inrv_jax")
-  assert len(edges) == 2 and "imports inrv_jax.train (layer 5)" in edges[0]
+  assert len(edges) == 2 and "imports inrv_jax.training.train (layer 5)" in edges[0]
   assert "imports configs.quickstart" in edges[1]
 
 

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 import inrv_jax
-from inrv_jax import checkpoints
+from inrv_jax.training import checkpoints
 from inrv_jax import config_check
 from inrv_jax import errors
 from inrv_jax import learned_prior
-from inrv_jax import train
+from inrv_jax.training import train
 from tiny_configs import shrink_prior
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 import inrv_jax
-from inrv_jax import checkpoints
+from inrv_jax.training import checkpoints
 from inrv_jax import config_defaults
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

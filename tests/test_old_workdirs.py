@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import inrv_jax
-from inrv_jax import checkpoints
-from inrv_jax import train
+from inrv_jax.training import checkpoints
+from inrv_jax.training import train
 from tiny_configs import shrink_prior
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "workdirs_ab34cfc"

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import inrv_jax
-from inrv_jax import checkpoints
+from inrv_jax.training import checkpoints
 from inrv_jax import errors
 from test_preemption import rows, start_training, wait_for_step
 
@@ -21,7 +21,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 HOLDER = """
 import sys
-from inrv_jax import checkpoints
+from inrv_jax.training import checkpoints
 with checkpoints.writer_lock(sys.argv[1]):
   print("locked", flush=True)
   sys.stdin.readline()

@@ -8,10 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inrv_jax import losses
-from inrv_jax import pixel_sampling
-from inrv_jax import stages
-from inrv_jax import train
+from inrv_jax.training import losses
+from inrv_jax.training import pixel_sampling
+from inrv_jax.training import stages
+from inrv_jax.training import train
 from inrv_jax.data.builders import bouncing_digits
 from inrv_jax.data.builders import digit_sources
 

@@ -20,7 +20,8 @@ ON_DEVICES = textwrap.dedent("""
     import numpy as np
     import inrv_jax
     from tiny_configs import tiny
-    from inrv_jax import config_defaults, train
+    from inrv_jax import config_defaults
+    from inrv_jax.training import train
     assert jax.device_count() == int(sys.argv[1])
     c = tiny(config_defaults.base_config(), pathlib.Path(sys.argv[2]))
     c.train.num_steps = int(sys.argv[5])

@@ -17,7 +17,7 @@ import pytest
 
 import inrv_jax
 from inrv_jax import config_defaults
-from inrv_jax import train
+from inrv_jax.training import train
 from tiny_configs import preemptible
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

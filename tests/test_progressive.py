@@ -6,9 +6,9 @@ import jax
 import numpy as np
 import pytest
 
-from inrv_jax import checkpoints
-from inrv_jax import stages
-from inrv_jax import train
+from inrv_jax.training import checkpoints
+from inrv_jax.training import stages
+from inrv_jax.training import train
 from configs import digits
 
 

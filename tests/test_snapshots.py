@@ -6,8 +6,8 @@ import struct
 import numpy as np
 from tensorboardX.proto import event_pb2
 
-from inrv_jax import evaluation
-from inrv_jax import train
+from inrv_jax.evaluation import snapshots
+from inrv_jax.training import train
 from inrv_jax.data import datasets
 
 
@@ -38,7 +38,7 @@ def test_snapshots_every_n_steps_and_final_recon_psnr_is_evaluations(tiny_config
   assert sorted(recon) == [4, 8, 10]  # the snapshots, then the final outputs
   assert recon[4] < recon[10]
   # the last value is evaluation's PSNR of the first eval.num_recon clips
-  per_clip = evaluation.reconstruction_psnr(model, datasets.load(tiny_config.data))
+  per_clip = snapshots.reconstruction_psnr(model, datasets.load(tiny_config.data))
   np.testing.assert_allclose(recon[10], np.mean(per_clip[:tiny_config.eval.num_recon]),
                              rtol=1e-6)
 

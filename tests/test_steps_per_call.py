@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from inrv_jax import parallel
-from inrv_jax import stages
-from inrv_jax import train
+from inrv_jax.runtime import parallel
+from inrv_jax.training import stages
+from inrv_jax.training import train
 from inrv_jax.data import datasets
 from inrv_jax.data import pipeline
 

@@ -13,7 +13,7 @@ import pytest
 
 import inrv_jax
 from inrv_jax import errors
-from inrv_jax import train
+from inrv_jax.training import train
 from tiny_configs import tiny_clip
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -69,7 +69,8 @@ MULTI_DEVICE_RUN = textwrap.dedent("""
     jax.config.update("jax_num_cpu_devices", int(sys.argv[1]))
     sys.path.insert(0, sys.argv[4])
     from tiny_configs import tiny
-    from inrv_jax import config_defaults, train
+    from inrv_jax import config_defaults
+    from inrv_jax.training import train
     import pathlib
     c = tiny(config_defaults.base_config(), pathlib.Path(sys.argv[2]))
     c.train.batch_size = 8

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from inrv_jax import losses
-from inrv_jax import parallel
-from inrv_jax import stages
-from inrv_jax import train
+from inrv_jax.training import losses
+from inrv_jax.runtime import parallel
+from inrv_jax.training import stages
+from inrv_jax.training import train
 from inrv_jax.models import inr
 from inrv_jax.models import kernels
 from inrv_jax.models import lpips

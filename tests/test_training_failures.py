@@ -12,7 +12,7 @@ import pytest
 
 import inrv_jax
 from inrv_jax import errors
-from inrv_jax import train
+from inrv_jax.training import train
 
 
 def test_a_diverging_run_names_the_step_and_the_parameters_and_keeps_the_good_checkpoint(

@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 
-from inrv_jax import cpu_runtime
-from inrv_jax import xla_cpu
+from inrv_jax.runtime import cpu_runtime
+from inrv_jax.runtime import xla_cpu
 
 
 def test_families_from_model_names():

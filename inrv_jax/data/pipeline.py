@@ -21,7 +21,7 @@ from absl import flags
 import grain
 import numpy as np
 
-from inrv_jax import parallel
+from inrv_jax.runtime import parallel
 from inrv_jax.data import clips as clips_lib
 
 NO_END = 1 << 62  # the step stream is unbounded; train.py decides when to stop

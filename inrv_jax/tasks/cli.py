@@ -16,17 +16,17 @@ import time
 import jax
 import numpy as np
 
-from inrv_jax import cached_arrays
-from inrv_jax import checkpoints
+from inrv_jax.data import cached_arrays
+from inrv_jax.training import checkpoints
 from inrv_jax import config_check
 from inrv_jax import errors
-from inrv_jax import fvd as fvd_lib
+from inrv_jax.evaluation import fvd as fvd_lib
 from inrv_jax import learned_prior
 from inrv_jax import media
 from inrv_jax import trained_model
 from inrv_jax.data import datasets
-from inrv_jax.tasks import evaluate as evaluate_lib
-from inrv_jax.tasks import fvd_eval
+from inrv_jax.evaluation import evaluate as evaluate_lib
+from inrv_jax.evaluation import fvd_eval
 from inrv_jax.tasks import interpolation
 from inrv_jax.tasks import inversion
 from inrv_jax.tasks import masks as masks_lib

@@ -42,7 +42,7 @@ from flax import nnx
 
 from inrv_jax import errors
 from inrv_jax import media
-from inrv_jax import metrics
+from inrv_jax.evaluation import metrics
 from inrv_jax.data import video_io
 from inrv_jax.models import inr as inr_lib
 from inrv_jax.models import prior as prior_lib

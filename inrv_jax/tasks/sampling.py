@@ -13,7 +13,7 @@
 import jax
 import numpy as np
 
-from inrv_jax import checkpoints
+from inrv_jax.training import checkpoints
 from inrv_jax import errors
 from inrv_jax import learned_prior
 from inrv_jax.models import prior as prior_lib

@@ -4,16 +4,16 @@ in a process it does not start (a notebook, or your own script).
   python -m inrv_jax.tools.cpu_settings
 
 Like every `python -m inrv_jax.*` command it first applies the settings
-(`cpu_runtime.use_cpu_settings`): the XLA flags of `inrv_jax/xla_cpu.py` (per
-CPU family) and the glibc huge-page tunable of `inrv_jax/hugepages.py` (the
+(`cpu_runtime.use_cpu_settings`): the XLA flags of `inrv_jax/runtime/xla_cpu.py` (per
+CPU family) and the glibc huge-page tunable of `inrv_jax/runtime/hugepages.py` (the
 command restarts itself with it).
 """
 
 import os
 
-from inrv_jax import cpu_runtime
-from inrv_jax import hugepages
-from inrv_jax import xla_cpu
+from inrv_jax.runtime import cpu_runtime
+from inrv_jax.runtime import hugepages
+from inrv_jax.runtime import xla_cpu
 
 
 def report(environ=os.environ) -> list[str]:

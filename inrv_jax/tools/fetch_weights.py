@@ -17,7 +17,7 @@ from ml_collections import config_flags
 
 from inrv_jax import errors
 from inrv_jax import pretrained
-from inrv_jax import resources
+from inrv_jax.training import resources
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/NAME.py).")
 

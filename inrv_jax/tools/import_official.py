@@ -46,12 +46,12 @@ from absl import logging
 from flax import nnx
 from ml_collections import config_flags
 
-from inrv_jax import checkpoints
-from inrv_jax import cpu_runtime
+from inrv_jax.training import checkpoints
+from inrv_jax.runtime import cpu_runtime
 from inrv_jax import config_defaults
 from inrv_jax import errors
 from inrv_jax.formats import torch_pickle
-from inrv_jax import stages
+from inrv_jax.training import stages
 from inrv_jax.models import clip_vision
 from inrv_jax.models import from_torch
 from inrv_jax.models import inrv as inrv_lib

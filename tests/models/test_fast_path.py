@@ -117,7 +117,7 @@ def test_sine_inr_keeps_the_dense_path():
 def test_loss_taken_in_the_forward_pass_equals_autodiff_of_the_render(tuning, name):
   """grid_pixel_loss backpropagates each chunk's loss as it renders it, keeping no
   activations; its loss, render and gradients equal autodiff of grid_apply's loss."""
-  from inrv_jax import losses  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import losses  # pylint: disable=import-outside-toplevel
   elementwise = losses.ELEMENTWISE[name]
   weights = _weights(batch=2, seed=4)
   target = jnp.asarray(np.random.default_rng(5).uniform(-1, 1, (2, T, H, W, 3)), jnp.float32)
@@ -139,7 +139,7 @@ def test_loss_taken_in_the_forward_pass_equals_autodiff_of_the_render(tuning, na
 def test_an_odd_grid_gives_the_plain_gradients(chunk_pixels):
   """Odd sizes (3 frames of 5 x 7) in chunks of one row, one frame, or all of it; chunks
   whose pixels do not split into tuning.weight_gradient_blocks blocks take one weight product."""
-  from inrv_jax import losses  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import losses  # pylint: disable=import-outside-toplevel
   tuning = dataclasses.replace(kernels.CPU, chunk_pixels=chunk_pixels)
   t, h, w = 3, 5, 7
   blocks = tuning.weight_gradient_blocks

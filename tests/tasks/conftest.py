@@ -21,7 +21,7 @@ def tiny_model() -> trained_model.TrainedModel:
 @pytest.fixture(scope="session")
 def trained_workdir(data_dir, tmp_path_factory):
   """A real workdir: the task model's architecture trained briefly on 6 bundled clips."""
-  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   config = tiny_task_config()
   config.data.dir = str(data_dir)
   config.data.stride = 8

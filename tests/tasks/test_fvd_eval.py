@@ -6,19 +6,19 @@ import math
 import numpy as np
 import pytest
 
-from inrv_jax import cached_arrays
+from inrv_jax.data import cached_arrays
 from inrv_jax import config_defaults
 from inrv_jax import errors
 from inrv_jax import main as main_lib
 from inrv_jax.tasks import cli
-from inrv_jax.tasks import fvd_eval
+from inrv_jax.evaluation import fvd_eval
 from tiny_configs import tiny
 
 
 @pytest.fixture(scope="module")
 def workdir16(data_dir, tmp_path_factory):
   """The tiny model trained for a few steps on four 16-frame 16x16 bundled clips."""
-  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   c = tiny(config_defaults.base_config(), data_dir)
   c.data.num_frames, c.data.stride, c.data.max_clips = 16, 16, 4
   c.train.num_steps = 4

@@ -27,7 +27,7 @@ def test_inversion_error_falls_and_metrics_cover_both_parts(tiny_model, targets)
   assert np.isnan(result.metrics["psnr_unobserved"][0])  # full: nothing unobserved
   assert np.isfinite(result.metrics["psnr_unobserved"][1:]).all()
   start = rendering.render(tiny_model, np.tile(tiny_model.latents.mean(0), (3, 1)))
-  from inrv_jax import metrics
+  from inrv_jax.evaluation import metrics
   assert (result.metrics["psnr_observed"] > metrics.psnr(start, targets, result.masks)).all()
 
 

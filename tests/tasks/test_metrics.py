@@ -1,6 +1,6 @@
 import numpy as np
 
-from inrv_jax import metrics
+from inrv_jax.evaluation import metrics
 
 
 def videos(seed, shape=(2, 3, 16, 16, 3)):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import inrv_jax
-from inrv_jax import train
+from inrv_jax.training import train
 from inrv_jax.data import datasets
-from inrv_jax.tasks import evaluate
+from inrv_jax.evaluation import evaluate
 from inrv_jax.tasks import inversion
 from tiny_configs import tiny_task_config
 

@@ -32,13 +32,13 @@ import jax
 import numpy as np
 
 from inrv_jax import errors
-from inrv_jax import fvd as fvd_lib
+from inrv_jax.evaluation import fvd as fvd_lib
 from inrv_jax import media
-from inrv_jax import metrics
+from inrv_jax.evaluation import metrics
 from inrv_jax import trained_model
 from inrv_jax.data import datasets
 from inrv_jax.data.builders import video_folder
-from inrv_jax.tasks import fvd_eval
+from inrv_jax.evaluation import fvd_eval
 from inrv_jax.tasks import interpolation
 from inrv_jax.tasks import inversion
 from inrv_jax.tasks import masks as masks_lib

@@ -18,7 +18,7 @@ defaults). The xla_cpu_* flags do not touch GPU or TPU backends.
 import os
 import platform
 
-# CPU family -> flags, from `python -m inrv_jax.bench --measure=matmul,train` with and
+# CPU family -> flags, from `python -m inrv_jax.bench.speed --measure=matmul,train` with and
 # without each candidate (BENCHMARKS.md has the figures and commands).
 FLAGS_BY_FAMILY = {
     "intel": ("--xla_cpu_experimental_ynn_fusion_type=",),

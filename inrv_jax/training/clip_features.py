@@ -26,7 +26,7 @@ import numpy as np
 import tqdm
 from flax import nnx
 
-from inrv_jax import cached_arrays
+from inrv_jax.data import cached_arrays
 from inrv_jax.data import clips as clips_lib
 from inrv_jax.data import datasets
 from inrv_jax.models import conditioning as conditioning_lib

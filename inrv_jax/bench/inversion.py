@@ -1,6 +1,6 @@
 """Benchmark: 32 videos inverted in one vmapped call vs 32 calls of one video.
 
-  python -m inrv_jax.bench_inversion [--workdir=DIR] [--videos=32] [--steps=50]
+  python -m inrv_jax.bench.inversion [--workdir=DIR] [--videos=32] [--steps=50]
 
 Without a workdir the quickstart architecture is freshly initialised (speed
 does not depend on the weights). The targets are the model's own renders of
@@ -16,7 +16,7 @@ import jax
 from absl import app
 from absl import flags
 
-from inrv_jax import cpu_runtime
+from inrv_jax.runtime import cpu_runtime
 from inrv_jax.tasks import inversion
 from inrv_jax.tasks import masks as masks_lib
 from inrv_jax.tasks import rendering

@@ -1,7 +1,7 @@
 """Benchmarks: train step, rendering, inversion, FVD features and a matmul ceiling, as JSON lines.
 
-  python -m inrv_jax.bench --config=configs/faces.py
-  python -m inrv_jax.bench --config=configs/quickstart.py --measure=train,render
+  python -m inrv_jax.bench.speed --config=configs/faces.py
+  python -m inrv_jax.bench.speed --config=configs/quickstart.py --measure=train,render
 
 Everything runs on synthetic data (no dataset needed) with the configured
 architecture and clip size. Each measurement warms up (compiles), repeats and
@@ -25,10 +25,10 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from inrv_jax import cpu_runtime
+from inrv_jax.runtime import cpu_runtime
 from inrv_jax import errors
-from inrv_jax import hugepages
-from inrv_jax import xla_cpu
+from inrv_jax.runtime import hugepages
+from inrv_jax.runtime import xla_cpu
 
 FLAGS = flags.FLAGS
 
@@ -76,7 +76,7 @@ def paper_config():
   import importlib.util  # pylint: disable=import-outside-toplevel
   import pathlib  # pylint: disable=import-outside-toplevel
   from inrv_jax import config_defaults  # pylint: disable=import-outside-toplevel
-  faces = pathlib.Path(__file__).resolve().parent.parent / "configs" / "faces.py"
+  faces = pathlib.Path(__file__).resolve().parents[2] / "configs" / "faces.py"
   if faces.exists():
     module_spec = importlib.util.spec_from_file_location("faces_config", faces)
     module = importlib.util.module_from_spec(module_spec)
@@ -215,8 +215,8 @@ def random_lpips(config):
 def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict:
   jax = _jax()
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from inrv_jax import parallel  # pylint: disable=import-outside-toplevel
-  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  from inrv_jax.runtime import parallel  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   num_videos = max(config.train.batch_size, 16)
   mesh = parallel.make_mesh()
   parallel.check_batch_size(config.train.batch_size, mesh)
@@ -258,9 +258,9 @@ def profile_train_program(trainer, holder: list, config, num_videos: int, mesh, 
   train.steps_per_call steps, the stacked step), one `train_step_op` JSON line each
   (op_profile.top_ops's fields plus ms_per_step and steps_per_call)."""
   jax = _jax()
-  from inrv_jax import op_profile  # pylint: disable=import-outside-toplevel
-  from inrv_jax import parallel  # pylint: disable=import-outside-toplevel
-  from inrv_jax import train  # pylint: disable=import-outside-toplevel
+  from inrv_jax.bench import op_profile  # pylint: disable=import-outside-toplevel
+  from inrv_jax.runtime import parallel  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   steps = config.train.steps_per_call
   batches = parallel.global_batch(train.stack([synthetic_batch(config, num_videos)] * steps),
                                   mesh, stacked=True)
@@ -314,7 +314,7 @@ def measure_render(reporter: Reporter, config, warmup: int, repeats: int) -> dic
 def measure_render_memory(reporter: Reporter, config) -> dict:
   """Renders once in a fresh subprocess and reads its peak RSS (ru_maxrss)."""
   frames, height, width = _render_shape()
-  code = "import sys, json; from inrv_jax import bench; bench.render_memory_child()"
+  code = "import sys, json; from inrv_jax.bench import speed; speed.render_memory_child()"
   request = json.dumps({"config": config.to_json(), "shape": [frames, height, width]})
   proc = subprocess.run([sys.executable, "-c", code], input=request, capture_output=True,
                         text=True, check=False)
@@ -353,7 +353,7 @@ def render_memory_child() -> None:
 def measure_inversion(reporter: Reporter, config) -> dict | None:
   """Batched inversion (bench_inversion.py): one vmapped call vs one call per video."""
   try:
-    from inrv_jax import bench_inversion  # pylint: disable=import-outside-toplevel
+    from inrv_jax.bench import inversion  # pylint: disable=import-outside-toplevel
   except ImportError as err:
     print(json.dumps({"name": "batched_inversion", "skipped": str(err), **reporter.common}),
           flush=True)
@@ -395,7 +395,7 @@ def measure_fvd(reporter: Reporter, warmup: int, repeats: int) -> dict:
   """
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from inrv_jax import fvd  # pylint: disable=import-outside-toplevel
+  from inrv_jax.evaluation import fvd  # pylint: disable=import-outside-toplevel
   from inrv_jax.models import i3d  # pylint: disable=import-outside-toplevel
   net = i3d.load()
   shape = (FLAGS.fvd_batch, fvd.NUM_FRAMES, i3d.INPUT_SIZE, i3d.INPUT_SIZE, 3)

@@ -26,19 +26,19 @@ import optax
 import tqdm
 from flax import nnx
 
-from inrv_jax import checkpoints
-from inrv_jax import clip_features
+from inrv_jax.training import checkpoints
+from inrv_jax.training import clip_features
 from inrv_jax import config_check
 from inrv_jax import errors
-from inrv_jax import evaluation
+from inrv_jax.evaluation import snapshots
 from inrv_jax import learned_prior
-from inrv_jax import losses
-from inrv_jax import metrics as metrics_lib
-from inrv_jax import parallel
-from inrv_jax import pixel_sampling
-from inrv_jax import resources
-from inrv_jax import stages
-from inrv_jax import stopping
+from inrv_jax.training import losses
+from inrv_jax.evaluation import metrics as metrics_lib
+from inrv_jax.runtime import parallel
+from inrv_jax.training import pixel_sampling
+from inrv_jax.training import resources
+from inrv_jax.training import stages
+from inrv_jax.training import stopping
 from inrv_jax import trained_model
 from inrv_jax.data import datasets
 from inrv_jax.data import identity
@@ -405,11 +405,11 @@ def current_model(config: ml_collections.ConfigDict, trainer: TrainSetup, state:
 
 def write_snapshot(config: ml_collections.ConfigDict, trainer: TrainSetup, state: dict,
                    source, workdir: pathlib.Path, writer: MetricWriter) -> None:
-  """Process 0: evaluation.snapshot of the current model to workdir/snapshots, its
+  """Process 0: snapshots.snapshot of the current model to workdir/snapshots, its
   recon_psnr to metrics.jsonl/TensorBoard and its images to TensorBoard."""
   if parallel.is_main_process():
     model = current_model(config, trainer, state, workdir)
-    metrics, images = evaluation.snapshot(model, source, workdir / "snapshots")
+    metrics, images = snapshots.snapshot(model, source, workdir / "snapshots")
     writer.write(model.step, metrics)
     writer.write_images(model.step, images)
 
@@ -569,7 +569,7 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, mesh: jax.s
   # ---- outputs (process 0): reconstructions, samples, loss curve, final PSNR
   model = trained_model.remember(current_model(config, trainer, state, workdir))
   if parallel.is_main_process():
-    writer.write(model.step, evaluation.write_outputs(model, source, workdir))
+    writer.write(model.step, snapshots.write_outputs(model, source, workdir))
     if config.prior.enabled:  # the learned prior over the latents (learned_prior.py)
       _say(f"fitting the prior on {model.num_videos} latents ({config.prior.steps} steps)")
       learned_prior.fit_workdir(model, progress=config.train.progress_bar)

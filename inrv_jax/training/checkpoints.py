@@ -36,8 +36,8 @@ from jax.experimental import multihost_utils
 
 from inrv_jax import config_defaults
 from inrv_jax import errors
-from inrv_jax import parallel
-from inrv_jax import stages
+from inrv_jax.runtime import parallel
+from inrv_jax.training import stages
 from inrv_jax.models import inrv as inrv_lib
 
 CONFIG_FILE = "config.json"

@@ -1,6 +1,6 @@
 """Input-pipeline benchmark: batches/s delivered vs train steps/s consumed.
 
-  python -m inrv_jax.bench_pipeline --config=configs/faces.py
+  python -m inrv_jax.bench.pipeline --config=configs/faces.py
 
 Writes a small How2Sign-Faces manual directory in the real layout (real
 H.264 mp4 clips made from the bundled clips, 2 s at 25 fps, 128x128) to a
@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 from ml_collections import config_flags
 
-from inrv_jax import cpu_runtime
-from inrv_jax import parallel
-from inrv_jax import train
+from inrv_jax.runtime import cpu_runtime
+from inrv_jax.runtime import parallel
+from inrv_jax.training import train
 from inrv_jax.data import datasets
 from inrv_jax.data import pipeline
 from inrv_jax.data.builders import fake_raw

@@ -18,8 +18,8 @@ import importlib.metadata
 import importlib.util
 import os
 
-from inrv_jax import hugepages
-from inrv_jax import xla_cpu
+from inrv_jax.runtime import hugepages
+from inrv_jax.runtime import xla_cpu
 
 TPU_PACKAGE = "libtpu"  # JAX's TPU runtime, found by import rather than as a plugin
 PLUGIN_GROUP = "jax_plugins"  # the entry-point group JAX's PJRT plugins (CUDA, ROCm) register in

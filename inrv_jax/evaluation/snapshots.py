@@ -7,7 +7,7 @@ import pathlib
 import numpy as np
 
 from inrv_jax import media
-from inrv_jax import metrics
+from inrv_jax.evaluation import metrics
 from inrv_jax.data import datasets
 from inrv_jax.data import video_io
 from inrv_jax.tasks import interpolation

@@ -15,7 +15,7 @@ for a `f32[10000,256]` dot that needs at least 6.5 ms), and the product itself
 runs as Eigen tasks with no event of their own (BENCHMARKS.md, "The paper
 step: what the profile could not name"). Each row's `of_wall` (its time over
 the profiled calls' wall time) shows how much a ranking explains.
-Used by `python -m inrv_jax.bench --measure=train --profile_ops=N`.
+Used by `python -m inrv_jax.bench.speed --measure=train --profile_ops=N`.
 """
 
 import collections

@@ -3,7 +3,7 @@
 Generated: `num_videos` latents sampled with `method` (default slerp_random,
 the paper's FVD sampling), rendered at `resolution` in batches. Real:
 min(num_videos, dataset size) training clips spread evenly over the dataset.
-Both sides use their first `num_frames` frames; see inrv_jax/fvd.py for the
+Both sides use their first `num_frames` frames; see inrv_jax/evaluation/fvd.py for the
 features.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import tqdm
 
 from inrv_jax import errors
-from inrv_jax import fvd as fvd_lib
+from inrv_jax.evaluation import fvd as fvd_lib
 from inrv_jax.tasks import rendering
 from inrv_jax.tasks import sampling
 
@@ -67,7 +67,7 @@ def generated_features(model, num_videos: int, extractor: fvd_lib.FeatureExtract
 
 
 # I3D cost per 16-frame video on 2 CPU cores (Intel Xeon with AVX-512, our lowered forward:
-# `python -m inrv_jax.bench --measure=matmul,fvd`, BENCHMARKS.md "FVD"); for the ETA a long
+# `python -m inrv_jax.bench.speed --measure=matmul,fvd`, BENCHMARKS.md "FVD"); for the ETA a long
 # FVD prints before it starts.
 I3D_SECONDS_PER_VIDEO = 0.31
 

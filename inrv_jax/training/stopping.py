@@ -21,7 +21,7 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from inrv_jax import errors
-from inrv_jax import parallel
+from inrv_jax.runtime import parallel
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
