@@ -109,6 +109,15 @@ def test_a_bad_task_flag_is_one_line(tmp_path, data_dir, mode, flag, parts):
   assert not (workdir / mode).exists()
 
 
+@pytest.mark.parametrize("mode", ["invert", "render"])
+def test_a_bad_indices_flag_is_reported_before_a_missing_model(tmp_path, data_dir, mode):
+  workdir = tmp_path / "untrained"
+  workdir.mkdir()
+  result = run_main(f"--workdir={workdir}", f"--mode={mode}", "--indices=abc", data_dir=data_dir)
+  _one_line_error(result, "--indices: 'abc' is not a training clip index")
+  assert list(workdir.iterdir()) == []
+
+
 def test_a_damaged_checkpoint_is_one_plain_warning_line(tmp_path, data_dir):
   workdir = tmp_path / "plain"
   shutil.copytree(FIXTURES / "plain", workdir)

@@ -43,6 +43,19 @@ def check_writable(workdir) -> None:
 
 
 
+def _model_for_indices(workdir, indices):
+  """rendering.model_from(workdir=workdir); where that fails, a malformed --indices is
+  reported instead (the mistake in the command line comes first)."""
+  try:
+    return rendering.model_from(workdir=workdir)
+  except errors.UserError:
+    for text in indices or ():
+      if not str(text).strip().isdigit():
+        raise errors.UserError(f"--indices: {str(text).strip()!r} is not a training clip "
+                               "index (a whole number >= 0)") from None
+    raise
+
+
 def _indices(model, indices, default_count: int) -> list[int]:
   """--indices (strings) -> training clip indices; default `default_count` spread over
   the dataset. Raises errors.UserError for one that is not an index 0..N-1."""
@@ -138,7 +151,7 @@ def invert_command(workdir, masks=None, indices=None, videos=None, steps: int | 
   inversion.check_steps(steps)
   inversion.check_schedule(schedule)
   rendering.parse_resolution(resolution)  # a bad --resolution before the model is loaded
-  model = rendering.model_from(workdir=workdir)
+  model = _model_for_indices(workdir, indices)
   specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
   if videos:
     names, clips = [str(v) for v in videos], inversion.read_videos(videos, model)
@@ -170,7 +183,7 @@ def render_command(workdir, indices=None, latents: str | None = None,
   """--mode=render: training latents (`indices`) or a saved latents .npy at any size; default 4x the
   training resolution. Reports time and this process's peak RSS."""
   rendering.parse_resolution(resolution)  # a bad --resolution before the model is loaded
-  model = rendering.model_from(workdir=workdir)
+  model = _model_for_indices(workdir, indices)
   if latents:
     if not pathlib.Path(latents).is_file():
       raise errors.UserError(f"{latents}: no such latents file (.npy of shape (n, latent_dim))")

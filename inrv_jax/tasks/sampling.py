@@ -39,8 +39,7 @@ def sample_latents(key: jax.Array, n: int, latents: np.ndarray,
   without a prior.
   """
   latents = np.asarray(latents, np.float32)
-  if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-    raise errors.UserError(f"number of samples must be an integer >= 1, got {n!r}")
+  check_count(n)
   if method == "prior":
     if prior is None:
       raise errors.UserError("method 'prior': this model has no learned prior; fit one with "
@@ -65,6 +64,12 @@ def sample_latents(key: jax.Array, n: int, latents: np.ndarray,
   raise errors.UserError(f"unknown sampling method {method!r}; choose one of {METHODS}")
 
 
+def check_count(n) -> None:
+  """Raises errors.UserError unless n, a number of samples, is an integer >= 1."""
+  if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+    raise errors.UserError(f"number of samples must be an integer >= 1, got {n!r}")
+
+
 def sample(key: jax.Array | int, n: int, model=None, workdir=None, method: str | None = None,
            num_frames: int | None = None, resolution: tuple[int, int] | None = None,
            return_latents: bool = False):
@@ -78,8 +83,9 @@ def sample(key: jax.Array | int, n: int, model=None, workdir=None, method: str |
   this process, else $INRV_WORKDIR. An int key is a seed; the same key gives
   the same videos. Raises errors.UserError for n not an integer >= 1, an unknown method,
   slerp_random with fewer than 2 training videos, "prior" for a model without
-  one, or no model to use.
+  one, or no model to use (a bad `n` is reported first).
   """
+  check_count(n)
   model = rendering.model_from(model, workdir)
   if isinstance(key, int):
     key = jax.random.key(key)

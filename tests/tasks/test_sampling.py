@@ -61,3 +61,12 @@ def test_a_count_that_is_not_a_positive_integer_is_refused(tiny_model, n):
   with pytest.raises(errors.UserError, match=f"number of samples must be an integer >= 1, "
                                              f"got {n!r}"):
     inrv_jax.sample(jax.random.key(0), n, tiny_model)
+
+
+def test_a_bad_count_is_reported_before_a_missing_model(tmp_path):
+  empty = tmp_path / "not_a_workdir"
+  empty.mkdir()
+  with pytest.raises(errors.UserError, match="number of samples must be an integer >= 1"):
+    inrv_jax.sample(0, 2.5, workdir=empty)
+  with pytest.raises(errors.UserError, match="config.json"):  # a good count: the workdir's fault
+    inrv_jax.sample(0, 2, workdir=empty)
