@@ -121,3 +121,28 @@ def test_a_full_data_disk_leaves_no_partial_shard(small_disk):
                          workers=1)
   assert "\n" not in str(caught.value)
   assert not list((small_disk / "data").rglob("*.tmp"))
+
+
+def test_a_full_disk_at_the_tensorboard_close_is_one_error_line(tmp_path, data_dir):
+  workdir = tmp_path / "workdir"
+  tensorboard = workdir / "tensorboard"
+  tensorboard.mkdir(parents=True)
+  mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(tensorboard)],
+                           capture_output=True, text=True)
+  if mounted.returncode != 0:
+    pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()})")
+  try:
+    fill(tensorboard, 0)  # the events have no room; the checkpoints' disk has
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TFDS_DATA_DIR": str(data_dir)}
+    result = subprocess.run(
+        [sys.executable, "-m", "inrv_jax.main", "--config=configs/quickstart.py",
+         f"--workdir={workdir}", "--config.train.num_steps=10",
+         "--config.train.progress_bar=False", "--config.prior.enabled=False"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  finally:
+    subprocess.run(["umount", "-l", str(tensorboard)], check=False)
+  assert result.returncode == 2, result.stderr[-2000:]
+  [line] = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+  assert f"{tensorboard}: cannot write (No space left on device)" in line
+  assert "Traceback" not in result.stderr and "Exception" not in result.stderr, result.stderr
+  assert inrv_jax.load(workdir).step == 10  # the checkpoint was written before the close

@@ -315,8 +315,28 @@ class MetricWriter:
     if self._main:
       with self._writing(self._workdir / "metrics.jsonl"):
         self._jsonl.close()
-      with self._writing(self._workdir / "tensorboard"):
-        self._tb.close()
+      try:
+        with self._writing(self._workdir / "tensorboard"):
+          self._tb.close()
+      except errors.UserError:
+        _abandon(self._tb)
+        raise
+
+
+def _abandon(summary_writer) -> None:
+  """Stop a tensorboardX SummaryWriter whose close failed (a full disk) without writing.
+
+  tensorboardX has no public way to do this: its exit handler would retry the close and
+  print a traceback after our one error line, and its writer thread would fail at exit.
+  So its event writers' threads are stopped and the writers marked closed (attributes of
+  tensorboardX.event_file_writer.EventFileWriter), each step allowed to fail.
+  """
+  for file_writer in (getattr(summary_writer, "all_writers", None) or {}).values():
+    event_writer = getattr(file_writer, "event_writer", None)
+    with contextlib.suppress(Exception):
+      event_writer._worker.stop()  # pylint: disable=protected-access
+    with contextlib.suppress(Exception):
+      event_writer._closed = True  # pylint: disable=protected-access
 
 
 def keep_rows_up_to(path: pathlib.Path, step: int) -> None:
