@@ -28,4 +28,7 @@ def get_config(arg: str | None = None):
   c.train.steps_per_call = 25       # 25 steps per compiled call: small steps out of Python dispatch (BENCHMARKS.md)
   c.train.log_every = 100           # a metrics line every 100 steps
   c.train.checkpoint_every = 1000   # checkpoints at 1000, 2000, 3000
+  c.prior.steps = 1000              # the learned prior over 30 latents: a short fit (seconds)
+  c.prior.ema_decay = 0.99           # (an average over about the last 100 steps of the short fit)
+  c.prior.checkpoint_every = 500
   return c
