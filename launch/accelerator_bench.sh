@@ -12,7 +12,7 @@ bench() { python -m inrv_jax.bench.speed "$@" | grep '^{' | tee -a "$out"; }
 bench --measure=matmul,train,render,render_memory,fvd
 # The paper step with the INR's matmuls in bf16.
 bench --config=configs/faces.py --config.model.compute_dtype=bfloat16 --measure=train
-# Issue 3, point 3: 32 inversions in one vmapped call vs 32 calls of one (target >= 10x).
+# 32 inversions in one vmapped call against 32 calls of one.
 bench --config=configs/quickstart.py --measure=matmul,inversion --inversion_videos=32 \
   --inversion_steps=50
 echo "results in $out"

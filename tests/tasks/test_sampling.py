@@ -1,16 +1,30 @@
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
 
 import inrv_jax
 from inrv_jax import errors
+from inrv_jax import learned_prior
 from inrv_jax import trained_model
 from inrv_jax.tasks import interpolation
 from inrv_jax.tasks import sampling
 
 
+@pytest.fixture(scope="module")
+def tiny_model_with_prior(tiny_model, tmp_path_factory):
+  """tiny_model with a learned prior fitted on its latents (the tiny prior of shrink_prior)."""
+  prior = learned_prior.fit(tiny_model.latents, tiny_model.config.prior,
+                            tmp_path_factory.mktemp("prior"), progress=False)
+  return dataclasses.replace(tiny_model, prior=prior)
+
+
 @pytest.mark.parametrize("method", sampling.METHODS)
-def test_sampling_is_deterministic_per_key_with_the_right_shape(tiny_model, method):
+def test_sampling_is_deterministic_per_key_with_the_right_shape(tiny_model, tiny_model_with_prior,
+                                                                method):
+  if method == "prior":
+    tiny_model = tiny_model_with_prior
   a = inrv_jax.sample(jax.random.key(1), 3, tiny_model, method=method)
   b = inrv_jax.sample(jax.random.key(1), 3, tiny_model, method=method)
   c = inrv_jax.sample(jax.random.key(2), 3, tiny_model, method=method)
