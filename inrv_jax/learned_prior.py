@@ -56,13 +56,28 @@ def fingerprint(latents: np.ndarray, prior_config: ml_collections.ConfigDict, se
 
 
 def _manager(directory: pathlib.Path, writable: bool) -> ocp.CheckpointManager:
+  # This process alone: in a multi-process run only process 0 fits the prior, so Orbax
+  # must not wait at barriers for processes that never call it.
+  # (Orbax then leaves creating the directory to us.)
+  this = jax.process_index()
+  if writable:
+    directory.mkdir(parents=True, exist_ok=True)
   return ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
-      max_to_keep=KEEP, create=writable, cleanup_tmp_directories=writable))
+      max_to_keep=KEEP, create=False, cleanup_tmp_directories=writable,
+      multiprocessing_options=ocp.options.MultiprocessingOptions(
+          primary_host=this, active_processes={this}, barrier_sync_key_prefix="prior")))
 
 
 def _restore(mngr: ocp.CheckpointManager, step: int, target: dict) -> dict:
-  args = ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, target))
-  return mngr.restore(step, args=ocp.args.Composite(state=args))["state"]
+  # As NumPy arrays, saved and restored (see _save), then placed on this process's device.
+  args = ocp.args.StandardRestore(jax.device_get(target))
+  return jax.tree.map(jnp.asarray, mngr.restore(step, args=ocp.args.Composite(state=args))["state"])
+
+
+def _save(mngr: ocp.CheckpointManager, step: int, state: dict, meta: dict) -> None:
+  # NumPy arrays: Orbax refuses this process's own jax.Arrays in a multi-process run.
+  mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(jax.device_get(state)),
+                                          meta=ocp.args.JsonSave(meta)))
 
 
 def _read_meta(mngr: ocp.CheckpointManager, step: int) -> dict:
@@ -136,9 +151,7 @@ def fit(latents: np.ndarray, prior_config: ml_collections.ConfigDict, directory,
       bar.set_postfix(loss=f"{float(losses.mean()):.4f}")
       stop = signals.received is not None
       if stop or done % every == 0 or done == total:
-        mngr.save(done, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state),
-            meta=ocp.args.JsonSave({**meta, "step": done, "loss": float(losses.mean())})))
+        _save(mngr, done, state, {**meta, "step": done, "loss": float(losses.mean())})
       if stop and done < total:
         mngr.wait_until_finished()
         mngr.close()
