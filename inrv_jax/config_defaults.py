@@ -173,8 +173,8 @@ def base_config() -> Config:
   p.inversion_weight = 0.01     # weight of the prior's denoising energy in the inversion loss (0 = none)
   p.inversion_times = (0.8, 0.9, 0.95)  # path times t at which the energy is taken (each in (0, 1); near 1: local denoising)
   p.inversion_draws = 2         # noise draws per time and inversion step for the energy (fresh every step)
-  p.inversion_starts = 4        # inversions per video with a prior (their renders are averaged)
-  p.starts_from_prior = True    # draw the inversion starts from the prior (False: the Gaussian's spread)
+  p.inversion_starts = 1        # inversions per video with a prior (several: their renders are averaged; each costs a whole inversion)
+  p.starts_from_prior = False   # draw the inversion starts from the prior (False: the mean latent, then the Gaussian's spread)
   return c.lock()
 
 

@@ -100,8 +100,7 @@ def test_rerunning_a_mode_replaces_its_old_files(workdir):
   assert (workdir / "invert" / "inpaint_box.png").exists()
   cli.invert_command(workdir, masks=["full"], indices=["0"], steps=2)
   assert sorted(p.name for p in (workdir / "invert").iterdir()) == [
-      "full.gif", "full.mp4", "full.png", "latents.npy", "latents_per_start.npy",
-      "metrics.json"]  # the workdir has a prior: several starts, each start's latent kept
+      "full.gif", "full.mp4", "full.png", "latents.npy", "metrics.json"]
 
 
 def test_a_bad_mode_input_creates_no_output_folder(workdir):
