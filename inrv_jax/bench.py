@@ -227,10 +227,9 @@ def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict
     table = jax.random.normal(jax.random.key(0),
                               (num_videos, d.num_frames, config.model.clip.output_dim))
     trainer = dataclasses.replace(trainer, clip_features=parallel.replicate(table, mesh))
-  state = parallel.replicate(trainer.state, mesh)
   batch = parallel.global_batch(synthetic_batch(config, num_videos), mesh)
   num_active = jnp.int32(num_videos)
-  holder = [state]
+  holder = [trainer.state]  # replicated by train.setup
 
   def run():
     holder[0], metrics = trainer.step(holder[0], batch, num_active)
