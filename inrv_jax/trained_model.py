@@ -87,15 +87,16 @@ def from_module(config: ml_collections.ConfigDict, module: inrv_lib.INRV, seen_l
 
 def _restore_target(config: ml_collections.ConfigDict, meta: dict
                     ) -> tuple[nnx.GraphDef, dict]:
-  """The model's graphdef and {item: ShapeDtypeStruct tree} of the items `load` restores,
-  for the checkpoint's meta, from one checkpoints.abstract_state.
+  """The model's graphdef and {item: ShapeDtypeStruct tree} of the items `load` restores
+  (the state's params and train items, not the optimizer's), for the checkpoint's meta,
+  from checkpoints.build_state.
 
   Imported checkpoints (tools/import_official.py) hold the frozen CLIP as item
   "frozen"; otherwise it is rebuilt from the config (pretrained file, or
   random from the seed).
   """
-  graphdef, state, frozen = checkpoints.abstract_state(config, meta["num_videos"])
-  target = {"params": state["params"], "train": state["train"]}
+  graphdef, frozen, state = checkpoints.build_state(config, meta["num_videos"], abstract=True)
+  target = state.replace(opt_state=None).items()
   if meta.get("frozen_in_checkpoint", False):
     target["frozen"] = frozen
   return graphdef, target
@@ -128,10 +129,11 @@ def load(workdir: str | pathlib.Path, step: int | None = None) -> TrainedModel:
   if found is None:
     raise errors.UserError(f"{workdir}: no checkpoint in {workdir / 'checkpoints'}")
   step, restored, meta = found
+  state = checkpoints.TrainState.from_items(restored)  # its opt_state is not read: None
   frozen = (restored["frozen"] if "frozen" in restored
             else inrv_lib.frozen_state(config.model, config.seed))
-  module = nnx.merge(graphdefs[-1], restored["params"], frozen)
-  model = from_module(config, module, restored["train"]["seen_latents"], str(workdir), step)
+  module = nnx.merge(graphdefs[-1], state.params, frozen)
+  model = from_module(config, module, state.seen_latents, str(workdir), step)
   model.prior = learned_prior.load(workdir, config.prior)  # None where none was fitted
   return remember(model)
 

@@ -11,9 +11,9 @@ import pytest
 from flax import nnx
 
 from inrv_jax.data import cached_arrays
-from inrv_jax.training import clip_features
 from inrv_jax.runtime import parallel
-from inrv_jax.training import stages
+from inrv_jax.training import checkpoints
+from inrv_jax.training import clip_features
 from inrv_jax.training import train
 from inrv_jax.data import datasets
 from inrv_jax.data import pipeline
@@ -41,14 +41,13 @@ def test_cached_features_give_the_loss_and_update_of_the_clip_tower(tiny_config)
   state_b, metrics_b = uncached.step(parallel.replicate(uncached.state, mesh), batch, active)
   np.testing.assert_allclose(metrics_a["loss"], metrics_b["loss"], rtol=1e-6)
   np.testing.assert_allclose(metrics_a["psnr"], metrics_b["psnr"], rtol=1e-6)
-  for a, b in zip(jax.tree.leaves(state_a["params"]), jax.tree.leaves(state_b["params"])):
+  for a, b in zip(jax.tree.leaves(state_a.params), jax.tree.leaves(state_b.params)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
 
 
 def _conditioner(config, num_videos):
-  graphdef, frozen, state = train.init_state(config, num_videos,
-                                             stages.make_optimizer(config))
-  return nnx.merge(graphdef, state["params"], frozen).conditioner
+  graphdef, frozen, state = checkpoints.build_state(config, num_videos)
+  return nnx.merge(graphdef, state.params, frozen).conditioner
 
 
 def _four_clips(tiny_config):

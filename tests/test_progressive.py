@@ -61,14 +61,15 @@ def test_progressive_run_grows_table_and_carries_moments(tiny_config, tmp_path):
       40: (0, 2), 80: (1, 4), 120: (2, 8)}
 
   # at the end of stage 0, rows 2.. are untouched: init values and zero Adam moments
-  fresh = train.init_state(tiny_config, 8, stages.make_optimizer(
+  fresh = checkpoints.build_state(tiny_config, 8, tx=stages.make_optimizer(
       tiny_config, stages.plan(tiny_config.train.stages, 8, 2, 0)))[2]
-  after_first, _ = checkpoints.restore(mngr, 40, fresh)
-  table = np.asarray(after_first["params"]["latent_table"][...])
-  init_table = np.asarray(fresh["params"]["latent_table"][...])
+  after_first = checkpoints.TrainState.from_items(
+      checkpoints.restore(mngr, 40, fresh.items())[0])
+  table = np.asarray(after_first.params["latent_table"][...])
+  init_table = np.asarray(fresh.params["latent_table"][...])
   np.testing.assert_array_equal(table[2:], init_table[2:])
   assert not np.array_equal(table[:2], init_table[:2])
-  adam = after_first["opt_state"][0]
+  adam = after_first.opt_state[0]
   for moments in (adam.mu, adam.nu):
     rows = np.asarray(moments["latent_table"][...])
     assert np.all(rows[2:] == 0) and np.any(rows[:2] != 0)

@@ -31,9 +31,9 @@ def test_k_steps_in_one_call_equal_k_single_steps(tiny_config):
   scanned, stacked = trainer.steps(parallel.replicate(fresh, mesh),
                                    parallel.global_batch(train.stack(local), mesh,
                                                          stacked=True), active)
-  assert int(scanned["train"]["step"]) == int(single["train"]["step"]) == 5
+  assert int(scanned.step) == int(single.step) == 5
   np.testing.assert_allclose(np.asarray(stacked["loss"]), losses, rtol=1e-6)
-  for a, b in zip(jax.tree.leaves(single["params"]), jax.tree.leaves(scanned["params"])):
+  for a, b in zip(jax.tree.leaves(single.params), jax.tree.leaves(scanned.params)):
     np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-6, atol=1e-7)
 
 
@@ -42,11 +42,26 @@ def test_calls_end_on_every_logged_saved_or_last_step(tiny_config):
   c.train.steps_per_call, c.train.log_every, c.train.checkpoint_every = 4, 5, 10
   c.eval.every = 0
   stage = stages.Stage(0, 8, 0, 23)
-  ends, done = [], 0
-  while done < stage.end_step:
-    done += train.steps_in_call(done, stage, c)
-    ends.append(done)
-  assert ends == [4, 5, 9, 10, 14, 15, 19, 20, 23]
+  calls = list(train.LoopClock.of(stage, c).calls(0))
+  assert [call.end for call in calls] == [4, 5, 9, 10, 14, 15, 19, 20, 23]
+  assert [call.start for call in calls] == [0, 4, 5, 9, 10, 14, 15, 19, 20]
+  assert [call.end for call in calls if call.log] == [5, 10, 15, 20, 23]
+  assert [call.end for call in calls if call.checkpoint] == [10, 20, 23]
+  assert [call.opens_stage for call in calls] == [True] + [False] * 8
+  assert not any(call.snapshot for call in calls)
+
+
+def test_a_resumed_stage_keeps_its_calls_and_snapshot_steps(tiny_config):
+  # a later stage resumed mid-way: the calls from there are those of the uninterrupted run
+  c = tiny_config
+  c.train.steps_per_call, c.train.log_every, c.train.checkpoint_every = 8, 5, 10
+  c.eval.every = 6
+  clock = train.LoopClock.of(stages.Stage(1, 8, 3, 21), c)
+  straight = list(clock.calls(3))
+  assert [call.end for call in straight] == [5, 6, 10, 12, 15, 18, 20, 21]
+  assert straight[0].opens_stage and not any(call.opens_stage for call in straight[1:])
+  assert [call.end for call in straight if call.snapshot] == [6, 12, 18]
+  assert list(clock.calls(10)) == straight[3:]
 
 
 def test_training_with_steps_per_call_matches_one_step_per_call(tiny_config, tmp_path):

@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from inrv_jax.training import losses
 from inrv_jax.runtime import parallel
+from inrv_jax.training import checkpoints
+from inrv_jax.training import losses
 from inrv_jax.training import stages
 from inrv_jax.training import train
 from inrv_jax.models import inr
 from inrv_jax.models import kernels
 from inrv_jax.models import lpips
 from inrv_jax.models import vgg16
+from tiny_configs import tiny_clip
 
 
 def small_lpips():
@@ -32,14 +34,14 @@ def test_step_adds_weighted_lpips_to_l1(tiny_config):
   c.train.lpips_weight = 0.7
   plan = stages.plan((), 4, 2, 10)
   tx = stages.make_optimizer(c, plan)
-  graphdef, frozen, state = train.init_state(c, 4, tx)
+  graphdef, frozen, state = checkpoints.build_state(c, 4, tx=tx)
   perceptual_graphdef, perceptual_state = nnx.split(small_lpips())
   mesh = parallel.make_mesh()
   step = train.make_train_step(c, graphdef, tx, mesh, perceptual_graphdef)
   videos = jax.random.uniform(jax.random.key(1), (2, 8, 16, 16, 3), minval=-1, maxval=1)
   batch = {"video": videos, "index": jnp.array([0, 3])}
   # the prediction the step makes, computed outside it
-  module = nnx.merge(graphdef, state["params"], frozen)
+  module = nnx.merge(graphdef, state.params, frozen)
   pred = inr.grid_apply(module.inr_spec, module.inr_weights(module.latents(batch["index"])),
                         8, 16, 16)
   expected_l1 = losses.l1(pred, videos)
@@ -79,7 +81,7 @@ def test_whole_frame_step_equals_the_step_through_the_rendered_video(tiny_config
   fused = dataclasses.replace(kernels.CPU, chunk_pixels=2 * 16 * 16)  # 4 chunks of 2 frames
   through_the_render = dataclasses.replace(fused, fused_loss=False)  # grid_apply, autodiff
   tx = stages.make_optimizer(c, stages.plan((), 4, 2, 10))
-  graphdef, frozen, state = train.init_state(c, 4, tx)
+  graphdef, frozen, state = checkpoints.build_state(c, 4, tx=tx)
   videos = jax.random.uniform(jax.random.key(1), (3, 8, 16, 16, 3), minval=-1, maxval=1)
   batch = {"video": videos, "index": jnp.array([0, 3, 1])}
 
@@ -90,5 +92,42 @@ def test_whole_frame_step_equals_the_step_through_the_rendered_video(tiny_config
   (fused, fused_metrics), (plain, plain_metrics) = results
   for name in ("loss", "psnr"):
     np.testing.assert_allclose(fused_metrics[name], plain_metrics[name], rtol=1e-6)
-  for a, b in zip(jax.tree.leaves(fused["params"]), jax.tree.leaves(plain["params"])):
+  for a, b in zip(jax.tree.leaves(fused.params), jax.tree.leaves(plain.params)):
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_the_abstract_state_is_the_fresh_state_as_shapes(tiny_config, clip):
+  """build_state(abstract=True), every restore's target, has the graphdef, tree, shapes
+  and dtypes of the state a fresh run trains, and carries the sharding asked for."""
+  c = tiny_clip(tiny_config) if clip else tiny_config
+  sharding = parallel.replicated(parallel.make_mesh())
+  graphdef, frozen, state = checkpoints.build_state(c, 4, sharding)
+  shapes_graphdef, shapes_frozen, shapes = checkpoints.build_state(c, 4, sharding,
+                                                                   abstract=True)
+  assert shapes_graphdef == graphdef
+  assert isinstance(state, checkpoints.TrainState) and isinstance(shapes, checkpoints.TrainState)
+  for concrete, abstract in ((state, shapes), (frozen, shapes_frozen)):
+    assert jax.tree.structure(abstract) == jax.tree.structure(concrete)
+    for a, b in zip(jax.tree.leaves(concrete), jax.tree.leaves(abstract)):
+      assert isinstance(b, jax.ShapeDtypeStruct) and (a.shape, a.dtype) == (b.shape, b.dtype)
+      assert a.sharding == b.sharding == sharding
+  assert bool(jax.tree.leaves(frozen)) == clip
+  assert int(state.step) == 0 and state.seen_latents.shape == (4, c.model.latent_dim)
+
+
+def test_the_state_maps_to_the_checkpoint_items_and_back(tiny_config):
+  """The on-disk layout: items params, opt_state and train {step, rng, seen_latents}; a
+  state without opt_state (trained_model.load's partial restore) has no opt_state item."""
+  _, _, state = checkpoints.build_state(tiny_config, 4, abstract=True)
+  items = state.items()
+  assert sorted(items) == ["opt_state", "params", "train"]
+  assert sorted(items["train"]) == ["rng", "seen_latents", "step"]
+  assert items["train"]["seen_latents"] is state.seen_latents
+  assert items["params"] is state.params and items["opt_state"] is state.opt_state
+  assert checkpoints.TrainState.from_items(items) == state
+  partial = state.replace(opt_state=None)
+  assert sorted(partial.items()) == ["params", "train"]
+  assert checkpoints.TrainState.from_items(partial.items()) == partial
+  with pytest.raises(ValueError, match="one checkpoint item"):
+    state.replace(rng=None).items()

@@ -48,7 +48,7 @@ def time_pipeline(source, config, n: int) -> float:
 def time_train_step(source, config, n: int) -> float:
   mesh = parallel.make_mesh()
   trainer = train.setup(config, len(source), mesh)
-  state, active = parallel.replicate(trainer.state, mesh), jnp.int32(len(source))
+  state, active = trainer.state, jnp.int32(len(source))  # replicated by train.setup
   batches = pipeline.Batches(source, config.train.batch_size, config.seed, 0)
   state, metrics = trainer.step(state, parallel.global_batch(next(batches), mesh),  # compile
                                 active)

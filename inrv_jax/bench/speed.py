@@ -227,10 +227,9 @@ def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict
     table = jax.random.normal(jax.random.key(0),
                               (num_videos, d.num_frames, config.model.clip.output_dim))
     trainer = dataclasses.replace(trainer, clip_features=parallel.replicate(table, mesh))
-  state = parallel.replicate(trainer.state, mesh)
   batch = parallel.global_batch(synthetic_batch(config, num_videos), mesh)
   num_active = jnp.int32(num_videos)
-  holder = [state]
+  holder = [trainer.state]  # replicated by train.setup
 
   def run():
     holder[0], metrics = trainer.step(holder[0], batch, num_active)
@@ -351,7 +350,7 @@ def render_memory_child() -> None:
 
 
 def measure_inversion(reporter: Reporter, config) -> dict | None:
-  """Batched inversion (bench_inversion.py): one vmapped call vs one call per video."""
+  """Batched inversion (bench/inversion.py): one vmapped call vs one call per video."""
   try:
     from inrv_jax.bench import inversion  # pylint: disable=import-outside-toplevel
   except ImportError as err:
@@ -364,7 +363,7 @@ def measure_inversion(reporter: Reporter, config) -> dict | None:
   module = inrv_lib.INRV(config.model, 16, rngs=nnx.Rngs(config.seed))
   model = trained_model.from_module(config, module, None)
   videos, steps, pixels = FLAGS.inversion_videos, FLAGS.inversion_steps, FLAGS.inversion_pixels
-  result = bench_inversion.measure(model, videos, steps, pixels)
+  result = inversion.measure(model, videos, steps, pixels)
   step_seconds = result["batched_seconds"] / steps  # one Adam step of every video
   observed = pixels or config.data.num_frames * config.data.height * config.data.width
   per_video = (forward_flops_per_pixel(model.inr_spec) * observed

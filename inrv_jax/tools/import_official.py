@@ -39,7 +39,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 from absl import app
 from absl import flags
 from absl import logging
@@ -281,12 +280,8 @@ def _write_workdir(tmp: pathlib.Path, config, params, frozen, seen: np.ndarray, 
   tx = stages.make_optimizer(config, stages.plan_for(config, num_videos))
   state = checkpoints.new_state(params, tx, config.seed, jnp.asarray(seen))
   mngr = checkpoints.manager(tmp, config.train.keep_checkpoints)
-  items = {k: ocp.args.StandardSave(state[k]) for k in checkpoints.STATE_ITEMS}
-  if jax.tree.leaves(frozen):
-    items["frozen"] = ocp.args.StandardSave(frozen)
-  mngr.save(0, args=ocp.args.Composite(meta=ocp.args.JsonSave(meta), **items))
-  mngr.wait_until_finished()
-  mngr.close()
+  checkpoints.save(mngr, 0, state, meta, frozen if jax.tree.leaves(frozen) else None)
+  checkpoints.close(mngr)
   checkpoints.write_config(tmp, config)
 
 

@@ -1,7 +1,11 @@
 """What a checkpoint holds, and the Orbax manager that writes and restores it.
 
-A checkpoint at step s has four items (`new_state` builds the first three,
-the one place their structure is written):
+The train state is a `TrainState` (params, opt_state, step, rng,
+seen_latents); `build_state` builds it with the model's graphdef and frozen
+state, concrete (a fresh run) or as shapes with shardings (the restore target
+of training and trained_model.load), from the same code. On disk a
+checkpoint at step s has four items (`TrainState.items` and
+`TrainState.from_items` are the one place they are mapped to the typed state):
   params     the trainable model parameters (nnx.State)
   opt_state  the Optax state
   train      step (int32), RNG key data ((2,) uint32), and `seen_latents`
@@ -9,9 +13,8 @@ the one place their structure is written):
              time it was in a batch
   meta       JSON: number of videos, step, stage, anything a reader needs
 and, in workdirs made by tools/import_official.py, `frozen` (the model's
-non-trainable state, e.g. the authors' CLIP tower). `abstract_state` gives
-the restore target of every reader (training and trained_model.load). The
-run's config is stored beside them as `config.json` in the workdir.
+non-trainable state, e.g. the authors' CLIP tower). The run's config is
+stored beside them as `config.json` in the workdir.
 """
 
 import contextlib
@@ -32,6 +35,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 from flax import nnx
+from flax import struct
 from jax.experimental import multihost_utils
 
 from inrv_jax import config_defaults
@@ -41,23 +45,55 @@ from inrv_jax.training import stages
 from inrv_jax.models import inrv as inrv_lib
 
 CONFIG_FILE = "config.json"
-STATE_ITEMS = ("params", "opt_state", "train")
 LOCK_FILE = ".writer.lock"  # held (flock) by the one process writing the workdir
 OWNER_FILE = ".writer"      # "pid N on host H" of the process that last took the lock
 
 
+@struct.dataclass
+class TrainState:
+  """What training changes: the model's trainable parameters and the loop's state.
+
+  A pytree (jit donates and shards it whole). Fields that a partial restore
+  leaves out (see `items`) are None.
+  """
+  params: nnx.State         # the model's trainable parameters
+  opt_state: optax.OptState  # the optimizer's state (stages.make_optimizer)
+  step: jax.Array           # () int32: optimiser steps done
+  rng: jax.Array            # (2,) uint32: key data of the step RNG (folded with `step`)
+  seen_latents: jax.Array   # (N, latent_dim) f32: each video's z the last time it was seen
+
+  def items(self) -> dict:
+    """The checkpoint items of the fields that are set: {"params", "opt_state", "train":
+    {"step", "rng", "seen_latents"}} (the on-disk layout; `from_items` inverts it).
+    Raises ValueError when only part of the "train" item is set."""
+    train = {"step": self.step, "rng": self.rng, "seen_latents": self.seen_latents}
+    if any(v is None for v in train.values()) and any(v is not None for v in train.values()):
+      raise ValueError("step, rng and seen_latents are one checkpoint item: set all or none")
+    items = {"params": self.params, "opt_state": self.opt_state,
+             "train": None if self.step is None else train}
+    return {name: tree for name, tree in items.items() if tree is not None}
+
+  @classmethod
+  def from_items(cls, items: dict) -> "TrainState":
+    """The state of restored checkpoint items (`items`' layout); items not given (and
+    any other, e.g. "frozen") leave their fields None."""
+    train = items.get("train", {})
+    return cls(params=items.get("params"), opt_state=items.get("opt_state"),
+               step=train.get("step"), rng=train.get("rng"),
+               seen_latents=train.get("seen_latents"))
+
+
 def new_state(params: nnx.State, tx: optax.GradientTransformation, seed: int,
-              seen_latents: jax.Array) -> dict:
-  """The train state of a fresh run: {"params", "opt_state", "train"}.
+              seen_latents: jax.Array) -> TrainState:
+  """The train state of a fresh run.
 
   params: the model's trainable nnx.State; tx: its optimizer
   (stages.make_optimizer); seed: config.seed (the step RNG is key(seed + 1));
   seen_latents: (N, latent_dim) f32, from `initial_latents`.
   """
-  return {"params": params, "opt_state": tx.init(params),
-          "train": {"step": jnp.int32(0),
-                    "rng": jax.random.key_data(jax.random.key(seed + 1)),
-                    "seen_latents": seen_latents}}
+  return TrainState(params=params, opt_state=tx.init(params), step=jnp.int32(0),
+                    rng=jax.random.key_data(jax.random.key(seed + 1)),
+                    seen_latents=seen_latents)
 
 
 def initial_latents(model_config: ml_collections.ConfigDict, module: inrv_lib.INRV) -> jax.Array:
@@ -70,32 +106,45 @@ def initial_latents(model_config: ml_collections.ConfigDict, module: inrv_lib.IN
   return jnp.array(module.all_latents(), copy=True)  # a copy: donated separately
 
 
-def abstract_state(config: ml_collections.ConfigDict, num_videos: int,
-                   sharding: jax.sharding.Sharding | None = None
-                   ) -> tuple[nnx.GraphDef, dict, nnx.State]:
-  """(graphdef, state, frozen) of `config`'s model for num_videos, as shapes only.
+def build_state(config: ml_collections.ConfigDict, num_videos: int,
+                sharding: jax.sharding.Sharding | None = None, abstract: bool = False,
+                tx: optax.GradientTransformation | None = None
+                ) -> tuple[nnx.GraphDef, nnx.State, TrainState]:
+  """(graphdef, frozen, state) of `config`'s model for num_videos: the INRV module's
+  structure, its non-trainable state (the frozen CLIP tower; empty without
+  conditioning) and the `TrainState` of a fresh run.
 
-  state: `new_state`'s tree with jax.ShapeDtypeStruct leaves; frozen: the
-  model's non-trainable state, likewise. Every leaf carries `sharding`
-  (default: the first local device), so a restore lands on this machine's
-  devices whatever the machine that wrote the checkpoint had. Nothing is
-  allocated and no weight file is read.
+  The one builder of the model and its state: training's fresh state and every
+  restore target (training's resume, trained_model.load) come from here.
+  abstract=False: the arrays, placed with `sharding` (None: where JAX puts them, the
+  first local device). abstract=True: the same trees with jax.ShapeDtypeStruct
+  leaves, each carrying `sharding` (default: the first local device), so that a
+  restore lands on this machine's devices whatever the machine that wrote the
+  checkpoint had; nothing is allocated and no weight file is read. tx: the
+  optimizer (default: stages.make_optimizer for the run's stage plan).
   """
-  sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  model_config = config.model.copy_and_resolve_references()
-  model_config.clip.pretrained = False  # the same shapes, without reading CLIP weights
-  tx = stages.make_optimizer(config, stages.plan_for(config, num_videos))
+  model_config = config.model
+  if abstract:
+    model_config = config.model.copy_and_resolve_references()
+    model_config.clip.pretrained = False  # the same shapes, without reading CLIP weights
+  tx = tx or stages.make_optimizer(config, stages.plan_for(config, num_videos))
+  graphdefs = []  # the module's structure: not an array, so kept aside under eval_shape
 
-  def fresh():
+  def fresh() -> tuple[nnx.State, TrainState]:
     module = inrv_lib.INRV(model_config, num_videos, rngs=nnx.Rngs(config.seed))
-    _, params, frozen = nnx.split(module, nnx.Param, ...)
-    return new_state(params, tx, config.seed, initial_latents(model_config, module)), frozen
+    graphdef, params, frozen = nnx.split(module, nnx.Param, ...)
+    graphdefs.append(graphdef)
+    return frozen, new_state(params, tx, config.seed, initial_latents(model_config, module))
 
-  graphdef = nnx.graphdef(nnx.eval_shape(
-      lambda: inrv_lib.INRV(model_config, num_videos, rngs=nnx.Rngs(config.seed))))
-  state, frozen = jax.eval_shape(fresh)
+  if not abstract:
+    frozen, state = fresh()
+    if sharding is not None:
+      frozen, state = jax.device_put((frozen, state), sharding)
+    return graphdefs[0], frozen, state
+  sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  frozen, state = jax.eval_shape(fresh)
   placed = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
-  return graphdef, jax.tree.map(placed, state), jax.tree.map(placed, frozen)
+  return graphdefs[0], jax.tree.map(placed, frozen), jax.tree.map(placed, state)
 
 
 def manager(workdir: str | pathlib.Path, keep: int = 3,
@@ -207,13 +256,18 @@ def _intact_steps(directory: pathlib.Path) -> list[int]:
   return [int(p.name) for p in directory.iterdir() if p.name.isdigit() and p.is_dir()]
 
 
-def save(mngr: ocp.CheckpointManager, step: int, state: dict, meta: dict) -> None:
-  """Start writing `state` (new_state's dict) and `meta` (JSON) as the checkpoint at `step`.
+def save(mngr: ocp.CheckpointManager, step: int, state: TrainState, meta: dict,
+         frozen: nnx.State | None = None) -> None:
+  """Start writing `state` (its `items`) and `meta` (JSON) as the checkpoint at `step`;
+  with `frozen` (the model's non-trainable state), item "frozen" too (imported
+  workdirs, which hold the authors' CLIP tower).
 
   Raises errors.UserError when the directory can't be written (the
   previous checkpoints stay as they were).
   """
-  items = {k: ocp.args.StandardSave(state[k]) for k in STATE_ITEMS}
+  items = {k: ocp.args.StandardSave(tree) for k, tree in state.items().items()}
+  if frozen is not None:
+    items["frozen"] = ocp.args.StandardSave(frozen)
   with _writing(mngr, step):
     _probe(pathlib.Path(str(mngr.directory)))
     mngr.save(step, args=ocp.args.Composite(meta=ocp.args.JsonSave(meta), **items))
@@ -259,17 +313,17 @@ def close(mngr: ocp.CheckpointManager) -> None:
     mngr.close()
 
 
-def restore(mngr: ocp.CheckpointManager, step: int, target: dict,
-            items=STATE_ITEMS) -> tuple[dict, dict]:
-  """({item: tree}, meta) of the checkpoint at `step`.
+def restore(mngr: ocp.CheckpointManager, step: int, target: dict) -> tuple[dict, dict]:
+  """({item: tree}, meta) of the checkpoint at `step`: the items `target` names.
 
-  target: {item: tree of jax.ShapeDtypeStruct (or arrays)} for each of
-  `items`, as `abstract_state` gives it; leaves land with their sharding.
+  target: {item: tree of jax.ShapeDtypeStruct (or arrays)}, e.g. the `items` of
+  build_state(..., abstract=True)'s state (TrainState.from_items makes the
+  restored items a state again); leaves land with their sharding.
   """
-  args = {k: ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, target[k]))
-          for k in items}
+  args = {k: ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, tree))
+          for k, tree in target.items()}
   restored = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore(), **args))
-  return {k: restored[k] for k in items}, dict(restored["meta"])
+  return {k: restored[k] for k in target}, dict(restored["meta"])
 
 
 def read_meta(mngr: ocp.CheckpointManager, step: int) -> dict:
@@ -341,7 +395,7 @@ def _newest_intact(mngr: ocp.CheckpointManager, steps: list[int], target, put_as
       continue
     wanted = target(meta)
     try:
-      return (step, *restore(mngr, step, wanted, tuple(wanted)))
+      return (step, *restore(mngr, step, wanted))
     except Exception as err:  # likewise
       if removed(step):
         return _Removed(step)

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import pathlib
 import time
+from typing import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -107,8 +108,8 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   conditioning); lpips: LPIPS-VGG16 weights, or None without the LPIPS term;
   clip_features: every training video's CLIP frame features (N, T, D) f32
   (clip_features.py), or None to run the CLIP tower on the batch's frames.
-  All three are arguments, not constants baked into the program. state: the
-  checkpoints.new_state dict (donated). batch: {"video": (B, T, H, W, 3) in
+  All three are arguments, not constants baked into the program. state: a
+  checkpoints.TrainState (donated). batch: {"video": (B, T, H, W, 3) in
   [-1, 1], "index": (B,) int32}, sharded on `data`. num_active: how many
   latent rows the current progressive stage uses (the Gaussian prior's rows).
   metrics: scalars {"loss", "pixel_loss", "psnr" (dB, on the compared
@@ -158,17 +159,16 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     psnr = metrics_lib.psnr_from_mse(mse, data_range=2.0)
     return loss, {"pixel_loss": pix, "psnr": psnr, "z": z, **extra}
 
-  def step(frozen, lpips, clip_features, state, batch, num_active):
-    train = state["train"]
-    key = jax.random.fold_in(jax.random.wrap_key_data(train["rng"]), train["step"])
+  def step(frozen, lpips, clip_features, state: checkpoints.TrainState, batch, num_active):
+    key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state["params"], frozen, lpips, clip_features, batch, key, num_active)
-    updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-    params = optax.apply_updates(state["params"], updates)
-    seen = train["seen_latents"].at[batch["index"]].set(jax.lax.stop_gradient(aux.pop("z")))
-    new_state = {"params": params, "opt_state": opt_state,
-                 "train": {"step": train["step"] + 1, "rng": train["rng"], "seen_latents": seen}}
-    return new_state, {"loss": loss, **aux, "nonfinite": stopping.nonfinite(loss, grads)}
+        state.params, frozen, lpips, clip_features, batch, key, num_active)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    seen = state.seen_latents.at[batch["index"]].set(jax.lax.stop_gradient(aux.pop("z")))
+    state = state.replace(params=params, opt_state=opt_state, step=state.step + 1,
+                          seen_latents=seen)
+    return state, {"loss": loss, **aux, "nonfinite": stopping.nonfinite(loss, grads)}
 
   def steps(frozen, lpips, clip_features, state, batches, num_active):
     return jax.lax.scan(
@@ -182,16 +182,6 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
                  out_shardings=(replicated, replicated), donate_argnums=3)
 
 # ------------------------------------------------------------------ the setup
-
-
-def init_state(config: ml_collections.ConfigDict, num_videos: int,
-               tx: optax.GradientTransformation) -> tuple[nnx.GraphDef, nnx.State, dict]:
-  """(graphdef, frozen, state) of a fresh run: the INRV module split into its
-  structure, its non-trainable state and the checkpoints.new_state dict."""
-  module = inrv_lib.INRV(config.model, num_videos, rngs=nnx.Rngs(config.seed))
-  graphdef, params, frozen = nnx.split(module, nnx.Param, ...)
-  seen = checkpoints.initial_latents(config.model, module)
-  return graphdef, frozen, checkpoints.new_state(params, tx, config.seed, seen)
 
 
 def load_lpips(config: ml_collections.ConfigDict) -> tuple[nnx.GraphDef, nnx.State] | None:
@@ -214,16 +204,18 @@ class TrainSetup:
   frozen: nnx.State            # the model's non-trainable state, replicated
   lpips: nnx.State | None      # LPIPS-VGG16 weights, replicated (None = no LPIPS term)
   clip_features: jax.Array | None  # (N, T, D) CLIP frame features, replicated (None = per step)
-  state: dict                  # fresh checkpoints.new_state dict; not yet placed on devices
+  state: checkpoints.TrainState  # of a fresh run, replicated (the step donates it)
   train_step: object           # make_train_step's jitted step
   train_steps: object          # the same, several steps per call (stacked=True)
 
-  def step(self, state: dict, batch: dict, num_active: jax.Array) -> tuple[dict, dict]:
+  def step(self, state: checkpoints.TrainState, batch: dict, num_active: jax.Array
+           ) -> tuple[checkpoints.TrainState, dict]:
     """One optimiser step with this setup's frozen inputs: (state, metrics)."""
     return self.train_step(self.frozen, self.lpips, self.clip_features, state, batch,
                            num_active)
 
-  def steps(self, state: dict, batches: dict, num_active: jax.Array) -> tuple[dict, dict]:
+  def steps(self, state: checkpoints.TrainState, batches: dict, num_active: jax.Array
+            ) -> tuple[checkpoints.TrainState, dict]:
     """len(batches["index"]) optimiser steps in one call: (state, metrics per step)."""
     return self.train_steps(self.frozen, self.lpips, self.clip_features, state, batches,
                             num_active)
@@ -232,7 +224,8 @@ class TrainSetup:
 def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding.Mesh,
           plan: list[stages.Stage] | None = None, source=None,
           lpips_module: lpips_lib.LPIPS | None = None) -> TrainSetup:
-  """Model, optimizer, frozen networks and the compiled step for `num_videos` videos.
+  """Model, optimizer, frozen networks, a fresh state (checkpoints.build_state, all
+  replicated on `mesh`) and the compiled step for `num_videos` videos.
 
   With conditioning="clip" and the training `source` given, every video's CLIP
   frame features are computed once (or read from their cache) and the step
@@ -243,28 +236,31 @@ def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding
   plan = plan or stages.plan_for(config, num_videos)
   lpips = nnx.split(lpips_module) if lpips_module is not None else load_lpips(config)
   tx = stages.make_optimizer(config, plan)
-  graphdef, frozen, state = init_state(config, num_videos, tx)
+  graphdef, frozen, state = checkpoints.build_state(config, num_videos,
+                                                    parallel.replicated(mesh), tx=tx)
   features = None
   if config.model.conditioning == "clip" and source is not None:
-    module = nnx.merge(graphdef, state["params"], frozen)
+    module = nnx.merge(graphdef, state.params, frozen)
     features = parallel.replicate(
         jnp.asarray(clip_features.load_or_compute(config.data, module.conditioner, source)),
         mesh)
   steps = [make_train_step(config, graphdef, tx, mesh, lpips[0] if lpips else None, stacked)
            for stacked in (False, True)]  # jitted lazily: only what is called compiles
-  return TrainSetup(graphdef, parallel.replicate(frozen, mesh),
-                    parallel.replicate(lpips[1], mesh) if lpips else None, features, state,
-                    *steps)
+  return TrainSetup(graphdef, frozen, parallel.replicate(lpips[1], mesh) if lpips else None,
+                    features, state, *steps)
 
 def resume_target(config: ml_collections.ConfigDict, workdir: pathlib.Path, meta: dict,
-                  num_videos: int, mesh: jax.sharding.Mesh, data_checked: bool = False) -> dict:
-  """The restore target of a checkpoint with `meta`, replicated on `mesh`; raises
+                  num_videos: int, mesh: jax.sharding.Mesh, data_checked: bool = False
+                  ) -> checkpoints.TrainState:
+  """The restore target of a checkpoint with `meta` (checkpoints.build_state's state as
+  shapes), replicated on `mesh`; raises
   errors.UserError when it was trained on another model or dataset. data_checked: the
   videos were checked against the workdir's record (data/identity.py), so the folder
   may have moved (data.path may differ)."""
   checkpoints.check_resumable(workdir, config, meta, num_videos,
                               ("data.path",) if data_checked else ())
-  return checkpoints.abstract_state(config, num_videos, parallel.replicated(mesh))[1]
+  return checkpoints.build_state(config, num_videos, parallel.replicated(mesh),
+                                 abstract=True)[2]
 
 # ------------------------------------------------------------------ logging
 
@@ -392,6 +388,17 @@ class MetricWindow:
       self._step = int(saved["after_step"])
       self._time = time.perf_counter() - float(saved["seconds"])
 
+  def lines(self, call: "Call", metrics: dict) -> list[tuple[int, dict]]:
+    """Add one call's per-step metrics (each (n, ...)); returns the (step, values) log
+    lines due after it: the stage's first step on its own when the call ran it
+    (`first_step_line`), then the means since the last line when call.log (none when
+    that first step is the only one since)."""
+    lines = [(call.start + 1, first_step_line(metrics))] if call.opens_stage else []
+    self.add(metrics, skip=len(lines))
+    if call.log and call.end > self.step:
+      lines.append((call.end, self.means(call.end)))
+    return lines
+
   def means(self, step: int) -> dict:
     """Means over the steps since the last call, plus steps_per_second; resets."""
     count, now = step - self._step, time.perf_counter()
@@ -410,21 +417,23 @@ def first_step_line(metrics: dict) -> dict:
 # ------------------------------------------------------------------ models of the state
 
 
-def current_model(config: ml_collections.ConfigDict, trainer: TrainSetup, state: dict,
-                  workdir: pathlib.Path) -> trained_model.TrainedModel:
+def current_model(config: ml_collections.ConfigDict, trainer: TrainSetup,
+                  state: checkpoints.TrainState, workdir: pathlib.Path
+                  ) -> trained_model.TrainedModel:
   """The model of train state `state`, as copies on this process's first device.
 
   Rendering it needs no other process (parallel.local_copy), and the copies
   survive the next train step, which donates `state`.
   """
   params, frozen, seen = parallel.local_copy(
-      (state["params"], trainer.frozen, state["train"]["seen_latents"]))
+      (state.params, trainer.frozen, state.seen_latents))
   return trained_model.from_module(config, nnx.merge(trainer.graphdef, params, frozen), seen,
-                                   str(workdir), int(state["train"]["step"]))
+                                   str(workdir), int(state.step))
 
 
-def write_snapshot(config: ml_collections.ConfigDict, trainer: TrainSetup, state: dict,
-                   source, workdir: pathlib.Path, writer: MetricWriter) -> None:
+def write_snapshot(config: ml_collections.ConfigDict, trainer: TrainSetup,
+                   state: checkpoints.TrainState, source, workdir: pathlib.Path,
+                   writer: MetricWriter) -> None:
   """Process 0: snapshots.snapshot of the current model to workdir/snapshots, its
   recon_psnr to metrics.jsonl/TensorBoard and its images to TensorBoard."""
   if parallel.is_main_process():
@@ -433,18 +442,64 @@ def write_snapshot(config: ml_collections.ConfigDict, trainer: TrainSetup, state
     writer.write(model.step, metrics)
     writer.write_images(model.step, images)
 
-# ------------------------------------------------------------------ steps per call
+# ------------------------------------------------------------------ the loop's clock
 
 
-def steps_in_call(done: int, stage: stages.Stage, config: ml_collections.ConfigDict) -> int:
-  """How many steps the next call runs from `done` steps: train.steps_per_call, cut
-  short so that a call ends on every step where the loop logs, checkpoints, takes a
-  snapshot or ends the stage."""
-  events = [stage.end_step]
-  for every in (config.train.log_every, config.train.checkpoint_every, config.eval.every):
-    if every:
-      events.append((done // every + 1) * every)
-  return max(1, min([config.train.steps_per_call] + [e - done for e in events if e > done]))
+@dataclasses.dataclass(frozen=True)
+class Call:
+  """One compiled call of a stage's loop (steps start + 1 .. end) and what follows it."""
+  start: int         # steps done before the call
+  end: int           # steps done after it
+  opens_stage: bool  # it runs the stage's first step, which has a log line of its own
+  log: bool          # a line of the metric window's means at `end`
+  checkpoint: bool   # a checkpoint at `end` (a stop request writes one too)
+  snapshot: bool     # an evaluation snapshot at `end`
+
+  @property
+  def count(self) -> int:
+    """Steps the call runs."""
+    return self.end - self.start
+
+  @property
+  def writes(self) -> bool:
+    """A log line or a checkpoint follows it: the state must be finite."""
+    return self.opens_stage or self.log or self.checkpoint
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopClock:
+  """When a stage's loop logs, checkpoints and takes snapshots, and so how many steps
+  each compiled call runs (steps are counted from 0 over the whole plan)."""
+  stage: stages.Stage
+  steps_per_call: int    # train.steps_per_call: the most steps in one call
+  log_every: int         # train.log_every (and the stage's last step)
+  checkpoint_every: int  # train.checkpoint_every (and the stage's last step)
+  snapshot_every: int    # eval.every; 0: no snapshots
+
+  @classmethod
+  def of(cls, stage: stages.Stage, config: ml_collections.ConfigDict) -> "LoopClock":
+    return cls(stage, config.train.steps_per_call, config.train.log_every,
+               config.train.checkpoint_every, config.eval.every)
+
+  def calls(self, done: int) -> Iterator[Call]:
+    """The stage's calls from `done` steps to its end, in order."""
+    while done < self.stage.end_step:
+      call = self.next_call(done)
+      yield call
+      done = call.end
+
+  def next_call(self, done: int) -> Call:
+    """The call from `done` steps: steps_per_call steps, cut short so that a call
+    ends on every step where the loop logs, checkpoints, takes a snapshot or ends
+    the stage."""
+    last = self.stage.end_step
+    events = [last] + [(done // every + 1) * every for every in
+                       (self.log_every, self.checkpoint_every, self.snapshot_every) if every]
+    end = done + max(1, min([self.steps_per_call] + [e - done for e in events if e > done]))
+    return Call(done, end, opens_stage=done == self.stage.first_step,
+                log=end % self.log_every == 0 or end == last,
+                checkpoint=end % self.checkpoint_every == 0 or end == last,
+                snapshot=bool(self.snapshot_every) and end % self.snapshot_every == 0)
 
 
 def stack(batches: list[dict]) -> dict:
@@ -513,19 +568,21 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, mesh: jax.s
   trainer = setup(config, num_videos, mesh, plan, source)
   mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
   found = checkpoints.restore_newest_intact(
-      mngr, lambda meta: resume_target(config, workdir, meta, num_videos, mesh, recorded),
+      mngr, lambda meta: resume_target(config, workdir, meta, num_videos, mesh,
+                                       recorded).items(),
       put_aside=workdir / "damaged_checkpoints")
   window_saved = None  # the metric sums of a stopped run's unfinished logging window
   if found is None:
-    state = parallel.replicate(trainer.state, mesh)
+    state = trainer.state
   else:
-    latest, state, meta = found
+    latest, items, meta = found
+    state = checkpoints.TrainState.from_items(items)
     window_saved = meta.get("metric_window")
     _say(f"resuming {workdir} from step {latest} (stage {meta.get('stage', 0)})")
   if parallel.is_main_process():
     checkpoints.write_config(workdir, config)
     identity.write(workdir, config.data, num_videos)
-  start = int(state["train"]["step"])
+  start = int(state.step)
   writer = MetricWriter(workdir, start)
   end = stages.total_steps(plan)
   bar = tqdm.tqdm(total=end, initial=min(start, end), desc="train",
@@ -535,7 +592,7 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, mesh: jax.s
   # (closing the manager waits for the checkpoint being written, however the loop ends)
   with stopping.StopSignals() as signals, bar, _closing(mngr):
     for stage in plan:
-      first = int(state["train"]["step"])
+      first = int(state.step)
       if first >= stage.end_step:
         continue
       # The stage's batches: a pure function of (seed, stage, step within the stage).
@@ -544,40 +601,31 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, mesh: jax.s
                                  first - stage.first_step, workers=config.data.read_workers)
       num_active = jnp.int32(stage.num_videos)
       meta = {"num_videos": num_videos, "stage": stage.index, "stage_videos": stage.num_videos}
-      window, finiteness = MetricWindow(first), stopping.Finiteness(state["params"])
+      clock = LoopClock.of(stage, config)
+      window, finiteness = MetricWindow(first), stopping.Finiteness(state.params)
       if window_saved and window_saved["after_step"] >= stage.first_step:
         window.resume(window_saved)
       window_saved = None
       try:
-        done = first
-        while done < stage.end_step:
-          count = steps_in_call(done, stage, config)  # train.steps_per_call, up to an event
-          batch = parallel.global_batch(stack([next(batches) for _ in range(count)]), mesh,
-                                        stacked=True)
+        for call in clock.calls(first):
+          batch = parallel.global_batch(stack([next(batches) for _ in range(call.count)]),
+                                        mesh, stacked=True)
           state, metrics = trainer.steps(state, batch, num_active)
-          opens_stage = done == stage.first_step  # this call ran the stage's first step
-          done += count
+          done = call.end
           finiteness.add(metrics.pop("nonfinite"), done)
-          lines = [(done - count + 1, first_step_line(metrics))] if opens_stage else []
-          window.add(metrics, skip=len(lines))
-          bar.update(count)
-          log_now = done % config.train.log_every == 0 or done == stage.end_step
-          stop_now = signals.requested(mngr, done, agree=log_now)
-          save_now = (stop_now or done % config.train.checkpoint_every == 0
-                      or done == stage.end_step)
-          if log_now or save_now or lines:
+          bar.update(call.count)
+          stop = signals.requested(mngr, done, agree=call.log)  # (agreed on log steps)
+          if call.writes or stop:
             finiteness.check(mngr.latest_step(), workdir)  # never log or save a bad state
-          if log_now and done > window.step:  # (a 1-step call opening a stage has its line)
-            lines.append((done, window.means(done)))
-          for step, values in lines:
+          for step, values in window.lines(call, metrics):
             writer.write(step, {**values, "stage": stage.index})
             bar.set_postfix(stage=stage.index, loss=f"{values['loss']:.4f}",
                             psnr=f"{values['psnr']:.1f}")
-          if config.eval.every and done % config.eval.every == 0:
+          if call.snapshot:
             write_snapshot(config, trainer, state, source, workdir, writer)
-          if save_now:
+          if call.checkpoint or stop:
             checkpoints.save(mngr, done, state, {**meta, "step": done, **window.saved()})
-          if stop_now:
+          if stop:
             checkpoints.finish(mngr)
             raise stopping.stopped(workdir, done, signals.received)
       finally:
