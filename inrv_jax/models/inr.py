@@ -23,7 +23,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from inrv_jax.models import coords as coords_lib
 from inrv_jax.models import kernels
