@@ -7,14 +7,8 @@ from inrv_jax import config_defaults
 
 def shrink_prior(c):
   """A learned prior of one 32-wide block fitted in 100 steps (seconds on 2 cores)."""
-  c.prior.width = 32
-  c.prior.depth = 1
-  c.prior.time_dim = 16
-  c.prior.steps = 100
-  c.prior.batch_size = 16
-  c.prior.checkpoint_every = 50
-  c.prior.ema_decay = 0.9
-  c.prior.sample_steps = 4
+  c.prior.update(dict(width=32, depth=1, time_dim=16, steps=100, batch_size=16,
+                      checkpoint_every=50, ema_decay=0.9, sample_steps=4))
   return c
 
 
