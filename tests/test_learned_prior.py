@@ -135,6 +135,10 @@ def test_fit_prior_on_a_workdir_from_before_priors(name, tmp_path):
   assert after.prior is not None and after.prior.dim == 16
   samples = inrv_jax.sample(jax.random.key(0), 2, model=after)
   assert samples.shape == (2, 8, 16, 16, 3) and np.all(np.isfinite(samples))
+  again = run_main(f"--workdir={workdir}", "--mode=fit_prior")  # nothing to do: says so
+  out, err = again.communicate(timeout=600)
+  assert again.returncode == 0, err[-3000:]
+  assert "already fitted on these" in out and "kept" in out, out
 
 
 BAD_FIELDS = [("solver", "rk4", "must be one of"), ("width", 0, "at least 1"),

@@ -84,6 +84,10 @@ def sample_command(workdir, num: int = 8, method: str | None = None, seed: int =
                    num_frames: int | None = None, resolution=None) -> dict:
   """--mode=sample: `num` samples (sampling.sample) as sample/samples.* and latents.npy."""
   rendering.parse_resolution(resolution)  # a bad --resolution before the model is loaded
+  sampling.check_count(num)  # and a bad --num
+  if method is not None and method not in sampling.METHODS:
+    raise errors.UserError(f"unknown sampling method {method!r}; choose one of "
+                           f"{sampling.METHODS}")
   model = rendering.model_from(workdir=workdir)
   method = method or sampling.default_method(model)
   videos, z = sampling.sample(jax.random.key(seed), num, model, method=method,
@@ -200,7 +204,7 @@ def render_command(workdir, indices=None, latents: str | None = None,
   files = media.write_grid_videos(out, "render", videos[:, None], model.config.eval.fps,
                                   still=media.frame_grid(videos))
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
-  print(f"rendered {videos.shape[0]} videos of {videos.shape[1]}x{size[0]}x{size[1]} in "
+  print(f"rendered {videos.shape[0]} video(s) of {videos.shape[1]}x{size[0]}x{size[1]} in "
         f"{seconds:.1f} s, peak RSS {peak:.2f} GiB -> {out}")
   return outputs.write_json(out, "render", {
       "videos": names, "shape": list(videos.shape[1:4]), "seconds": seconds,
@@ -247,13 +251,19 @@ def fit_prior_command(workdir) -> dict:
   (checkpoints.writer_lock); a workdir written before priors existed works too."""
   model = rendering.model_from(workdir=workdir)
   config_check.check_prior(model.config)  # one line naming the field, before any work
+  out = learned_prior.prior_dir(workdir)
+  kept = learned_prior.is_fitted(model.latents, model.config.prior, out, model.config.seed)
   start = time.perf_counter()
   prior = sampling.fit_prior(model, progress=True)
   seconds = time.perf_counter() - start
-  out = learned_prior.prior_dir(workdir)
-  print(f"prior fitted on {model.num_videos} latents in {seconds:.1f} s -> {out}")
+  if kept:  # a fit is deterministic: the same latents and settings give the same prior
+    print(f"the prior in {out} is already fitted on these {model.num_videos} latents with "
+          "these settings; kept (change config.prior in config.json, or remove that folder, "
+          "to fit another)")
+  else:
+    print(f"prior fitted on {model.num_videos} latents in {seconds:.1f} s -> {out}")
   return {"num_latents": model.num_videos, "dim": prior.dim, "seconds": seconds,
-          "directory": str(out)}
+          "directory": str(out), "kept": kept}
 
 
 MODES = {"sample": sample_command, "interpolate": interpolate_command,

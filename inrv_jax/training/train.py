@@ -641,5 +641,6 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, mesh: jax.s
     if config.prior.enabled:  # the learned prior over the latents (learned_prior.py)
       _say(f"fitting the prior on {model.num_videos} latents ({config.prior.steps} steps)")
       learned_prior.fit_workdir(model, progress=config.train.progress_bar)
+      _say(f"-> {learned_prior.prior_dir(workdir)} (the learned prior; docs/prior.md)")
   writer.close()
   return model
