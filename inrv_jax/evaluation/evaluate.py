@@ -213,7 +213,7 @@ def novelty(model, inverted: np.ndarray, seed: int) -> dict:
 
 
 def _write_pictures(model, out: pathlib.Path, samples: dict, clips: np.ndarray):
-  """samples.* (one row per sample, gaussian then slerp_random) and interpolation.* (the
+  """samples.* (one row per sample, by method in the order of KINDS) and interpolation.* (the
   first two held-out videos, inverted with the first mask, and the slerp path between)."""
   fps = model.config.eval.fps
   if samples:
