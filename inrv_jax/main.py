@@ -9,6 +9,7 @@ The task modes read the model (and its config) from the trained workdir and
 write to DIR/<mode>/; see README "Tasks".
 """
 
+import logging as std_logging
 import os
 import pathlib
 import re
@@ -199,12 +200,23 @@ def quiet_unraisable(unraisable) -> None:
   sys.__unraisablehook__(unraisable)
 
 
+class DropUnretrievedTaskErrors(std_logging.Filter):
+  """asyncio's "Task exception was never retrieved" records dropped: Orbax reads a
+  checkpoint's arrays in concurrent asyncio tasks, and when a damaged checkpoint fails one,
+  the others' errors are logged at garbage collection, after the one line that reports
+  the damage (the same leftovers quiet_unraisable drops)."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Task exception was never retrieved")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # Orbax and TFDS are chatty at INFO
   warnings.formatwarning = plain_warning  # what a person must read: plain lines
   sys.unraisablehook = quiet_unraisable
+  std_logging.getLogger("asyncio").addFilter(DropUnretrievedTaskErrors())
   if FLAGS.distributed:
     import jax
     jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
