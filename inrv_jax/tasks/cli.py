@@ -85,9 +85,8 @@ def sample_command(workdir, num: int = 8, method: str | None = None, seed: int =
   """--mode=sample: `num` samples (sampling.sample) as sample/samples.* and latents.npy."""
   rendering.parse_resolution(resolution)  # a bad --resolution before the model is loaded
   sampling.check_count(num)  # and a bad --num
-  if method is not None and method not in sampling.METHODS:
-    raise errors.UserError(f"unknown sampling method {method!r}; choose one of "
-                           f"{sampling.METHODS}")
+  if method is not None:
+    sampling.check_method(method)
   model = rendering.model_from(workdir=workdir)
   method = method or sampling.default_method(model)
   videos, z = sampling.sample(jax.random.key(seed), num, model, method=method,

@@ -61,13 +61,19 @@ def sample_latents(key: jax.Array, n: int, latents: np.ndarray,
     ts = points / (SLERP_POINTS - 1)
     return np.concatenate([interpolation.slerp(latents[a], latents[b], t)
                            for (a, b), t in zip(pairs, ts)])
-  raise errors.UserError(f"unknown sampling method {method!r}; choose one of {METHODS}")
+  check_method(method)  # raises: no method above matched
 
 
 def check_count(n) -> None:
   """Raises errors.UserError unless n, a number of samples, is an integer >= 1."""
   if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
     raise errors.UserError(f"number of samples must be an integer >= 1, got {n!r}")
+
+
+def check_method(method: str) -> None:
+  """Raises errors.UserError unless `method` is one of METHODS."""
+  if method not in METHODS:
+    raise errors.UserError(f"unknown sampling method {method!r}; choose one of {METHODS}")
 
 
 def sample(key: jax.Array | int, n: int, model=None, workdir=None, method: str | None = None,
