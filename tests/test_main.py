@@ -1,5 +1,6 @@
 """The command line: clear messages, no tracebacks, for bad input."""
 
+import logging
 import os
 import pathlib
 import re
@@ -131,3 +132,19 @@ def test_a_damaged_checkpoint_is_one_plain_warning_line(tmp_path, data_dir):
       f"warning: checkpoint of step 20 in {workdir}/checkpoints is damaged"), lines[-20:]
   assert warned[0].endswith("trying the one before it (step 10)")
   assert not [l for l in lines if re.match(r"[IWEF]\d{4} ", l) or "Traceback" in l], lines[-20:]
+
+
+def test_only_orbax_leftover_task_errors_are_dropped_from_the_log():
+  from inrv_jax import main as main_module
+  keep = main_module.DropUnretrievedTaskErrors().filter
+
+  def record(msg):
+    return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, msg, None, None)
+
+  orbax_read = ("exception was never retrieved\nfuture: <Task finished exception=ValueError("
+                "'NOT_FOUND: Error opening \"zarr3\" driver [tensorstore_spec=...]')>")
+  assert not keep(record("Task " + orbax_read))
+  assert not keep(record("_GatheringFuture " + orbax_read))
+  assert keep(record("Task exception was never retrieved\nfuture: <Task exception="
+                     "ZeroDivisionError('division by zero')>"))   # the user's own tasks
+  assert keep(record("Unclosed client session"))
