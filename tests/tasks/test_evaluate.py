@@ -156,3 +156,21 @@ def test_bad_schedule_is_refused_before_the_last_eval_is_touched(digits_workdir)
   with pytest.raises(errors.UserError, match="schedule must be one of constant, cosine"):
     evaluate.evaluate(digits_workdir, fvd_runs=0, schedule="step")
   assert kept.read_text() == "an earlier eval's file"
+
+
+def test_inversion_starts_experiment_on_a_real_workdir(digits_workdir, tiny_model):
+  from inrv_jax.bench import inversion_starts  # pylint: disable=import-outside-toplevel
+  model = rendering.model_from(workdir=digits_workdir)
+  lines = list(inversion_starts.measure(model, "train", 4, ["stored", "nearest"]))
+  assert [l["start"] for l in lines] == ["none", "stored", "nearest"]
+  stored_render, from_stored = lines[0]["psnr"], lines[1]["psnr"]
+  assert np.isfinite(stored_render) and from_stored > stored_render - 0.1  # it stays in its basin
+  with pytest.raises(ValueError, match="need --split=train"):
+    next(inversion_starts.measure(model, "test", 3, ["noisy"]))
+  with pytest.raises(ValueError, match="unknown"):
+    next(inversion_starts.measure(model, "train", 3, ["middle"]))
+  # the nearest training render of a training video's own render is that video's latent
+  table = np.asarray(tiny_model.latents)
+  renders = rendering.render(tiny_model, table[[4, 1]], progress=False)
+  np.testing.assert_array_equal(inversion_starts.nearest_latents(tiny_model, renders, chunk=4),
+                                table[[4, 1]])

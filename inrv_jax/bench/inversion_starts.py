@@ -1,0 +1,134 @@
+"""Experiment: where does an inversion land, from which start? (RESULTS.md, "What limits the figures")
+
+  python -m inrv_jax.bench.inversion_starts --workdir=W --split=train [--videos=32]
+  python -m inrv_jax.bench.inversion_starts --workdir=W --split=test
+
+`--videos` clips spread over the split are inverted under the `full` mask with the
+default recipe of `inrv_jax.invert` (Adam, DEFAULT_STEPS steps, DEFAULT_LEARNING_RATE,
+DEFAULT_PIXELS pixels a step; no learned prior), from each start of `--starts`:
+
+  mean      the mean training latent (the default start of every inversion)
+  stored    the clip's own latent from the table (training split only)
+  noisy     the stored latent plus Gaussian noise of `--noise` training-latent standard
+            deviations per dimension (training split only): how wide its basin is
+  random    the best (lowest final loss) of `--random_starts` draws from the training
+            latents' Gaussian
+  nearest   the training latent whose render is nearest the clip (MSE over all pixels)
+
+It prints one JSON line per start: the mean PSNR (dB) of the inverted clips' renders
+against the clips, and the seconds it took. On the training split the stored latents'
+own renders come first ("start": "none", no optimisation), the figure an inversion
+could reach.
+"""
+
+import json
+import sys
+import time
+
+import numpy as np
+from absl import app
+from absl import flags
+from absl import logging
+
+from inrv_jax import errors
+from inrv_jax.data import datasets
+from inrv_jax.evaluation import metrics
+from inrv_jax.runtime import cpu_runtime
+from inrv_jax.tasks import inversion
+from inrv_jax.tasks import rendering
+
+STARTS = ("mean", "stored", "noisy", "random", "nearest")
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string("workdir", None, "Trained workdir.", required=True)
+  flags.DEFINE_enum("split", "train", ["train", "test"], "Which clips to invert.")
+  flags.DEFINE_integer("videos", 32, "Clips inverted, spread evenly over the split.")
+  flags.DEFINE_list("starts", list(STARTS), f"Starts to try, of {STARTS}.")
+  flags.DEFINE_float("noise", 1.0, "`noisy`: noise in training-latent stds per dimension.")
+  flags.DEFINE_integer("random_starts", 4, "`random`: draws, the best kept.")
+
+
+def nearest_latents(model, clips: np.ndarray, chunk: int = 100) -> np.ndarray:
+  """The training latent (n, D) whose render has the least MSE to each clip (n, T, H, W, 3)."""
+  table = np.asarray(model.latents)
+  best = np.full(len(clips), np.inf)
+  rows = np.zeros(len(clips), int)
+  for start in range(0, len(table), chunk):
+    renders = rendering.render(model, table[start:start + chunk], progress=False)
+    mse = ((renders[None] - clips[:, None]) ** 2).mean(axis=(2, 3, 4, 5))  # (n, chunk)
+    better = mse.min(axis=1) < best
+    best = np.where(better, mse.min(axis=1), best)
+    rows = np.where(better, start + mse.argmin(axis=1), rows)
+  return table[rows]
+
+
+def measure(model, split: str, num_videos: int, starts, noise: float = 1.0,
+            random_starts: int = 4, seed: int = 0):
+  """Yields {"split", "start", "psnr", "seconds", ...} for each start (see the module
+  docstring). Raises ValueError for an unknown start, or `stored`/`noisy` on the test split."""
+  unknown = sorted(set(starts) - set(STARTS))
+  if unknown:
+    raise ValueError(f"--starts: unknown {unknown}; choose from {STARTS}")
+  if split != "train" and {"stored", "noisy"} & set(starts):
+    raise ValueError("--starts: `stored` and `noisy` need --split=train (test clips have no "
+                     "stored latent)")
+  source = datasets.load(model.config.data, split=split)
+  rows = np.linspace(0, len(source) - 1, min(num_videos, len(source))).astype(int)
+  clips = datasets.clips01(source, rows)
+  masks = np.ones(clips.shape[:4], bool)
+  table = np.asarray(model.latents)
+  mean, std = table.mean(axis=0), table.std(axis=0)
+  rng = np.random.default_rng(seed)
+
+  def psnr(latents) -> float:
+    return float(metrics.psnr(rendering.render(model, latents, progress=False), clips).mean())
+
+  def invert(init):  # -> (latents, final loss per clip)
+    latents, losses = inversion.optimise(model, clips, masks, init=init, progress=False)
+    return latents, losses[-10:].mean(axis=0)
+
+  if split == "train":
+    yield {"split": split, "start": "none", "psnr": psnr(table[rows]), "seconds": 0.0}
+  for start in starts:
+    began = time.perf_counter()
+    if start == "random":
+      best, best_loss = None, np.full(len(rows), np.inf)
+      for _ in range(random_starts):
+        latents, loss = invert(mean + std * rng.standard_normal((len(rows), len(mean))))
+        best = latents if best is None else np.where((loss < best_loss)[:, None], latents, best)
+        best_loss = np.minimum(loss, best_loss)
+      latents = best
+    else:
+      init = {"mean": lambda: None, "stored": lambda: table[rows],
+              "noisy": lambda: table[rows] + noise * std * rng.standard_normal(
+                  (len(rows), len(mean))),
+              "nearest": lambda: nearest_latents(model, clips)}[start]()
+      latents = invert(init)[0]
+    line = {"split": split, "start": start, "psnr": psnr(latents),
+            "seconds": time.perf_counter() - began}
+    if start == "noisy":
+      line["noise"] = noise
+    if start == "random":
+      line["random_starts"] = random_starts
+    yield line
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO
+  try:
+    model = rendering.model_from(workdir=FLAGS.workdir)
+    for line in measure(model, FLAGS.split, FLAGS.videos, FLAGS.starts, FLAGS.noise,
+                        FLAGS.random_starts):
+      print(json.dumps(line), flush=True)
+  except (errors.UserError, ValueError) as error:  # bad input: one line, exit 2
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  cpu_runtime.use_cpu_settings()  # before JAX starts; may restart with huge pages
+  define_flags()
+  app.run(main)
