@@ -67,12 +67,12 @@ def nearest_latents(model, clips: np.ndarray, chunk: int = 100) -> np.ndarray:
 def measure(model, split: str, num_videos: int, starts, noise: float = 1.0,
             random_starts: int = 4, seed: int = 0):
   """Yields {"split", "start", "psnr", "seconds", ...} for each start (see the module
-  docstring). Raises ValueError for an unknown start, or `stored`/`noisy` on the test split."""
+  docstring). Raises errors.UserError for an unknown start, or `stored`/`noisy` on the test split."""
   unknown = sorted(set(starts) - set(STARTS))
   if unknown:
-    raise ValueError(f"--starts: unknown {unknown}; choose from {STARTS}")
+    raise errors.UserError(f"--starts: unknown {unknown}; choose from {STARTS}")
   if split != "train" and {"stored", "noisy"} & set(starts):
-    raise ValueError("--starts: `stored` and `noisy` need --split=train (test clips have no "
+    raise errors.UserError("--starts: `stored` and `noisy` need --split=train (test clips have no "
                      "stored latent)")
   source = datasets.load(model.config.data, split=split)
   rows = np.linspace(0, len(source) - 1, min(num_videos, len(source))).astype(int)
@@ -123,7 +123,7 @@ def main(argv):
     for line in measure(model, FLAGS.split, FLAGS.videos, FLAGS.starts, FLAGS.noise,
                         FLAGS.random_starts):
       print(json.dumps(line), flush=True)
-  except (errors.UserError, ValueError) as error:  # bad input: one line, exit 2
+  except errors.UserError as error:  # bad input: one line, exit 2
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
 

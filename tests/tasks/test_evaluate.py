@@ -165,9 +165,9 @@ def test_inversion_starts_experiment_on_a_real_workdir(digits_workdir, tiny_mode
   assert [l["start"] for l in lines] == ["none", "stored", "nearest"]
   stored_render, from_stored = lines[0]["psnr"], lines[1]["psnr"]
   assert np.isfinite(stored_render) and from_stored > stored_render - 0.1  # it stays in its basin
-  with pytest.raises(ValueError, match="need --split=train"):
+  with pytest.raises(errors.UserError, match="need --split=train"):
     next(inversion_starts.measure(model, "test", 3, ["noisy"]))
-  with pytest.raises(ValueError, match="unknown"):
+  with pytest.raises(errors.UserError, match="unknown"):
     next(inversion_starts.measure(model, "train", 3, ["middle"]))
   # the nearest training render of a training video's own render is that video's latent
   table = np.asarray(tiny_model.latents)
