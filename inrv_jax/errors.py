@@ -1,6 +1,9 @@
-"""User-facing errors: main.py prints their message without a traceback."""
+"""User-facing errors, and how an entry point reports them: one `error:` line, exit 2."""
 
+import contextlib
 import os
+import sys
+from typing import Iterator, NoReturn
 
 
 class UserError(Exception):
@@ -28,3 +31,21 @@ class TrainingDiverged(UserError):
 class Stopped(Exception):
   """Training stopped on a signal after writing a checkpoint; the message says how to
   resume. main.py prints it and exits 0."""
+
+
+def exit_with_error(message: str) -> NoReturn:
+  """Print `error: <message>` as one line on stderr and exit with status 2: how every
+  entry point (`python -m inrv_jax.main`, `.data.prepare`, `.tools.*`, `.bench.*`)
+  reports bad input, without a traceback. Raises SystemExit(2)."""
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+@contextlib.contextmanager
+def exit_on_user_error() -> Iterator[None]:
+  """Within it, a UserError (or a subclass) ends the program through exit_with_error;
+  every other exception passes unchanged, so a real fault keeps its traceback."""
+  try:
+    yield
+  except UserError as err:
+    exit_with_error(str(err))

@@ -174,14 +174,12 @@ def parse_flags(argv: list[str]) -> list[str]:
     return FLAGS(argv)
   except flags.Error as err:
     lines = [line for line in str(err).splitlines() if line.strip()] or [str(err)]
-    print(f"error: {re.sub(r'^[A-Za-z]*Error: ', '', lines[-1])}", file=sys.stderr)
-    sys.exit(2)
+    errors.exit_with_error(re.sub(r'^[A-Za-z]*Error: ', '', lines[-1]))
   except (AttributeError, KeyError) as err:
     field = _field_error(err)
     if field is None:
       raise
-    print(f"error: {field}", file=sys.stderr)
-    sys.exit(2)
+    errors.exit_with_error(str(field))
 
 
 def plain_warning(message, category, filename, lineno, line=None) -> str:
@@ -236,8 +234,7 @@ def main(argv):
                else task_options(FLAGS.mode))
     run_mode(FLAGS.mode, FLAGS.config, FLAGS.workdir, **options)
   except errors.UserError as err:
-    print(f"error: {err}", file=sys.stderr)
-    sys.exit(2)
+    errors.exit_with_error(str(err))
   except errors.Stopped as stop:
     print(stop, flush=True)
     sys.exit(0)

@@ -22,7 +22,6 @@ could reach.
 """
 
 import json
-import sys
 import time
 
 import numpy as np
@@ -118,14 +117,11 @@ def measure(model, split: str, num_videos: int, starts, noise: float = 1.0,
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # Orbax is chatty at INFO
-  try:
+  with errors.exit_on_user_error():
     model = rendering.model_from(workdir=FLAGS.workdir)
     for line in measure(model, FLAGS.split, FLAGS.videos, FLAGS.starts, FLAGS.noise,
                         FLAGS.random_starts):
       print(json.dumps(line), flush=True)
-  except errors.UserError as error:  # bad input: one line, exit 2
-    print(f"error: {error}", file=sys.stderr)
-    sys.exit(2)
 
 
 if __name__ == "__main__":

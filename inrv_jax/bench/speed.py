@@ -431,7 +431,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if FLAGS.xla_flags:
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + FLAGS.xla_flags).strip()
-  try:
+  with errors.exit_on_user_error():
     config = apply_overrides(FLAGS.config if FLAGS.config is not None else paper_config())
     reporter = Reporter(config.train.batch_size)
     for name in FLAGS.measure:
@@ -449,9 +449,6 @@ def main(argv):
         measure_fvd(reporter, FLAGS.warmup, FLAGS.repeats)
       else:
         raise errors.UserError(f"--measure: unknown measurement {name!r}")
-  except errors.UserError as err:
-    print(f"error: {err}", file=sys.stderr)
-    sys.exit(2)
 
 
 if __name__ == "__main__":

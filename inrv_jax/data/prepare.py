@@ -4,8 +4,6 @@
       [--config.data.manual_dir=RAW] [--config.data.dir=PREPARED]
 """
 
-import sys
-
 from absl import app
 from absl import flags
 from ml_collections import config_flags
@@ -19,11 +17,8 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "config file (configs/
 
 def main(argv):
   del argv
-  try:
+  with errors.exit_on_user_error():
     source, builder = datasets.prepare(_CONFIG.value.data)
-  except errors.UserError as err:
-    print(f"error: {err}", file=sys.stderr)
-    sys.exit(2)
   skipped = datasets.base.skipped_files(builder)
   cut = datasets.base.cut_short_files(builder)
   print(f"{builder.info.full_name}: {len(source)} clips in {builder.data_dir}; "

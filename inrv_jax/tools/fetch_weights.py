@@ -10,8 +10,6 @@ config is checked instead. Offline, the message lists every missing file with
 its URL and the config field that takes a local copy.
 """
 
-import sys
-
 from absl import app
 from ml_collections import config_flags
 
@@ -28,11 +26,8 @@ def main(argv):
   if not needed:
     print("this config needs no pretrained weights")
     return
-  try:
+  with errors.exit_on_user_error():
     found = pretrained.require(needed)
-  except errors.UserError as err:
-    print(f"error: {err}", file=sys.stderr)
-    sys.exit(2)
   for name, path in found.items():
     print(f"{name}: {path} (sha256 verified)")
 

@@ -32,7 +32,6 @@ end, so a failed import leaves no half-written workdir.
 
 import pathlib
 import shutil
-import sys
 import tempfile
 
 import jax
@@ -324,11 +323,8 @@ def main(argv):
   if config is None:  # no --config and no configs/faces.py beside the package
     config = config_defaults.base_config()
     config.data.num_frames, config.data.height, config.data.width = 25, 100, 100
-  try:
+  with errors.exit_on_user_error():
     workdir = import_checkpoint(FLAGS.checkpoint, FLAGS.workdir, config)
-  except errors.UserError as err:
-    print(f"error: {err}", file=sys.stderr)
-    sys.exit(2)
   print(f"imported {FLAGS.checkpoint} into {workdir}; in Python: "
         f"model = inrv_jax.load({str(workdir)!r}); inrv_jax.render(model, model.latents[:4])")
 
