@@ -84,6 +84,18 @@ def _read_meta(mngr: ocp.CheckpointManager, step: int) -> dict:
   return dict(mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
 
 
+def _step_fitted_for(mngr: ocp.CheckpointManager, wanted: str) -> int | None:
+  # The newest checkpoint's step when it was written for fingerprint `wanted` (these
+  # latents, settings and seed); None for no checkpoint, another fit's, or a damaged one.
+  try:
+    latest = mngr.latest_step()
+    if latest is not None and _read_meta(mngr, latest).get("fingerprint") == wanted:
+      return latest
+  except Exception:  # any damage: nothing to resume or reuse
+    pass
+  return None
+
+
 def _prior_from(graphdef, state: dict, meta: dict, prior_config=None) -> prior_lib.LatentPrior:
   solver = prior_config.solver if prior_config is not None else meta["solver"]
   steps = prior_config.sample_steps if prior_config is not None else meta["sample_steps"]
@@ -105,16 +117,11 @@ def is_fitted(latents: np.ndarray, prior_config: ml_collections.ConfigDict, dire
     return False
   mngr = _manager(directory, writable=False)
   try:
-    latest = mngr.latest_step()
-    if latest is None or latest < prior_config.steps:
-      return False
-    meta = _read_meta(mngr, latest)
-    return meta.get("fingerprint") == fingerprint(np.asarray(latents, np.float32),
-                                                  prior_config, seed)
-  except Exception:  # any damage: not a finished fit
-    return False
+    step = _step_fitted_for(mngr, fingerprint(np.asarray(latents, np.float32), prior_config,
+                                              seed))
   finally:
     mngr.close()
+  return step is not None and step >= prior_config.steps
 
 
 def fit(latents: np.ndarray, prior_config: ml_collections.ConfigDict, directory,
@@ -141,18 +148,13 @@ def fit(latents: np.ndarray, prior_config: ml_collections.ConfigDict, directory,
   total = prior_config.steps
   graphdef, state = _fresh(meta, seed)
   mngr = _manager(directory, writable=True)
-  latest = mngr.latest_step()
-  if latest is not None:
-    try:
-      same = _read_meta(mngr, latest).get("fingerprint") == meta["fingerprint"]
-    except Exception:  # any damage: fit again from the start
-      same = False
-    if same:
-      state = _restore(mngr, latest, state)
-    else:
-      mngr.close()
-      shutil.rmtree(directory)
-      mngr = _manager(directory, writable=True)
+  resumable = _step_fitted_for(mngr, meta["fingerprint"])
+  if resumable is not None:
+    state = _restore(mngr, resumable, state)
+  elif mngr.latest_step() is not None:  # another fit's, or damaged: fit again from the start
+    mngr.close()
+    shutil.rmtree(directory)
+    mngr = _manager(directory, writable=True)
   data = jnp.asarray((latents - mean) / std)
   key = jax.random.key(seed)
   done = int(state["step"])
