@@ -42,6 +42,12 @@ def check_writable(workdir) -> None:
     checkpoints.check_writable(path)
 
 
+def _not_an_index(text, num_videos: int | None = None) -> errors.UserError:
+  """The one error for a bad --indices entry; with the model's clip count when it is known."""
+  where = (f"; the model has {num_videos} training clips, 0..{num_videos - 1}"
+           if num_videos is not None else " (a whole number >= 0)")
+  return errors.UserError(f"--indices: {str(text).strip()!r} is not a training clip index{where}")
+
 
 def _model_for_indices(workdir, indices):
   """rendering.model_from(workdir=workdir); where that fails, a malformed --indices is
@@ -51,8 +57,7 @@ def _model_for_indices(workdir, indices):
   except errors.UserError:
     for text in indices or ():
       if not str(text).strip().isdigit():
-        raise errors.UserError(f"--indices: {str(text).strip()!r} is not a training clip "
-                               "index (a whole number >= 0)") from None
+        raise _not_an_index(text) from None
     raise
 
 
@@ -62,15 +67,10 @@ def _indices(model, indices, default_count: int) -> list[int]:
   if not indices:
     return np.unique(np.linspace(0, model.num_videos - 1, min(default_count, model.num_videos))
                      .round().astype(int)).tolist()
-  out = []
   for text in indices:
-    value = str(text).strip()
-    if not value.isdigit() or int(value) >= model.num_videos:
-      raise errors.UserError(
-          f"--indices: {value!r} is not a training clip index; the model has "
-          f"{model.num_videos} training clips, 0..{model.num_videos - 1}")
-    out.append(int(value))
-  return out
+    if not str(text).strip().isdigit() or int(text) >= model.num_videos:
+      raise _not_an_index(text, model.num_videos)
+  return [int(text) for text in indices]
 
 
 def training_clips(model, indices, data_path: str | None = None,
