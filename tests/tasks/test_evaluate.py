@@ -174,3 +174,25 @@ def test_inversion_starts_experiment_on_a_real_workdir(digits_workdir, tiny_mode
   renders = rendering.render(tiny_model, table[[4, 1]], progress=False)
   np.testing.assert_array_equal(inversion_starts.nearest_latents(tiny_model, renders, chunk=4),
                                 table[[4, 1]])
+
+
+def test_quality_curve_reads_a_trained_and_evaluated_workdir(report, digits_workdir, tmp_path):
+  from inrv_jax.bench import quality_curve  # pylint: disable=import-outside-toplevel
+  run = quality_curve.read_run(digits_workdir)
+  final = [json.loads(line) for line in (digits_workdir / "metrics.jsonl").read_text().splitlines()
+           if "final_psnr" in line][-1]
+  assert (run["steps"], run["train_psnr"]) == (4, final["final_psnr"])
+  assert run["full_psnr"] == report["inversion"]["masks"]["full"]["psnr_observed"]
+  slerp = report["fvd"]["held-out (test split)"]["slerp_random"]
+  assert run["fvd"]["slerp_random"] == (slerp["mean"], slerp["std"])
+  text = quality_curve.table([run])
+  assert f"{run['full_psnr']:.2f} dB" in text and f"{slerp['mean']:.1f} ± {slerp['std']:.1f}" in text
+  png = quality_curve.plot([run, {**run, "steps": 8, "fvd": {}}], tmp_path / "curve.png", 0.1)
+  assert Image.open(png).size == (1000, 400)
+  with pytest.raises(errors.UserError, match="eval/report.json: unreadable"):
+    (tmp_path / "trained").mkdir()
+    (tmp_path / "trained" / "metrics.jsonl").write_text(json.dumps(final) + "\n")
+    quality_curve.read_run(tmp_path / "trained")
+  with pytest.raises(errors.UserError, match="no final_psnr line"):
+    (tmp_path / "trained" / "metrics.jsonl").write_text('{"step": 2, "loss": 0.1}\n')
+    quality_curve.read_run(tmp_path / "trained")

@@ -1,0 +1,143 @@
+"""Quality against training time: a table and a plot from trained and evaluated workdirs.
+
+  python -m inrv_jax.bench.quality_curve --workdirs=W15,W30,W60,W120 \
+      --out=docs/images/digits_quality_curve.png [--seconds_per_step=S]
+
+Each workdir is one run of a recipe at a different length (e.g. `configs/digits.py:15min`,
+the default, `:60min`, `:120min`), trained by `python -m inrv_jax.main` and evaluated by
+`--mode=eval`. From each it reads the training steps and the final mean reconstruction
+PSNR over all training clips (`metrics.jsonl`, written at the end of training), and from
+`eval/report.json` the `full` inversion PSNR of the held-out videos and the FVDs against
+them. It prints a Markdown table (RESULTS.md, "Quality against training time") and draws
+the two panels of the plot: PSNR (training clips, unseen inversions) and FVD against
+steps. `--seconds_per_step` (from `python -m inrv_jax.bench.speed --measure=train`, on
+the machine the runs stand for) adds the minutes of training the steps take on that
+machine as a second axis.
+"""
+
+import json
+import math
+import pathlib
+
+from absl import app
+from absl import flags
+
+from inrv_jax import errors
+
+FLAGS = flags.FLAGS
+# FVD rows drawn, in the eval report's names (evaluation.evaluate), and their legend.
+FVD_CURVES = (("slerp_random", "slerp_random samples"), ("prior", "prior samples"),
+              ("train_reconstructions", "training reconstructions"))
+
+
+def define_flags():
+  flags.DEFINE_list("workdirs", None, "Trained and evaluated workdirs, one per run length.",
+                    required=True)
+  flags.DEFINE_string("out", None, "PNG to write (its folder must exist); none: table only.")
+  flags.DEFINE_float("seconds_per_step", None, "Training seconds per step on the machine "
+                     "the runs stand for: adds a minutes axis.")
+
+
+def read_run(workdir) -> dict:
+  """One point of the curve from a workdir trained to the end and evaluated.
+
+  Returns {"workdir", "steps" (int), "train_psnr" (dB, mean over all training clips),
+  "train_psnr_min" (dB, the worst clip), "full_psnr" (dB, mean over the eval's held-out
+  inversions; None where the eval ran no `full` mask), "fvd" ({name: (mean, std)} against
+  the held-out videos; empty for an eval with --fvd_runs=0)}.
+  Raises errors.UserError naming the file when metrics.jsonl has no final PSNR (training
+  did not finish) or eval/report.json is missing or unreadable.
+  """
+  workdir = pathlib.Path(workdir)
+  metrics_file, report_file = workdir / "metrics.jsonl", workdir / "eval" / "report.json"
+  final = None
+  try:
+    for line in metrics_file.read_text().splitlines():
+      record = json.loads(line) if line.strip() else {}
+      if "final_psnr" in record:
+        final = record
+  except (OSError, ValueError) as err:
+    raise errors.UserError(f"{metrics_file}: unreadable ({err})") from err
+  if final is None:
+    raise errors.UserError(f"{metrics_file}: no final_psnr line; train the run to its end")
+  try:
+    report = json.loads(report_file.read_text())
+  except (OSError, ValueError) as err:
+    raise errors.UserError(f"{report_file}: unreadable ({err}); run "
+                           f"`python -m inrv_jax.main --workdir={workdir} --mode=eval`") from err
+  full = report.get("inversion", {}).get("masks", {}).get("full")
+  held_out = next(iter(report.get("fvd") or {}), None)  # the first FVD set: the held-out videos
+  fvd = {name: (v["mean"], v["std"]) for name, v in report["fvd"][held_out].items()} if held_out else {}
+  return {"workdir": str(workdir), "steps": int(final["step"]),
+          "train_psnr": float(final["final_psnr"]),
+          "train_psnr_min": float(final.get("final_psnr_min", math.nan)),
+          "full_psnr": None if full is None else float(full["psnr_observed"]), "fvd": fvd}
+
+
+def table(runs: list[dict]) -> str:
+  """The runs as a Markdown table: steps, training PSNR, unseen `full` PSNR, FVDs."""
+  def fvd(run, name):
+    value = run["fvd"].get(name)
+    return f"{value[0]:.1f} ± {value[1]:.1f}" if value else "not measured"
+  lines = ["| steps | training clips PSNR (worst) | test `full` inversion | "
+           + " | ".join(f"FVD {label}" for _, label in FVD_CURVES) + " |",
+           "|---" * (3 + len(FVD_CURVES)) + "|"]
+  for run in runs:
+    full = "not measured" if run["full_psnr"] is None else f"{run['full_psnr']:.2f} dB"
+    lines.append(f"| {run['steps']:,} | {run['train_psnr']:.2f} dB ({run['train_psnr_min']:.2f}) "
+                 f"| {full} | " + " | ".join(fvd(run, n) for n, _ in FVD_CURVES) + " |")
+  return "\n".join(lines)
+
+
+def plot(runs: list[dict], path, seconds_per_step: float | None = None,
+         title: str = "quality against training time") -> pathlib.Path:
+  """Write a PNG of two panels, PSNR (dB) and FVD against training steps (log scale),
+  with a minutes axis when `seconds_per_step` is given. Returns the path."""
+  # A bare Figure, not pyplot: no global backend switch (as media.loss_curve)
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+  runs = sorted(runs, key=lambda r: r["steps"])
+  steps = [r["steps"] for r in runs]
+  fig = Figure(figsize=(10, 4), dpi=100)
+  psnr_ax, fvd_ax = fig.subplots(1, 2)
+  psnr_ax.plot(steps, [r["train_psnr"] for r in runs], "o-", label="training clips, reconstructed")
+  inverted = [(r["steps"], r["full_psnr"]) for r in runs if r["full_psnr"] is not None]
+  if inverted:
+    psnr_ax.plot(*zip(*inverted), "s-", label="unseen test videos, `full` inversion")
+  psnr_ax.set_ylabel("PSNR (dB)")
+  for name, label in FVD_CURVES:
+    points = [(r["steps"], *r["fvd"][name]) for r in runs if name in r["fvd"]]
+    if points:
+      x, mean, std = zip(*points)
+      fvd_ax.errorbar(x, mean, yerr=std, fmt="o-", capsize=3, label=label)
+  fvd_ax.set_ylabel("FVD against the test split (lower is better)")
+  for ax in (psnr_ax, fvd_ax):
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(steps, [f"{s:,}" for s in steps])
+    ax.minorticks_off()
+    ax.set_xlabel("training steps")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if seconds_per_step:
+      top = ax.secondary_xaxis("top", functions=(lambda s: s * seconds_per_step / 60,
+                                                 lambda m: m * 60 / seconds_per_step))
+      top.set_xticks([s * seconds_per_step / 60 for s in steps],
+                     [f"{s * seconds_per_step / 60:.0f}" for s in steps])
+      top.set_xlabel("minutes of training steps")
+  fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path)
+  return pathlib.Path(path)
+
+
+def main(argv):
+  del argv
+  with errors.exit_on_user_error():
+    runs = [read_run(w) for w in FLAGS.workdirs]
+    print(table(runs))
+    if FLAGS.out:
+      print(f"-> {plot(runs, FLAGS.out, FLAGS.seconds_per_step)}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
