@@ -6,6 +6,7 @@ videos a side and 2 runs, 2 videos per I3D call.
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -178,8 +179,13 @@ def test_inversion_starts_experiment_on_a_real_workdir(digits_workdir, tiny_mode
 
 def test_quality_curve_reads_a_trained_and_evaluated_workdir(report, digits_workdir, tmp_path):
   from inrv_jax.bench import quality_curve  # pylint: disable=import-outside-toplevel
-  run = quality_curve.read_run(digits_workdir)
-  final = [json.loads(line) for line in (digits_workdir / "metrics.jsonl").read_text().splitlines()
+  # The module's evals rewrite digits_workdir/eval; this test reads the report of `report`.
+  workdir = tmp_path / "evaluated"
+  (workdir / "eval").mkdir(parents=True)
+  shutil.copy(digits_workdir / "metrics.jsonl", workdir)
+  (workdir / "eval" / "report.json").write_text(json.dumps(report))
+  run = quality_curve.read_run(workdir)
+  final = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()
            if "final_psnr" in line][-1]
   assert (run["steps"], run["train_psnr"]) == (4, final["final_psnr"])
   assert run["full_psnr"] == report["inversion"]["masks"]["full"]["psnr_observed"]
