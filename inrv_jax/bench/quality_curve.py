@@ -122,6 +122,7 @@ def plot(runs: list[dict], path, seconds_per_step: float | None = None,
                                                  lambda m: m * 60 / seconds_per_step))
       top.set_xticks([s * seconds_per_step / 60 for s in steps],
                      [f"{s * seconds_per_step / 60:.0f}" for s in steps])
+      top.minorticks_off()
       top.set_xlabel("minutes of training steps")
   fig.suptitle(title)
   fig.tight_layout()
