@@ -71,8 +71,8 @@ def measure(model, split: str, num_videos: int, starts, noise: float = 1.0,
   if unknown:
     raise errors.UserError(f"--starts: unknown {unknown}; choose from {STARTS}")
   if split != "train" and {"stored", "noisy"} & set(starts):
-    raise errors.UserError("--starts: `stored` and `noisy` need --split=train (test clips have no "
-                     "stored latent)")
+    raise errors.UserError("--starts: `stored` and `noisy` need --split=train (test clips "
+                           "have no stored latent)")
   source = datasets.load(model.config.data, split=split)
   rows = np.linspace(0, len(source) - 1, min(num_videos, len(source))).astype(int)
   clips = datasets.clips01(source, rows)

@@ -66,8 +66,8 @@ def read_run(workdir) -> dict:
     raise errors.UserError(f"{report_file}: unreadable ({err}); run "
                            f"`python -m inrv_jax.main --workdir={workdir} --mode=eval`") from err
   full = report.get("inversion", {}).get("masks", {}).get("full")
-  held_out = next(iter(report.get("fvd") or {}), None)  # the first FVD set: the held-out videos
-  fvd = {name: (v["mean"], v["std"]) for name, v in report["fvd"][held_out].items()} if held_out else {}
+  held_out = next(iter((report.get("fvd") or {}).values()), {})  # the first set: held-out videos
+  fvd = {name: (v["mean"], v["std"]) for name, v in held_out.items()}
   return {"workdir": str(workdir), "steps": int(final["step"]),
           "train_psnr": float(final["final_psnr"]),
           "train_psnr_min": float(final.get("final_psnr_min", math.nan)),
