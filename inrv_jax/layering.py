@@ -25,9 +25,9 @@ LAYERS = (
     ("models",),
     # 2: what training and the tasks share: losses, metrics, the progressive plan and
     #    optimizer, FVD, media files, datasets, the input pipeline and cached arrays,
-    #    which pixels a training step renders.
+    #    which pixels a training step renders, the metrics.jsonl rows.
     ("training.losses", "evaluation.metrics", "training.stages", "evaluation.fvd", "media",
-     "data", "training.pixel_sampling"),
+     "data", "training.pixel_sampling", "training.metrics_log"),
     # 3: what a checkpoint holds, start-up checks, a trained model loaded from a workdir,
     #    why training stops early (signals, values that are not finite), CLIP features,
     #    the learned prior's fit and its checkpoints.

@@ -23,6 +23,7 @@ from absl import app
 from absl import flags
 
 from inrv_jax import errors
+from inrv_jax.training import metrics_log
 
 FLAGS = flags.FLAGS
 # FVD rows drawn, in the eval report's names (evaluation.evaluate), and their legend.
@@ -49,14 +50,11 @@ def read_run(workdir) -> dict:
   did not finish) or eval/report.json is missing or unreadable.
   """
   workdir = pathlib.Path(workdir)
-  metrics_file, report_file = workdir / "metrics.jsonl", workdir / "eval" / "report.json"
-  final = None
+  metrics_file = workdir / metrics_log.FILE_NAME
+  report_file = workdir / "eval" / "report.json"
   try:
-    for line in metrics_file.read_text().splitlines():
-      record = json.loads(line) if line.strip() else {}
-      if "final_psnr" in record:
-        final = record
-  except (OSError, ValueError) as err:
+    final = metrics_log.final_row(metrics_file)
+  except OSError as err:
     raise errors.UserError(f"{metrics_file}: unreadable ({err})") from err
   if final is None:
     raise errors.UserError(f"{metrics_file}: no final_psnr line; train the run to its end")

@@ -1,7 +1,6 @@
 """Reconstruction PSNR, a reconstruction grid and samples: during training
 (`snapshot`, every eval.every steps) and after it (`write_outputs`)."""
 
-import json
 import pathlib
 
 import numpy as np
@@ -12,6 +11,7 @@ from inrv_jax.data import datasets
 from inrv_jax.data import video_io
 from inrv_jax.tasks import interpolation
 from inrv_jax.tasks import rendering
+from inrv_jax.training import metrics_log
 
 
 def reconstruction_psnr(model, source, batch: int = 8, count: int | None = None) -> np.ndarray:
@@ -91,14 +91,8 @@ def snapshot(model, source, directory: pathlib.Path) -> tuple[dict, dict]:
 
 def read_losses(workdir: pathlib.Path):
   """(steps, losses) of the loss rows in workdir/metrics.jsonl ([] and [] without one)."""
-  steps, values = [], []
-  path = workdir / "metrics.jsonl"
-  for line in path.read_text().splitlines() if path.exists() else []:
-    record = json.loads(line)
-    if "loss" in record:
-      steps.append(record["step"])
-      values.append(record["loss"])
-  return steps, values
+  rows = [row for row in metrics_log.read_rows(workdir / metrics_log.FILE_NAME) if "loss" in row]
+  return [row["step"] for row in rows], [row["loss"] for row in rows]
 
 
 def write_outputs(model, source, workdir: pathlib.Path) -> dict:

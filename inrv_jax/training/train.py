@@ -34,6 +34,7 @@ from inrv_jax import errors
 from inrv_jax.evaluation import snapshots
 from inrv_jax import learned_prior
 from inrv_jax.training import losses
+from inrv_jax.training import metrics_log
 from inrv_jax.evaluation import metrics as metrics_lib
 from inrv_jax.runtime import parallel
 from inrv_jax.training import pixel_sampling
@@ -277,14 +278,14 @@ class MetricWriter:
     from tensorboardX import SummaryWriter
     self._main, self._workdir = parallel.is_main_process(), workdir
     if self._main:
-      keep_rows_up_to(workdir / "metrics.jsonl", step)
-    self._jsonl = open(workdir / "metrics.jsonl", "a") if self._main else None
+      metrics_log.keep_rows_up_to(workdir / metrics_log.FILE_NAME, step)
+    self._jsonl = open(workdir / metrics_log.FILE_NAME, "a") if self._main else None
     self._tb = SummaryWriter(str(workdir / "tensorboard")) if self._main else None
 
   def write(self, step: int, metrics: dict) -> None:
     if not self._main:
       return
-    with self._writing(self._workdir / "metrics.jsonl"):
+    with self._writing(self._workdir / metrics_log.FILE_NAME):
       self._jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
       self._jsonl.flush()
     for name, value in metrics.items():
@@ -309,7 +310,7 @@ class MetricWriter:
 
   def close(self):
     if self._main:
-      with self._writing(self._workdir / "metrics.jsonl"):
+      with self._writing(self._workdir / metrics_log.FILE_NAME):
         self._jsonl.close()
       try:
         with self._writing(self._workdir / "tensorboard"):
@@ -333,24 +334,6 @@ def _abandon(summary_writer) -> None:
       event_writer._worker.stop()  # pylint: disable=protected-access
     with contextlib.suppress(Exception):
       event_writer._closed = True  # pylint: disable=protected-access
-
-
-def keep_rows_up_to(path: pathlib.Path, step: int) -> None:
-  """Rewrite the JSON lines file `path` without rows past `step`, final-metrics rows
-  (those with "final_psnr") and unreadable lines (a line cut short by a kill)."""
-  if not path.exists():
-    return
-  kept = []
-  for line in path.read_text(errors="replace").splitlines():
-    try:
-      row = json.loads(line)
-    except json.JSONDecodeError:
-      continue
-    if isinstance(row, dict) and row.get("step", 0) <= step and "final_psnr" not in row:
-      kept.append(line + "\n")
-  temporary = path.with_suffix(".tmp")
-  temporary.write_text("".join(kept))
-  temporary.replace(path)
 
 
 class MetricWindow:
