@@ -128,6 +128,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   # no activation is stored (inr.grid_pixel_loss; the paper's L1 step).
   loss_in_forward_pass = fraction >= 1.0 and lpips_graphdef is None
   elementwise = losses.ELEMENTWISE[config.train.loss]
+  latent_noise = config.train.latent_noise
 
   def loss_fn(params, frozen, lpips, clip_features, batch, key, num_active):
     module = nnx.merge(graphdef, params, frozen)
@@ -138,6 +139,13 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
       if clip_features is not None:
         latent_kwargs["features"] = clip_features[batch["index"]]  # (B, T, D)
     z = module.latents(batch["index"], batch["video"], **latent_kwargs)  # (B, latent_dim)
+    clean_z = z
+    if latent_noise > 0:
+      # The decoder learns the neighbourhood of each latent, not the point only: noise
+      # in units of the batch latents' spread per dimension (a denoising auto-decoder).
+      spread = jax.lax.stop_gradient(jnp.std(z, axis=0))  # (latent_dim,)
+      noise_key = jax.random.fold_in(key, 0x6E6F6973)  # apart from the pixel and dropout keys
+      z = z + latent_noise * spread * jax.random.normal(noise_key, z.shape, z.dtype)
     if loss_in_forward_pass:
       weights = tuple(w.astype(compute_dtype) for w in module.inr_weights(z))
       pix, pred = inr_lib.grid_pixel_loss(spec, weights, batch["video"], elementwise, tuning)
@@ -158,7 +166,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
           module.latent_table[...], num_active)
     mse = weighted_mean(losses.mse_elements(pred, target), loss_weights)
     psnr = metrics_lib.psnr_from_mse(mse, data_range=2.0)
-    return loss, {"pixel_loss": pix, "psnr": psnr, "z": z, **extra}
+    return loss, {"pixel_loss": pix, "psnr": psnr, "z": clean_z, **extra}
 
   def step(frozen, lpips, clip_features, state: checkpoints.TrainState, batch, num_active):
     key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
