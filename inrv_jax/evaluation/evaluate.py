@@ -285,7 +285,9 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   what, names, clips = held_out_videos(model, eval_videos)
   chosen = fvd_eval.real_indices(len(clips), inversion_videos)
   specs = masks or [str(s) for s in masks_lib.default_specs()]
-  i3d_videos = fvd_runs and (min(fvd_videos, len(clips)) + 2 * fvd_runs * fvd_videos
+  kinds = tuple(k for k in KINDS if k != "prior" or model.prior is not None)
+  methods = sum(k in sampling.METHODS for k in kinds)  # the references are cached per video
+  i3d_videos = fvd_runs and (min(fvd_videos, len(clips)) + methods * fvd_runs * fvd_videos
                              + 2 * min(fvd_videos * fvd_runs, len(source)))
   eta = (FIXED_SECONDS + i3d_videos * fvd_eval.I3D_SECONDS_PER_VIDEO
          + len(chosen) * len(specs) * INVERSION_SECONDS_PER_VIDEO * steps / 100
@@ -331,7 +333,6 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
     if fvd_real:
       real_sets[f"fvd_real ({fvd_real})"] = extractor(spread(folder_videos(fvd_real, model)[1],
                                                              fvd_videos))
-    kinds = tuple(k for k in KINDS if k != "prior" or model.prior is not None)
     report["fvd"], samples = fvd_over_runs(model, source, real_sets, fvd_videos, fvd_runs, seed,
                                            extractor, rendering.parse_resolution(resolution),
                                            kinds)
