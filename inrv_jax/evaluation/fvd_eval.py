@@ -66,10 +66,9 @@ def generated_features(model, num_videos: int, extractor: fvd_lib.FeatureExtract
   return np.concatenate(out), np.stack(kept)
 
 
-# I3D cost per 16-frame video on 2 CPU cores, the slower of the CPUs measured (AMD Zen 4;
-# Intel Xeon with AVX-512 0.31: BENCHMARKS.md "FVD"); for the ETA a long FVD prints before
-# it starts.
-I3D_SECONDS_PER_VIDEO = 0.40
+# I3D cost per 16-frame video on 2 CPU cores, the slower of the CPUs measured (AMD Zen 4:
+# BENCHMARKS.md "FVD"); for the ETA a long FVD prints before it starts.
+I3D_SECONDS_PER_VIDEO = 0.36
 
 
 def eta_message(i3d_videos: int) -> str:

