@@ -139,7 +139,7 @@ def base_config() -> Config:
   t.pixel_sampling = "uniform"  # with pixel_fraction < 1: "uniform" draws, or "importance" (more where the clip has edges, loss reweighted to stay unbiased; pixel_sampling.py)
   t.importance_mix = 0.25       # pixel_sampling="importance": uniform share of the draw distribution (weights stay <= 1/mix)
   t.latent_lr_scale = 1.0       # the latent table's learning rate as a multiple of learning_rate (1 = paper: one rate)
-  t.latent_noise = 0.0          # std of Gaussian noise added to each latent in a step, in units of the batch latents' per-dimension std (0 = paper: none)
+  t.latent_noise = 0.0          # std of Gaussian noise added to each latent in a step, in units of the batch latents' per-dimension std (0 = paper: none; RESULTS.md "Configurations tried")
   t.lr_schedule = "constant"    # "constant" (times stage_lr_scales; paper) or "cosine" (warm-up, then cosine decay to final_lr_fraction over the plan)
   t.warmup_steps = 0            # lr_schedule="cosine": steps of linear warm-up from 0
   t.final_lr_fraction = 0.0     # lr_schedule="cosine": learning rate at the last step, as a fraction of learning_rate

@@ -24,6 +24,7 @@ MISTAKES = [
     ("train.batch_size", 0, r"--config.train.batch_size=0: must be a positive multiple of the "
      r"1 devices"),
     ("train.pixel_fraction", 0.5, r"--config.train.pixel_fraction=0.5: LPIPS"),
+    ("train.latent_noise", -0.1, r"--config.train.latent_noise=-0.1: must be >= 0"),
 ]
 
 

@@ -54,6 +54,38 @@ def test_step_adds_weighted_lpips_to_l1(tiny_config):
   np.testing.assert_allclose(metrics["loss"], expected_l1 + 0.7 * expected_lpips, rtol=1e-4)
 
 
+def test_latent_noise_decodes_perturbed_latents_and_records_the_clean_ones(tiny_config):
+  """train.latent_noise: the step's loss is that of the latents plus noise (in units of the
+  batch latents' spread per dimension); the state records the clean latents."""
+  c = tiny_config
+  c.data.height = c.data.width = 16
+  c.train.latent_noise = 0.5
+  assert c.train.loss == "l1" and c.train.pixel_fraction == 1.0
+  tx = stages.make_optimizer(c, stages.plan((), 4, 2, 10))
+  graphdef, frozen, state = checkpoints.build_state(c, 4, tx=tx)
+  table_shape = (4, c.model.latent_dim)  # latents spread like a trained table's, not ~0
+  state = state.replace(params=jax.tree.map(
+      lambda x: 2 * jax.random.normal(jax.random.key(2), x.shape) if x.shape == table_shape
+      else x, state.params))
+  videos = jax.random.uniform(jax.random.key(1), (4, 8, 16, 16, 3), minval=-1, maxval=1)
+  batch = {"video": videos, "index": jnp.array([0, 3, 1, 2])}
+  module = nnx.merge(graphdef, state.params, frozen)
+  clean = module.latents(batch["index"])
+  key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+  noise = jax.random.normal(jax.random.fold_in(key, 0x6E6F6973), clean.shape)
+  noisy = clean + 0.5 * jnp.std(clean, axis=0) * noise
+
+  def l1_of(z):
+    return losses.l1(inr.grid_apply(module.inr_spec, module.inr_weights(z), 8, 16, 16), videos)
+
+  step = train.make_train_step(c, graphdef, tx, parallel.make_mesh())
+  new_state, metrics = step(frozen, None, None, jax.tree.map(jnp.copy, state), batch,
+                            jnp.int32(4))
+  np.testing.assert_allclose(metrics["loss"], l1_of(noisy), rtol=1e-6)
+  assert abs(float(l1_of(noisy)) / float(l1_of(clean)) - 1) > 1e-4  # the noise is not a no-op
+  np.testing.assert_allclose(new_state.seen_latents[batch["index"]], clean, rtol=1e-6)
+
+
 def test_weighted_mse_weights_digits_twice_background():
   gt = jnp.array([-1.0, 1.0])  # background, digit
   pred = gt + 0.5
