@@ -174,7 +174,13 @@ def parse_flags(argv: list[str]) -> list[str]:
     return FLAGS(argv)
   except flags.Error as err:
     lines = [line for line in str(err).splitlines() if line.strip()] or [str(err)]
-    errors.exit_with_error(re.sub(r'^[A-Za-z]*Error: ', '', lines[-1]))
+    message = re.sub(r'^[A-Za-z]*Error: ', '', lines[-1])
+    override = re.search(r"Unknown command line flag '(config\.[\w.]+)'", message)
+    if override and not any(a == "--config" or a.startswith("--config=") for a in argv):
+      # without --config absl knows no --config.* flags, and says only "unknown flag"
+      message = (f"--{override.group(1)}: a config override needs --config=configs/NAME.py; "
+                 "the other modes read the config from the workdir (W/config.json)")
+    errors.exit_with_error(message)
   except (AttributeError, KeyError) as err:
     field = _field_error(err)
     if field is None:

@@ -95,6 +95,15 @@ def test_a_new_workdir_without_config_is_one_line_not_the_help(tmp_path, data_di
   assert not workdir.exists()
 
 
+def test_a_config_override_without_config_says_it_needs_one(tmp_path, data_dir):
+  workdir = tmp_path / "wd"
+  result = run_main(f"--workdir={workdir}", "--mode=sample", "--config.train.batch_size=8",
+                    data_dir=data_dir)
+  _one_line_error(result, "--config.train.batch_size: a config override needs "
+                  "--config=configs/NAME.py", "W/config.json")
+  assert not workdir.exists()
+
+
 @pytest.mark.parametrize("mode,flag,parts", [
     ("sample", "--resolution=abc", ["--resolution=abc: needs H,W"]),
     ("render", "--resolution=0,4", ["--resolution=0,4: needs H,W"]),

@@ -419,7 +419,7 @@ def optimise(model, targets: np.ndarray, masks: np.ndarray, steps: int = DEFAULT
                                      jnp.int32(first), prior_mean, prior_whiten, energy)
       losses.append(np.asarray(loss))
       bar.update(len(loss))
-      bar.set_postfix(mse=f"{float(losses[-1][-1].mean()):.4f}")
+      bar.set_postfix(loss=f"{float(losses[-1][-1].mean()):.4f}")  # MSE + the prior's terms
   return np.asarray(latents), np.concatenate(losses)
 
 
