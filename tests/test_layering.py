@@ -17,13 +17,26 @@ def module_name(path: pathlib.Path, package: pathlib.Path = PACKAGE) -> str:
   return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def parse(path: pathlib.Path) -> ast.Module:
+  """The file's syntax tree. CPython 3.11 keeps the depth counter of its syntax-tree
+  constructor per interpreter, not per thread, so a parse that overlaps one in a
+  thread an earlier test left running can fail with a spurious "AST constructor
+  recursion depth mismatch" SystemError (python/cpython#106905 is one such path); it is
+  parsed once more then."""
+  source = path.read_text()
+  try:
+    return ast.parse(source, str(path))
+  except SystemError:
+    return ast.parse(source, str(path))
+
+
 def imports(path: pathlib.Path, package: pathlib.Path = PACKAGE) -> list[tuple[int, str]]:
   """(line, module) of every import in the file, function-level ones included.
 
   `from a import b` counts as importing a.b when a/b is a module or package, else a.
   """
   found = []
-  for node in ast.walk(ast.parse(path.read_text(), str(path))):
+  for node in ast.walk(parse(path)):
     if isinstance(node, ast.Import):
       found += [(node.lineno, alias.name) for alias in node.names]
     elif isinstance(node, ast.ImportFrom):
