@@ -72,7 +72,7 @@ def test_latent_noise_decodes_perturbed_latents_and_records_the_clean_ones(tiny_
   module = nnx.merge(graphdef, state.params, frozen)
   clean = module.latents(batch["index"])
   key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-  noise = jax.random.normal(jax.random.fold_in(key, 0x6E6F6973), clean.shape)
+  noise = jax.random.normal(jax.random.fold_in(key, train.LATENT_NOISE_STREAM), clean.shape)
   noisy = clean + 0.5 * jnp.std(clean, axis=0) * noise
 
   def l1_of(z):

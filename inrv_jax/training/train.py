@@ -93,6 +93,11 @@ def weighted_mean(elements: jnp.ndarray, loss_weights: jnp.ndarray | None) -> jn
   return jnp.mean(loss_weights[..., None] * elements)
 
 
+# The step's key folded with this gives train.latent_noise's draws, apart from the pixel
+# and dropout keys split from it.
+LATENT_NOISE_STREAM = 0x6E6F6973
+
+
 def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
                     tx: optax.GradientTransformation, mesh: jax.sharding.Mesh,
                     lpips_graphdef: nnx.GraphDef | None = None, stacked: bool = False,
@@ -144,7 +149,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
       # The decoder learns the neighbourhood of each latent, not the point only: noise
       # in units of the batch latents' spread per dimension (a denoising auto-decoder).
       spread = jax.lax.stop_gradient(jnp.std(z, axis=0))  # (latent_dim,)
-      noise_key = jax.random.fold_in(key, 0x6E6F6973)  # apart from the pixel and dropout keys
+      noise_key = jax.random.fold_in(key, LATENT_NOISE_STREAM)
       z = z + latent_noise * spread * jax.random.normal(noise_key, z.shape, z.dtype)
     if loss_in_forward_pass:
       weights = tuple(w.astype(compute_dtype) for w in module.inr_weights(z))
@@ -285,15 +290,16 @@ class MetricWriter:
   def __init__(self, workdir: pathlib.Path, step: int):
     from tensorboardX import SummaryWriter
     self._main, self._workdir = parallel.is_main_process(), workdir
+    self._path = workdir / metrics_log.FILE_NAME
     if self._main:
-      metrics_log.keep_rows_up_to(workdir / metrics_log.FILE_NAME, step)
-    self._jsonl = open(workdir / metrics_log.FILE_NAME, "a") if self._main else None
+      metrics_log.keep_rows_up_to(self._path, step)
+    self._jsonl = open(self._path, "a") if self._main else None
     self._tb = SummaryWriter(str(workdir / "tensorboard")) if self._main else None
 
   def write(self, step: int, metrics: dict) -> None:
     if not self._main:
       return
-    with self._writing(self._workdir / metrics_log.FILE_NAME):
+    with self._writing(self._path):
       self._jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
       self._jsonl.flush()
     for name, value in metrics.items():
@@ -318,7 +324,7 @@ class MetricWriter:
 
   def close(self):
     if self._main:
-      with self._writing(self._workdir / metrics_log.FILE_NAME):
+      with self._writing(self._path):
         self._jsonl.close()
       try:
         with self._writing(self._workdir / "tensorboard"):
