@@ -2,10 +2,13 @@
 
   python -m inrv_jax.bench.inversion_starts --workdir=W --split=train [--videos=32]
   python -m inrv_jax.bench.inversion_starts --workdir=W --split=test
+  python -m inrv_jax.bench.inversion_starts --workdir=W --split=test --starts=mean,regression \
+    --mask=future --energy_weight=0.01
 
-`--videos` clips spread over the split are inverted under the `full` mask with the
-default recipe of `inrv_jax.invert` (Adam, DEFAULT_STEPS steps, DEFAULT_LEARNING_RATE,
-DEFAULT_PIXELS pixels a step; no learned prior), from each start of `--starts`:
+`--videos` clips spread over the split are inverted under `--mask` (default `full`)
+with the default recipe of `inrv_jax.invert` (Adam, DEFAULT_STEPS steps,
+DEFAULT_LEARNING_RATE, DEFAULT_PIXELS pixels a step; the learned prior's energy only
+with `--energy_weight`), from each start of `--starts`:
 
   mean      the mean training latent (the default start of every inversion)
   stored    the clip's own latent from the table (training split only)
@@ -14,9 +17,14 @@ DEFAULT_PIXELS pixels a step; no learned prior), from each start of `--starts`:
   random    the best (lowest final loss) of `--random_starts` draws from the training
             latents' Gaussian
   nearest   the training latent whose render is nearest the clip (MSE over all pixels)
+  regression  the latent predicted from the clip's observed pixels by ridge regression
+            fitted on the training clips and their stored latents (`regression_latents`;
+            on the training split, fitted without the clips inverted): an amortised
+            start, what an encoder would give
 
 It prints one JSON line per start: the mean PSNR (dB) of the inverted clips' renders
-against the clips, and the seconds it took. On the training split the stored latents'
+against the clips (under a partial mask: on the hidden pixels, beside the mean-frame
+baseline's), and the seconds it took. On the training split the stored latents'
 own renders come first ("start": "none", no optimisation), the figure an inversion
 could reach.
 """
@@ -34,9 +42,13 @@ from inrv_jax.data import datasets
 from inrv_jax.evaluation import metrics
 from inrv_jax.runtime import cpu_runtime
 from inrv_jax.tasks import inversion
+from inrv_jax.tasks import masks as masks_lib
 from inrv_jax.tasks import rendering
 
-STARTS = ("mean", "stored", "noisy", "random", "nearest")
+STARTS = ("mean", "stored", "noisy", "random", "nearest", "regression")
+# Ridge penalty of `regression` on the centred grey pixels of 2,000 training clips
+# (penalties 1e2 to 1e4 gave test inversions within 0.03 dB of each other: RESULTS.md).
+REGRESSION_RIDGE = 1e3
 FLAGS = flags.FLAGS
 
 
@@ -47,6 +59,8 @@ def define_flags():
   flags.DEFINE_list("starts", list(STARTS), f"Starts to try, of {STARTS}.")
   flags.DEFINE_float("noise", 1.0, "`noisy`: noise in training-latent stds per dimension.")
   flags.DEFINE_integer("random_starts", 4, "`random`: draws, the best kept.")
+  flags.DEFINE_string("mask", "full", "Mask spec of the observed pixels (tasks/masks.py).")
+  flags.DEFINE_float("energy_weight", 0.0, "Weight of the learned prior's energy (0 = none).")
 
 
 def nearest_latents(model, clips: np.ndarray, chunk: int = 100) -> np.ndarray:
@@ -63,31 +77,73 @@ def nearest_latents(model, clips: np.ndarray, chunk: int = 100) -> np.ndarray:
   return table[rows]
 
 
+def regression_latents(model, train_clips: np.ndarray, clips: np.ndarray, mask: np.ndarray,
+                       exclude: np.ndarray | None = None,
+                       ridge: float = REGRESSION_RIDGE) -> np.ndarray:
+  """Latents (n, D) float32 predicted from the observed pixels of `clips` (n, T, H, W, 3)
+  in [0, 1] by linear ridge regression on the grey observed pixels, fitted on the
+  training clips `train_clips` (N, T, H, W, 3) and the model's stored latents (N, D)
+  (normalised per dimension), without the training rows `exclude`. mask: (T, H, W)
+  bool, the same for every clip. Solved in the dual (N x N), exact."""
+  keep = mask.reshape(-1)
+  rows = np.setdiff1d(np.arange(len(train_clips)), [] if exclude is None else exclude)
+
+  def features(videos):  # (n, observed pixels) float64, grey
+    return videos.mean(axis=-1).reshape(len(videos), -1)[:, keep].astype(np.float64)
+
+  x = features(train_clips[rows])
+  centre = x.mean(axis=0)
+  x -= centre
+  table = np.asarray(model.latents, np.float64)[rows]
+  mean, std = table.mean(axis=0), table.std(axis=0)
+  coef = np.linalg.solve(x @ x.T + ridge * np.eye(len(x)), (table - mean) / std)  # (N, D)
+  return (((features(clips) - centre) @ x.T) @ coef * std + mean).astype(np.float32)
+
+
 def measure(model, split: str, num_videos: int, starts, noise: float = 1.0,
-            random_starts: int = 4, seed: int = 0):
+            random_starts: int = 4, seed: int = 0, mask: str = "full",
+            energy_weight: float = 0.0):
   """Yields {"split", "start", "psnr", "seconds", ...} for each start (see the module
-  docstring). Raises errors.UserError for an unknown start, or `stored`/`noisy` on the test split."""
+  docstring); under a partial `mask` "psnr" is on the hidden pixels and "baseline" the
+  mean-frame fill's. Raises errors.UserError for an unknown start, `stored`/`noisy` on
+  the test split, or a malformed mask spec."""
   unknown = sorted(set(starts) - set(STARTS))
   if unknown:
     raise errors.UserError(f"--starts: unknown {unknown}; choose from {STARTS}")
   if split != "train" and {"stored", "noisy"} & set(starts):
     raise errors.UserError("--starts: `stored` and `noisy` need --split=train (test clips "
                            "have no stored latent)")
-  source = datasets.load(model.config.data, split=split)
+  data = model.config.data
+  try:
+    spec = masks_lib.parse(mask)
+  except masks_lib.MaskError as e:
+    raise errors.UserError(f"--mask: {e}") from e
+  source = datasets.load(data, split=split)
   rows = np.linspace(0, len(source) - 1, min(num_videos, len(source))).astype(int)
   clips = datasets.clips01(source, rows)
-  masks = np.ones(clips.shape[:4], bool)
+  masks = masks_lib.as_arrays(spec, len(clips), data.num_frames, data.height, data.width)
+  hidden = None if masks.all() else ~masks
   table = np.asarray(model.latents)
   mean, std = table.mean(axis=0), table.std(axis=0)
   rng = np.random.default_rng(seed)
 
   def psnr(latents) -> float:
-    return float(metrics.psnr(rendering.render(model, latents, progress=False), clips).mean())
+    return float(metrics.psnr(rendering.render(model, latents, progress=False), clips,
+                              hidden).mean())
 
   def invert(init):  # -> (latents, final loss per clip)
-    latents, losses = inversion.optimise(model, clips, masks, init=init, progress=False)
+    latents, losses = inversion.optimise(model, clips, masks, init=init, progress=False,
+                                         energy_weight=energy_weight)
     return latents, losses[-10:].mean(axis=0)
 
+  def regression():
+    training = datasets.load(data, split="train")
+    return regression_latents(model, datasets.clips01(training, np.arange(len(training))),
+                              clips, masks[0], exclude=rows if split == "train" else None)
+
+  if hidden is not None:
+    yield {"split": split, "start": "none", "mask": str(spec), "baseline": float(
+        metrics.psnr(inversion.mean_frame_fill(clips, masks), clips, hidden).mean())}
   if split == "train":
     yield {"split": split, "start": "none", "psnr": psnr(table[rows]), "seconds": 0.0}
   for start in starts:
@@ -103,7 +159,8 @@ def measure(model, split: str, num_videos: int, starts, noise: float = 1.0,
       init = {"mean": lambda: None, "stored": lambda: table[rows],
               "noisy": lambda: table[rows] + noise * std * rng.standard_normal(
                   (len(rows), len(mean))),
-              "nearest": lambda: nearest_latents(model, clips)}[start]()
+              "nearest": lambda: nearest_latents(model, clips),
+              "regression": regression}[start]()
       latents = invert(init)[0]
     line = {"split": split, "start": start, "psnr": psnr(latents),
             "seconds": time.perf_counter() - began}
@@ -120,7 +177,8 @@ def main(argv):
   with errors.exit_on_user_error():
     model = rendering.model_from(workdir=FLAGS.workdir)
     for line in measure(model, FLAGS.split, FLAGS.videos, FLAGS.starts, FLAGS.noise,
-                        FLAGS.random_starts):
+                        FLAGS.random_starts, mask=FLAGS.mask,
+                        energy_weight=FLAGS.energy_weight):
       print(json.dumps(line), flush=True)
 
 

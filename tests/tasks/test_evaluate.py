@@ -177,6 +177,29 @@ def test_inversion_starts_experiment_on_a_real_workdir(digits_workdir, tiny_mode
                                 table[[4, 1]])
 
 
+def test_regression_start_interpolates_its_training_pairs_and_runs_under_a_mask(
+    digits_workdir, tiny_model):
+  from inrv_jax.bench import inversion_starts  # pylint: disable=import-outside-toplevel
+  # With (almost) no ridge, the regression fitted on the training renders and their
+  # latents gives back each training render's own latent (fewer clips than pixels).
+  table = np.asarray(tiny_model.latents)
+  renders = rendering.render(tiny_model, table, progress=False)
+  full = np.ones(renders.shape[1:4], bool)
+  predicted = inversion_starts.regression_latents(tiny_model, renders, renders[[2, 5]], full,
+                                                  ridge=1e-9)
+  np.testing.assert_allclose(predicted, table[[2, 5]], atol=1e-3)
+  # Held out of its own fit, it predicts something else.
+  held = inversion_starts.regression_latents(tiny_model, renders, renders[[2]], full,
+                                             exclude=np.array([2]), ridge=1e-9)
+  assert np.abs(held - table[[2]]).max() > 1e-2
+  model = rendering.model_from(workdir=digits_workdir)
+  lines = list(inversion_starts.measure(model, "test", 3, ["regression"], mask="future:k=2"))
+  assert lines[0]["start"] == "none" and np.isfinite(lines[0]["baseline"])
+  assert lines[1]["start"] == "regression" and np.isfinite(lines[1]["psnr"])
+  with pytest.raises(errors.UserError, match="--mask"):
+    next(inversion_starts.measure(model, "test", 3, ["mean"], mask="future:j=2"))
+
+
 def test_quality_curve_reads_a_trained_and_evaluated_workdir(report, digits_workdir, tmp_path):
   from inrv_jax.bench import quality_curve  # pylint: disable=import-outside-toplevel
   # The module's evals rewrite digits_workdir/eval; this test reads the report of `report`.
