@@ -280,11 +280,14 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   inversion_videos = inversion_videos or INVERSION_VIDEOS
   model = rendering.model_from(workdir=workdir)
   starts = inversion.resolve_recipe(model, None, starts)[1]  # the prior's default with one
-  source = trained_model.training_source(model, data_path, accept_data_change)
-  out = outputs.output_dir(workdir, "eval")
-  what, names, clips = held_out_videos(model, eval_videos)
-  chosen = fvd_eval.real_indices(len(clips), inversion_videos)
   specs = masks or [str(s) for s in masks_lib.default_specs()]
+  data = model.config.data
+  for spec in specs:  # a mask off the model's grid (e.g. future:k=20 of 16 frames)
+    masks_lib.parse(spec).grid(data.num_frames, data.height, data.width)
+  source = trained_model.training_source(model, data_path, accept_data_change)
+  what, names, clips = held_out_videos(model, eval_videos)
+  out = outputs.output_dir(workdir, "eval")  # only once everything above is checked
+  chosen = fvd_eval.real_indices(len(clips), inversion_videos)
   kinds = tuple(k for k in KINDS if k != "prior" or model.prior is not None)
   methods = sum(k in sampling.METHODS for k in kinds)  # the references are cached per video
   i3d_videos = fvd_runs and (min(fvd_videos, len(clips)) + methods * fvd_runs * fvd_videos

@@ -156,13 +156,15 @@ def invert_command(workdir, masks=None, indices=None, videos=None, steps: int | 
   rendering.parse_resolution(resolution)  # a bad --resolution before the model is loaded
   model = _model_for_indices(workdir, indices)
   specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
+  data = model.config.data
+  for spec in specs:  # a value out of the model's grid (e.g. future:k=20 of 16 frames)
+    spec.grid(data.num_frames, data.height, data.width)
   if videos:
     names, clips = [str(v) for v in videos], inversion.read_videos(videos, model)
   else:
     chosen = _indices(model, indices, 4)
     names = [f"training clip {i}" for i in chosen]
     clips = training_clips(model, chosen, data_path, accept_data_change)
-  data = model.config.data
   clips = inversion.fit_size(clips, data.num_frames, data.height, data.width)
   out = outputs.output_dir(workdir, "invert")  # only once the masks and the clips are checked
   record = inversion.invert_clips(model, out, names, clips, specs, steps, learning_rate, pixels,

@@ -11,6 +11,7 @@ from inrv_jax import errors
 from inrv_jax import main as main_lib
 from inrv_jax.data import video_io
 from inrv_jax.tasks import cli
+from inrv_jax.tasks import rendering
 
 
 @pytest.fixture
@@ -111,3 +112,13 @@ def test_a_bad_mode_input_creates_no_output_folder(workdir):
   with pytest.raises(errors.UserError, match="--pairs: expected A:B"):
     cli.interpolate_command(workdir, pairs=["3"])
   assert not any((workdir / mode).exists() for mode in ("sample", "invert", "interpolate"))
+
+
+def test_a_mask_off_the_grid_leaves_the_last_inversion_in_place(workdir):
+  cli.invert_command(workdir, masks=["full"], indices=["0"], steps=2)
+  before = sorted(p.name for p in (workdir / "invert").iterdir())
+  frames = rendering.model_from(workdir=workdir).config.data.num_frames
+  for spec in (f"future:k={frames + 4}", "inpaint_box:top=40", "sparse:fraction=2"):
+    with pytest.raises(errors.UserError, match=f"mask {spec.split(':')[0]}"):
+      cli.invert_command(workdir, masks=[spec], indices=["0"], steps=2)
+  assert sorted(p.name for p in (workdir / "invert").iterdir()) == before

@@ -159,6 +159,15 @@ def test_bad_schedule_is_refused_before_the_last_eval_is_touched(digits_workdir)
   assert kept.read_text() == "an earlier eval's file"
 
 
+def test_a_mask_off_the_grid_is_refused_before_the_last_eval_is_touched(digits_workdir):
+  (digits_workdir / "eval").mkdir(exist_ok=True)
+  kept = digits_workdir / "eval" / "kept.txt"
+  kept.write_text("an earlier eval's file")
+  with pytest.raises(errors.UserError, match="k must be between 1 and the number of frames"):
+    evaluate.evaluate(digits_workdir, fvd_runs=0, masks=["full", "future:k=99"])
+  assert kept.read_text() == "an earlier eval's file"
+
+
 def test_inversion_starts_experiment_on_a_real_workdir(digits_workdir, tiny_model):
   from inrv_jax.bench import inversion_starts  # pylint: disable=import-outside-toplevel
   model = rendering.model_from(workdir=digits_workdir)
