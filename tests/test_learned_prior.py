@@ -65,6 +65,22 @@ def test_training_ends_with_a_prior_that_loads_and_samples_by_default(trained):
   assert not np.allclose(videos, gaussian)
 
 
+def test_rerunning_a_finished_training_says_the_prior_is_fitted_and_keeps_it(
+    trained, data_dir, capsys):
+  from tiny_configs import tiny  # pylint: disable=import-outside-toplevel
+  from inrv_jax import config_defaults  # pylint: disable=import-outside-toplevel
+  workdir, model = trained
+  config = tiny(config_defaults.base_config(), data_dir)
+  config.train.num_steps = 10
+  capsys.readouterr()
+  again = train.train_and_evaluate(config, workdir)
+  said = capsys.readouterr().out
+  assert "the learned prior of these latents is already fitted" in said
+  assert "fitting the prior on" not in said
+  for a, b in zip(leaves(model.prior), leaves(again.prior)):
+    np.testing.assert_array_equal(a, b)
+
+
 def test_a_stopped_fit_resumes_to_the_same_weights(trained, tmp_path):
   workdir, _ = trained
   config = checkpoints.read_config(workdir)

@@ -636,7 +636,10 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, mesh: jax.s
   if parallel.is_main_process():
     writer.write(model.step, snapshots.write_outputs(model, source, workdir))
     if config.prior.enabled:  # the learned prior over the latents (learned_prior.py)
-      _say(f"fitting the prior on {model.num_videos} latents ({config.prior.steps} steps)")
+      fitted = learned_prior.is_fitted(model.latents, config.prior,
+                                       learned_prior.prior_dir(workdir), config.seed)
+      _say("the learned prior of these latents is already fitted" if fitted else
+           f"fitting the prior on {model.num_videos} latents ({config.prior.steps} steps)")
       learned_prior.fit_workdir(model, progress=config.train.progress_bar)
       _say(f"-> {learned_prior.prior_dir(workdir)} (the learned prior; docs/prior.md)")
   writer.close()
