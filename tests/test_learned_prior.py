@@ -72,11 +72,14 @@ def test_rerunning_a_finished_training_says_the_prior_is_fitted_and_keeps_it(
   workdir, model = trained
   config = tiny(config_defaults.base_config(), data_dir)
   config.train.num_steps = 10
+  files = {p: p.stat().st_mtime_ns for p in (workdir / "prior").rglob("*") if p.is_file()}
   capsys.readouterr()
   again = train.train_and_evaluate(config, workdir)
   said = capsys.readouterr().out
   assert "the learned prior of these latents is already fitted" in said
   assert "fitting the prior on" not in said
+  assert {p: p.stat().st_mtime_ns for p in (workdir / "prior").rglob("*")
+          if p.is_file()} == files  # not refitted: no checkpoint written again
   for a, b in zip(leaves(model.prior), leaves(again.prior)):
     np.testing.assert_array_equal(a, b)
 

@@ -23,10 +23,10 @@ with `--energy_weight`), from each start of `--starts`:
             start, what an encoder would give
 
 It prints one JSON line per start: the mean PSNR (dB) of the inverted clips' renders
-against the clips (under a partial mask: on the hidden pixels, beside the mean-frame
-baseline's), and the seconds it took. On the training split the stored latents'
-own renders come first ("start": "none", no optimisation), the figure an inversion
-could reach.
+against the clips (under a partial mask: on the hidden pixels), and the seconds it
+took. Under a partial mask a line "start": "baseline" comes first, the mean-frame
+fill's PSNR on the hidden pixels; on the training split the stored latents' own renders
+come next ("start": "none", no optimisation), the figure an inversion could reach.
 """
 
 import json
@@ -104,9 +104,10 @@ def measure(model, split: str, num_videos: int, starts, noise: float = 1.0,
             random_starts: int = 4, seed: int = 0, mask: str = "full",
             energy_weight: float = 0.0):
   """Yields {"split", "start", "psnr", "seconds", ...} for each start (see the module
-  docstring); under a partial `mask` "psnr" is on the hidden pixels and "baseline" the
-  mean-frame fill's. Raises errors.UserError for an unknown start, `stored`/`noisy` on
-  the test split, or a malformed mask spec."""
+  docstring); under a partial `mask` "psnr" is on the hidden pixels, and the first line
+  ("start": "baseline") the mean-frame fill's. Raises errors.UserError for an unknown
+  start, `stored`/`noisy` on the test split, a malformed mask spec or one off the
+  model's grid, or a negative energy_weight (or a positive one without a learned prior)."""
   unknown = sorted(set(starts) - set(STARTS))
   if unknown:
     raise errors.UserError(f"--starts: unknown {unknown}; choose from {STARTS}")
@@ -116,8 +117,12 @@ def measure(model, split: str, num_videos: int, starts, noise: float = 1.0,
   data = model.config.data
   try:
     spec = masks_lib.parse(mask)
+    spec.grid(data.num_frames, data.height, data.width)  # off the grid: before any work
   except masks_lib.MaskError as e:
     raise errors.UserError(f"--mask: {e}") from e
+  if not energy_weight >= 0 or (energy_weight and getattr(model, "prior", None) is None):
+    raise errors.UserError(f"--energy_weight={energy_weight}: needs a value >= 0, and a model "
+                           "with a learned prior for one above 0")
   source = datasets.load(data, split=split)
   rows = np.linspace(0, len(source) - 1, min(num_videos, len(source))).astype(int)
   clips = datasets.clips01(source, rows)
@@ -142,7 +147,7 @@ def measure(model, split: str, num_videos: int, starts, noise: float = 1.0,
                               clips, masks[0], exclude=rows if split == "train" else None)
 
   if hidden is not None:
-    yield {"split": split, "start": "none", "mask": str(spec), "baseline": float(
+    yield {"split": split, "start": "baseline", "mask": str(spec), "psnr": float(
         metrics.psnr(inversion.mean_frame_fill(clips, masks), clips, hidden).mean())}
   if split == "train":
     yield {"split": split, "start": "none", "psnr": psnr(table[rows]), "seconds": 0.0}

@@ -271,7 +271,9 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   fvd_runs=0 skips FVD (reconstruction and inversion only); fvd_videos and
   inversion_videos default to FVD_VIDEOS and INVERSION_VIDEOS. Raises errors.UserError
   when there are no held-out videos (no test split and no --eval_videos), a folder
-  has no video, or the model's clips are shorter than `fvd_frames`.
+  has no video, the model's clips are shorter than `fvd_frames`, a mask is malformed or
+  off the model's grid, or starts, steps, schedule or resolution are bad: all before
+  DIR/eval/ (the last eval's files) is emptied.
   """
   if starts is not None:
     inversion.check_starts(starts)  # before the eval folder is emptied
@@ -284,8 +286,13 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   data = model.config.data
   for spec in specs:  # a mask off the model's grid (e.g. future:k=20 of 16 frames)
     masks_lib.parse(spec).grid(data.num_frames, data.height, data.width)
+  size = rendering.parse_resolution(resolution)
+  if fvd_runs and data.num_frames < fvd_frames:
+    raise errors.UserError(f"FVD over {fvd_frames} frames needs videos that long; this "
+                           f"model's clips have {data.num_frames}")
   source = trained_model.training_source(model, data_path, accept_data_change)
   what, names, clips = held_out_videos(model, eval_videos)
+  real_videos = folder_videos(fvd_real, model)[1] if fvd_runs and fvd_real else None
   out = outputs.output_dir(workdir, "eval")  # only once everything above is checked
   chosen = fvd_eval.real_indices(len(clips), inversion_videos)
   kinds = tuple(k for k in KINDS if k != "prior" or model.prior is not None)
@@ -333,12 +340,10 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
     start = time.perf_counter()
     extractor = fvd_lib.FeatureExtractor(batch_size=fvd_batch, num_frames=fvd_frames)
     real_sets = {f"held-out ({what})": extractor(spread(clips, fvd_videos))}
-    if fvd_real:
-      real_sets[f"fvd_real ({fvd_real})"] = extractor(spread(folder_videos(fvd_real, model)[1],
-                                                             fvd_videos))
+    if real_videos is not None:
+      real_sets[f"fvd_real ({fvd_real})"] = extractor(spread(real_videos, fvd_videos))
     report["fvd"], samples = fvd_over_runs(model, source, real_sets, fvd_videos, fvd_runs, seed,
-                                           extractor, rendering.parse_resolution(resolution),
-                                           kinds)
+                                           extractor, size, kinds)
     report["seconds"]["fvd"] = seconds = time.perf_counter() - start
     used = sum(len(f) for f in real_sets.values()) + sum(
         v["num_generated"] * fvd_runs for v in next(iter(report["fvd"].values())).values())

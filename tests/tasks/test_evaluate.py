@@ -159,12 +159,18 @@ def test_bad_schedule_is_refused_before_the_last_eval_is_touched(digits_workdir)
   assert kept.read_text() == "an earlier eval's file"
 
 
-def test_a_mask_off_the_grid_is_refused_before_the_last_eval_is_touched(digits_workdir):
+def test_a_bad_mask_resolution_or_fvd_input_is_refused_before_the_last_eval_is_touched(digits_workdir):
   (digits_workdir / "eval").mkdir(exist_ok=True)
   kept = digits_workdir / "eval" / "kept.txt"
   kept.write_text("an earlier eval's file")
   with pytest.raises(errors.UserError, match="k must be between 1 and the number of frames"):
     evaluate.evaluate(digits_workdir, fvd_runs=0, masks=["full", "future:k=99"])
+  with pytest.raises(errors.UserError, match="resolution"):
+    evaluate.evaluate(digits_workdir, fvd_runs=1, resolution="0")
+  with pytest.raises(errors.UserError, match="FVD over 99 frames"):
+    evaluate.evaluate(digits_workdir, fvd_runs=1, fvd_frames=99)
+  with pytest.raises(errors.UserError, match="not a directory of videos"):
+    evaluate.evaluate(digits_workdir, fvd_runs=1, fvd_real=str(digits_workdir / "absent"))
   assert kept.read_text() == "an earlier eval's file"
 
 
@@ -203,10 +209,13 @@ def test_regression_start_interpolates_its_training_pairs_and_runs_under_a_mask(
   assert np.abs(held - table[[2]]).max() > 1e-2
   model = rendering.model_from(workdir=digits_workdir)
   lines = list(inversion_starts.measure(model, "test", 3, ["regression"], mask="future:k=2"))
-  assert lines[0]["start"] == "none" and np.isfinite(lines[0]["baseline"])
+  assert lines[0]["start"] == "baseline" and np.isfinite(lines[0]["psnr"])
   assert lines[1]["start"] == "regression" and np.isfinite(lines[1]["psnr"])
-  with pytest.raises(errors.UserError, match="--mask"):
-    next(inversion_starts.measure(model, "test", 3, ["mean"], mask="future:j=2"))
+  for bad in ("future:j=2", "future:k=99"):
+    with pytest.raises(errors.UserError, match="--mask"):
+      next(inversion_starts.measure(model, "test", 3, ["mean"], mask=bad))
+  with pytest.raises(errors.UserError, match="--energy_weight"):
+    next(inversion_starts.measure(model, "test", 3, ["mean"], energy_weight=-1.0))
 
 
 def test_quality_curve_reads_a_trained_and_evaluated_workdir(report, digits_workdir, tmp_path):
