@@ -116,13 +116,13 @@ def measure(model, split: str, num_videos: int, starts, noise: float = 1.0,
                            "have no stored latent)")
   data = model.config.data
   try:
-    spec = masks_lib.parse(mask)
-    spec.grid(data.num_frames, data.height, data.width)  # off the grid: before any work
+    spec, = masks_lib.on_grid([mask], data.num_frames, data.height, data.width)
   except masks_lib.MaskError as e:
     raise errors.UserError(f"--mask: {e}") from e
-  if not energy_weight >= 0 or (energy_weight and getattr(model, "prior", None) is None):
-    raise errors.UserError(f"--energy_weight={energy_weight}: needs a value >= 0, and a model "
-                           "with a learned prior for one above 0")
+  try:  # >= 0, and a learned prior for a weight above 0
+    inversion.resolve_recipe(model, use_prior=False, energy_weight=energy_weight)
+  except errors.UserError as e:
+    raise errors.UserError(f"--energy_weight={energy_weight}: {e}") from e
   source = datasets.load(data, split=split)
   rows = np.linspace(0, len(source) - 1, min(num_videos, len(source))).astype(int)
   clips = datasets.clips01(source, rows)

@@ -282,10 +282,9 @@ def evaluate(workdir, eval_videos: str | None = None, fvd_real: str | None = Non
   inversion_videos = inversion_videos or INVERSION_VIDEOS
   model = rendering.model_from(workdir=workdir)
   starts = inversion.resolve_recipe(model, None, starts)[1]  # the prior's default with one
-  specs = masks or [str(s) for s in masks_lib.default_specs()]
   data = model.config.data
-  for spec in specs:  # a mask off the model's grid (e.g. future:k=20 of 16 frames)
-    masks_lib.parse(spec).grid(data.num_frames, data.height, data.width)
+  specs = masks_lib.on_grid(masks or masks_lib.default_specs(), data.num_frames, data.height,
+                            data.width)
   size = rendering.parse_resolution(resolution)
   if fvd_runs and data.num_frames < fvd_frames:
     raise errors.UserError(f"FVD over {fvd_frames} frames needs videos that long; this "

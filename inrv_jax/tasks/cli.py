@@ -155,10 +155,9 @@ def invert_command(workdir, masks=None, indices=None, videos=None, steps: int | 
   inversion.check_schedule(schedule)
   rendering.parse_resolution(resolution)  # a bad --resolution before the model is loaded
   model = _model_for_indices(workdir, indices)
-  specs = [masks_lib.parse(m) for m in masks] if masks else masks_lib.default_specs()
   data = model.config.data
-  for spec in specs:  # a value out of the model's grid (e.g. future:k=20 of 16 frames)
-    spec.grid(data.num_frames, data.height, data.width)
+  specs = masks_lib.on_grid(masks or masks_lib.default_specs(), data.num_frames, data.height,
+                            data.width)
   if videos:
     names, clips = [str(v) for v in videos], inversion.read_videos(videos, model)
   else:

@@ -137,6 +137,16 @@ def parse(text: str | MaskSpec) -> MaskSpec:
   return MaskSpec.make(kind.strip(), **params)
 
 
+def on_grid(specs, num_frames: int, height: int, width: int) -> list[MaskSpec]:
+  """Specs or spec strings -> MaskSpecs, each checked against a T x H x W grid (`grid`),
+  so that a value off the grid (future:k=20 of 16 frames) is refused before any work.
+  Raises MaskError (an errors.UserError) for a malformed spec or one off the grid."""
+  parsed = [parse(spec) for spec in specs]
+  for spec in parsed:
+    spec.grid(num_frames, height, width)
+  return parsed
+
+
 def default_specs() -> list[MaskSpec]:
   """One spec of every kind with its default parameters (the CLI's invert default)."""
   return [MaskSpec(kind) for kind in KINDS]
