@@ -34,8 +34,9 @@ VARIANTS = ("", "15min", "60min", "120min", "uniform", "short", "short_noprog",
             "short_gauss", "videos6k")
 
 # Training minutes on 2 CPU cores -> the epochs of the full-rate stage on all videos (the
-# rest of the plan is fixed): the quality-against-time curve of RESULTS.md.
-EPOCHS_FOR_MINUTES = {"15min": 96, "": 256, "60min": 576, "120min": 1216}
+# rest of the plan is fixed: 2,000 steps): 10,000 / 16,000 / 40,000 / 80,000 steps, the
+# quality-against-time curve of RESULTS.md.
+EPOCHS_FOR_MINUTES = {"15min": 256, "": 448, "60min": 1216, "120min": 2496}
 
 
 def get_config(arg: str | None = None):
@@ -71,8 +72,8 @@ def get_config(arg: str | None = None):
   c.train.steps_per_call = 25             # 25 steps per compiled call (BENCHMARKS.md)
   # progressive initialisation (paper Sec. 3.3: 10 / 100 / 1,000 / all videos; the first
   # stage has 100 videos, as a batch is 64), then 40 epochs at a tenth of the learning rate
-  all_epochs = EPOCHS_FOR_MINUTES.get(variant, 256)
-  c.train.stages = ((100, 160), (1000, 32), (0, all_epochs), (0, 40))  # 250+500+8,000+1,250 steps
+  all_epochs = EPOCHS_FOR_MINUTES.get(variant, EPOCHS_FOR_MINUTES[""])
+  c.train.stages = ((100, 160), (1000, 32), (0, all_epochs), (0, 40))  # 250+500+14,000+1,250 steps
   c.train.stage_lr_scales = (1.0, 1.0, 1.0, 0.1)  # learning-rate factor per stage
   c.train.num_steps = 0                   # 0 = the whole plan of stages
   c.train.log_every = 100                 # a metrics line every 100 steps

@@ -19,12 +19,12 @@ def test_plan_of_the_paper():
   assert [s.end_step - s.first_step for s in plan] == [7100, 10100, 50000, 100000, 1000000]
 
 
-@pytest.mark.parametrize("variant,steps", [("", 10000), ("15min", 5000), ("60min", 20000),
-                                           ("120min", 40000), ("uniform", 15000),
+@pytest.mark.parametrize("variant,steps", [("", 16000), ("15min", 10000), ("60min", 40000),
+                                           ("120min", 80000), ("uniform", 15000),
                                            ("videos6k", 18000), ("short", 5000),
                                            ("short_noprog", 5000), ("short_gauss", 5000)])
 def test_digits_variants_train_the_steps_they_claim(variant, steps):
-  """configs/digits.py: the default 10,000 steps, the time variants 5,000 to 40,000, the
+  """configs/digits.py: the default 16,000 steps, the time variants 10,000 to 80,000, the
   earlier recipe 15,000, :videos6k 18,000, the ablations 5,000 each."""
   config = digits.get_config(variant)
   assert stages.plan_for(config, config.data.generated_videos)[-1].end_step == steps

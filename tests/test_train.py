@@ -63,6 +63,24 @@ def test_stopped_and_resumed_equals_uninterrupted(tiny_config, tmp_path):
   assert losses(tmp_path / "straight")[-1] == losses(tmp_path / "resumed")[-1]
 
 
+
+def test_resident_clips_train_as_read_ones(tiny_config, tmp_path):
+  """Clips held in memory (data.resident_mib, each step gathering its batch and the
+  importance sampler's precomputed distribution) train as the run that reads every batch
+  through grain, across progressive stages: the same batches (tests/data/
+  test_pipeline.py) and the same step (tests/test_train_step.py), up to float rounding,
+  which XLA's differently fused sums introduce and a pixel drawn near a boundary of the
+  sampler's distribution can grow to 1e-3 of a step's loss."""
+  c = tiny_config
+  c.train.stages, c.train.num_steps = ((4, 2), (0, 2)), 0  # 4 + 8 steps
+  c.train.pixel_fraction, c.train.pixel_sampling = 0.25, "importance"
+  runs = []
+  for mib in (0, 1):
+    c.data.resident_mib = mib
+    runs.append(train.train_and_evaluate(c, tmp_path / str(mib)))
+  assert runs[0].step == runs[1].step == 12
+  assert losses(tmp_path / "1") == pytest.approx(losses(tmp_path / "0"), rel=3e-3)
+
 MULTI_DEVICE_RUN = textwrap.dedent("""
     import json, sys
     import jax

@@ -18,6 +18,7 @@ from inrv_jax.models import inr
 from inrv_jax.models import kernels
 from inrv_jax.models import lpips
 from inrv_jax.models import vgg16
+from inrv_jax.data import clips as clips_lib
 from tiny_configs import tiny_clip
 
 
@@ -47,7 +48,7 @@ def test_step_adds_weighted_lpips_to_l1(tiny_config):
   expected_l1 = losses.l1(pred, videos)
   perceptual = nnx.merge(perceptual_graphdef, perceptual_state)
   expected_lpips = jnp.mean(lpips.lpips_loss_per_frame(perceptual, videos, pred))
-  _, metrics = step(frozen, perceptual_state, None, state, batch, jnp.int32(4))
+  _, metrics = step(frozen, perceptual_state, None, None, state, batch, jnp.int32(4))
   assert float(expected_lpips) > 0
   np.testing.assert_allclose(metrics["pixel_loss"], expected_l1, rtol=1e-5)
   np.testing.assert_allclose(metrics["lpips"], expected_lpips, rtol=1e-4)
@@ -79,7 +80,7 @@ def test_latent_noise_decodes_perturbed_latents_and_records_the_clean_ones(tiny_
     return losses.l1(inr.grid_apply(module.inr_spec, module.inr_weights(z), 8, 16, 16), videos)
 
   step = train.make_train_step(c, graphdef, tx, parallel.make_mesh())
-  new_state, metrics = step(frozen, None, None, jax.tree.map(jnp.copy, state), batch,
+  new_state, metrics = step(frozen, None, None, None, jax.tree.map(jnp.copy, state), batch,
                             jnp.int32(4))
   np.testing.assert_allclose(metrics["loss"], l1_of(noisy), rtol=1e-6)
   assert abs(float(l1_of(noisy)) / float(l1_of(clean)) - 1) > 1e-4  # the noise is not a no-op
@@ -120,7 +121,7 @@ def test_whole_frame_step_equals_the_step_through_the_rendered_video(tiny_config
   results = []
   for tuning in (fused, through_the_render):
     step = train.make_train_step(c, graphdef, tx, parallel.make_mesh(), tuning=tuning)
-    results.append(step(frozen, None, None, jax.tree.map(jnp.copy, state), batch, jnp.int32(4)))
+    results.append(step(frozen, None, None, None, jax.tree.map(jnp.copy, state), batch, jnp.int32(4)))
   (fused, fused_metrics), (plain, plain_metrics) = results
   for name in ("loss", "psnr"):
     np.testing.assert_allclose(fused_metrics[name], plain_metrics[name], rtol=1e-6)
@@ -163,3 +164,26 @@ def test_the_state_maps_to_the_checkpoint_items_and_back(tiny_config):
   assert checkpoints.TrainState.from_items(partial.items()) == partial
   with pytest.raises(ValueError, match="one checkpoint item"):
     state.replace(rng=None).items()
+
+
+def test_a_step_on_resident_clips_is_the_step_on_their_videos(tiny_config):
+  """A batch of positions into resident clips (train.Resident) steps as the batch of the
+  clips' videos: the same loss and update, up to float rounding."""
+  c = tiny_config
+  c.train.pixel_fraction, c.train.pixel_sampling = 0.25, "importance"
+  mesh = parallel.make_mesh()
+  tx = stages.make_optimizer(c, stages.plan((), 4, 2, 10))
+  graphdef, frozen, state = checkpoints.build_state(c, 4, tx=tx)
+  clips = np.random.default_rng(0).integers(0, 256, (4, 8, 16, 16, 3), np.uint8)
+  index = jnp.array([3, 1])
+  resident = train.make_resident(clips, c, mesh)
+  step = train.make_train_step(c, graphdef, tx, mesh)
+  video = {"video": jnp.asarray(clips_lib.to_unit_range(clips[np.asarray(index)])),
+           "index": index}
+  results = [step(frozen, None, None, held, jax.tree.map(jnp.copy, state), batch,
+                  jnp.int32(4))
+             for held, batch in ((None, video), (resident, {"index": index}))]
+  (read, read_metrics), (gathered, gathered_metrics) = results
+  np.testing.assert_allclose(gathered_metrics["loss"], read_metrics["loss"], rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(read.params), jax.tree.leaves(gathered.params)):
+    np.testing.assert_allclose(b, a, atol=1e-6)

@@ -192,11 +192,28 @@ def measure_matmul(reporter: Reporter, size: int, warmup: int, repeats: int) -> 
 
 
 def synthetic_batch(config, num_videos: int):
+  """A batch of random videos, or only their positions when the trainer holds them
+  (data.resident_mib > 0: training holds any set that fits, `synthetic_resident`)."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   d, b = config.data, config.train.batch_size
+  index = np.arange(b, dtype=np.int32) % num_videos
+  if d.resident_mib > 0:
+    return {"index": index}
   rng = np.random.default_rng(0)
   videos = rng.uniform(-1, 1, (b, d.num_frames, d.height, d.width, 3)).astype(np.float32)
-  return {"video": videos, "index": np.arange(b, dtype=np.int32) % num_videos}
+  return {"video": videos, "index": index}
+
+
+def synthetic_resident(trainer, config, num_videos: int, mesh):
+  """`trainer` holding num_videos random clips in memory when data.resident_mib > 0."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
+  d = config.data
+  if d.resident_mib <= 0:
+    return trainer
+  rng = np.random.default_rng(0)
+  clips = rng.integers(0, 256, (num_videos, d.num_frames, d.height, d.width, 3), np.uint8)
+  return dataclasses.replace(trainer, resident=train.make_resident(clips, config, mesh))
 
 
 def random_lpips(config):
@@ -227,6 +244,7 @@ def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict
     table = jax.random.normal(jax.random.key(0),
                               (num_videos, d.num_frames, config.model.clip.output_dim))
     trainer = dataclasses.replace(trainer, clip_features=parallel.replicate(table, mesh))
+  trainer = synthetic_resident(trainer, config, num_videos, mesh)
   batch = parallel.global_batch(synthetic_batch(config, num_videos), mesh)
   num_active = jnp.int32(num_videos)
   holder = [trainer.state]  # replicated by train.setup
@@ -270,7 +288,8 @@ def profile_train_program(trainer, holder: list, config, num_videos: int, mesh, 
 
   run_call()  # compile
   hlo = trainer.train_steps.lower(trainer.frozen, trainer.lpips, trainer.clip_features,
-                                  holder[0], batches, num_active).compile().as_text()
+                                  trainer.resident, holder[0], batches,
+                                  num_active).compile().as_text()
   for row in op_profile.top_ops(run_call, calls, hlo, FLAGS.profile_ops):
     print(json.dumps({"name": "train_step_op", **row, "ms_per_step": row["ms_per_call"] / steps,
                       "steps_per_call": steps}), flush=True)

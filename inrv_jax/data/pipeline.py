@@ -15,6 +15,13 @@ on the number of processes; parallel.global_batch then assembles them with
 Reading runs ahead of the train step on `threads` threads (grain
 ReadOptions), and optionally in `workers` processes (grain mp_prefetch) that
 read and convert the uint8 records to [-1, 1] float32 in parallel.
+
+A training split small enough to hold in memory (`resident_clips`, under
+data.resident_mib) skips the readers: `IndexBatches` yields only the dataset
+positions of the same rows, in the same order, and the compiled step gathers
+the clips from the copy it holds (training/train.py). Reading 64 clips a step
+through grain's threads costs more than the digits model's whole step on 2
+CPU cores, where the readers compete with XLA for the same cores.
 """
 
 from absl import flags
@@ -36,6 +43,54 @@ def clip_stream(source, seed: int) -> grain.MapDataset:
   """Every clip once per epoch, reshuffled each epoch, forever."""
   return (grain.MapDataset.source(source).seed(seed).shuffle()
           .repeat(None).map(_to_example))
+
+
+def index_stream(num_clips: int, seed: int) -> grain.MapDataset:
+  """The dataset positions clip_stream(source, seed) visits, in its order, for a source
+  of num_clips records: grain shuffles positions by (seed, epoch, length) alone, and a
+  record's "index" is its position (data/builders/base.py), so these are the "index"
+  values of the clips it yields (tests/test_pipeline.py checks)."""
+  return grain.MapDataset.range(num_clips).seed(seed).shuffle().repeat(None)
+
+
+def resident_clips(source, max_mib: float) -> np.ndarray | None:
+  """Every clip of `source` as one array (N, T, H, W, 3) uint8, row i = record i, when
+  they take at most max_mib MiB; None when they take more or max_mib <= 0."""
+  n = len(source)
+  if max_mib <= 0 or n == 0:
+    return None
+  first = np.asarray(source[0]["video"])
+  if n * first.nbytes > max_mib * 2**20:
+    return None
+  clips = np.empty((n, *first.shape), np.uint8)
+  for i in range(n):
+    clips[i] = source[i]["video"]
+  return clips
+
+
+class IndexBatches:
+  """The dataset positions of this process's rows of global batch `step`, for steps
+  start, start+1, ...: the rows `Batches` reads, as positions into resident clips.
+
+  next(batches) -> {"index": (B_local,) int32}; close() does nothing (no readers).
+  """
+
+  def __init__(self, num_clips: int, global_batch: int, seed: int, start_step: int):
+    self._stream = index_stream(num_clips, seed)
+    self._global_batch, self._rows = global_batch, parallel.process_slice(global_batch)
+    self._step = start_step
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    first = self._step * self._global_batch
+    self._step += 1
+    rows = range(first + self._rows.start, first + self._rows.stop)
+    return {"index": np.fromiter((self._stream[i] for i in rows), np.int32, len(rows))}
+
+  def close(self):
+    pass
 
 
 class StepBatch:

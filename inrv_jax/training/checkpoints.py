@@ -499,7 +499,7 @@ def read_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
 # less the fields that only say where files are or how fast to read them.
 RESUME_MUST_MATCH = ("model", "data")
 RESUME_MAY_CHANGE = ("data.dir", "data.manual_dir", "data.prepare_workers",
-                     "data.read_workers", "model.clip.weights")
+                     "data.read_workers", "data.resident_mib", "model.clip.weights")
 
 
 def _flat(config: ml_collections.ConfigDict, prefix: str = "") -> dict:

@@ -55,18 +55,33 @@ def probabilities(scores: jnp.ndarray, mix: float) -> jnp.ndarray:
   return mix / n + (1.0 - mix) * share
 
 
-def systematic(key: jax.Array, probs: jnp.ndarray, count: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+def cumulative(probs: jnp.ndarray) -> jnp.ndarray:
+  """The rows' cumulative distribution (B, N) of probs (B, N), the last entry exactly 1."""
+  cdf = jnp.cumsum(probs, axis=-1)
+  return cdf / cdf[:, -1:]  # rounding: the last entry is exactly 1
+
+
+def distribution(videos: jnp.ndarray, mix: float) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """Importance sampling's (probs, cdf) of videos (B, T, H, W, C), each (B, T*H*W):
+  `probabilities(contrast(videos), mix)` and its `cumulative`. Computed once for
+  training clips held in memory (training/train.py `Resident`), not every step."""
+  probs = probabilities(contrast(videos), mix)
+  return probs, cumulative(probs)
+
+
+def systematic(key: jax.Array, probs: jnp.ndarray, count: int,
+               cdf: jnp.ndarray | None = None) -> tuple[jnp.ndarray, jnp.ndarray]:
   """`count` systematic draws per row of probs (B, N) (rows sum to 1).
 
   Returns (pixels (B, count) int32 flat indices in [0, N), weights (B, count)
   float32 = 1 / (N * p[pixel])): mean_k weights * f(pixels) is an unbiased
-  estimate of mean_i f(i) over the row's N pixels.
+  estimate of mean_i f(i) over the row's N pixels. cdf: `cumulative(probs)`
+  computed ahead, or None to compute it here.
   """
   b, n = probs.shape
   offsets = jax.random.uniform(key, (b, 1))
   points = (jnp.arange(count, dtype=jnp.float32)[None, :] + offsets) / count  # (B, count)
-  cdf = jnp.cumsum(probs, axis=-1)
-  cdf = cdf / cdf[:, -1:]  # rounding: the last entry is exactly 1
+  cdf = cumulative(probs) if cdf is None else cdf
   pixels = jax.vmap(lambda c, u: jnp.searchsorted(c, u, side="right"))(cdf, points)
   pixels = jnp.minimum(pixels, n - 1).astype(jnp.int32)
   weights = 1.0 / (n * jnp.take_along_axis(probs, pixels, axis=-1))
@@ -74,16 +89,20 @@ def systematic(key: jax.Array, probs: jnp.ndarray, count: int) -> tuple[jnp.ndar
 
 
 def draw(method: str, key: jax.Array, videos: jnp.ndarray, count: int,
-         mix: float) -> tuple[jnp.ndarray, jnp.ndarray | None]:
+         mix: float, computed: tuple[jnp.ndarray, jnp.ndarray] | None = None
+         ) -> tuple[jnp.ndarray, jnp.ndarray | None]:
   """`count` pixels of each clip of videos (B, T, H, W, C) to render this step.
 
   method "uniform": independent uniform draws, weights None (all 1).
   method "importance": systematic draws from `probabilities(contrast(videos), mix)`,
-  with their unbiasing weights (B, count). Raises ValueError for another method.
+  with their unbiasing weights (B, count); `computed`: the videos' `distribution`
+  (probs, cdf) computed ahead (training clips held in memory), used instead. Raises
+  ValueError for another method.
   """
   b, t, h, w, _ = videos.shape
   if method == "uniform":
     return jax.random.randint(key, (b, count), 0, t * h * w), None
   if method == "importance":
-    return systematic(key, probabilities(contrast(videos), mix), count)
+    probs, cdf = distribution(videos, mix) if computed is None else computed
+    return systematic(key, probs, count, cdf)
   raise ValueError(f"train.pixel_sampling={method!r} is not one of {METHODS}")

@@ -2,7 +2,9 @@
 
 One batch's path: data/pipeline.py yields this process's rows of global
 batch s (videos (B, T, H, W, 3) float32 in [-1, 1] and their dataset
-indices (B,) int32); parallel.global_batch makes them global arrays sharded
+indices (B,) int32; or only the indices, when the training clips are held
+in memory, `Resident`, and the step gathers the videos itself);
+parallel.global_batch makes them global arrays sharded
 on `data`; `train_step` looks up each video's latent (models/inrv.py), runs
 the hypernetwork, renders the INR on the clip's grid or on random pixels of
 it (models/inr.py), and takes one Adam step on the pixel loss (losses.py).
@@ -42,6 +44,7 @@ from inrv_jax.training import resources
 from inrv_jax.training import stages
 from inrv_jax.training import stopping
 from inrv_jax import trained_model
+from inrv_jax.data import clips as clips_lib
 from inrv_jax.data import datasets
 from inrv_jax.data import identity
 from inrv_jax.data import pipeline
@@ -60,7 +63,8 @@ def _say(message: str) -> None:
 
 def predict_and_target(spec: inr_lib.INRSpec, weights: inr_lib.Weights, videos: jnp.ndarray,
                        fraction: float, key: jax.Array, compute_dtype=jnp.float32,
-                       sampling: str = "uniform", mix: float = 1.0):
+                       sampling: str = "uniform", mix: float = 1.0,
+                       sampling_distribution: tuple[jnp.ndarray, jnp.ndarray] | None = None):
   """INR outputs (float32), the pixels they are compared with (both in [-1, 1]) and
   the pixels' loss weights.
 
@@ -69,7 +73,8 @@ def predict_and_target(spec: inr_lib.INRSpec, weights: inr_lib.Weights, videos: 
   otherwise each video gets round(fraction * T*H*W) pixels of its own ((B, P', 3)
   both), drawn by pixel_sampling.draw(sampling, ..., mix): weights None for
   uniform draws, else (B, P') float32 such that the weighted mean of a per-pixel
-  loss estimates its mean over the whole clip without bias. The INR runs in
+  loss estimates its mean over the whole clip without bias (`sampling_distribution`:
+  the videos' pixel_sampling.distribution computed ahead, or None to compute it here). The INR runs in
   `compute_dtype` (bfloat16 on accelerators); the hypernetwork, its master
   weights and the loss stay f32.
   """
@@ -79,7 +84,8 @@ def predict_and_target(spec: inr_lib.INRSpec, weights: inr_lib.Weights, videos: 
     return inr_lib.grid_apply(spec, weights, t, h, w).astype(jnp.float32), videos, None
   num_pixels = t * h * w
   count = max(1, int(round(fraction * num_pixels)))
-  pixels, loss_weights = pixel_sampling.draw(sampling, key, videos, count, mix)  # (B, P')
+  pixels, loss_weights = pixel_sampling.draw(sampling, key, videos, count, mix,
+                                             sampling_distribution)  # (B, P')
   pred = inr_lib.pixels_apply(spec, weights, (t, h, w), pixels)
   target = jnp.take_along_axis(videos.reshape(b, num_pixels, c), pixels[..., None], axis=1)
   return pred.astype(jnp.float32), target, loss_weights
@@ -98,12 +104,60 @@ def weighted_mean(elements: jnp.ndarray, loss_weights: jnp.ndarray | None) -> jn
 LATENT_NOISE_STREAM = 0x6E6F6973
 
 
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Resident:
+  """The training clips held in memory (data.resident_mib), replicated: each step's
+  batch is then only the clips' dataset positions, and the step gathers the videos.
+
+  clips: (N, T, H, W, 3) uint8, row i = the clip with dataset index i.
+  probs, cdf: (N, T*H*W) float32 each, pixel_sampling.distribution of each clip in
+  [-1, 1] (what importance sampling draws from; computed once instead of every step),
+  or None without importance sampling.
+  """
+  clips: jax.Array
+  probs: jax.Array | None = None
+  cdf: jax.Array | None = None
+
+  def batch(self, index: jax.Array) -> tuple[jnp.ndarray, tuple | None]:
+    """Videos (B, T, H, W, 3) float32 in [-1, 1] of dataset positions index (B,) int32,
+    and their (probs, cdf) rows, each (B, T*H*W) (None without)."""
+    videos = unit_range(self.clips[index])
+    return videos, None if self.probs is None else (self.probs[index], self.cdf[index])
+
+
+# clips.to_unit_range of every uint8 level, as the readers compute it (NumPy): XLA turns
+# the division into a product and rounds 205 of the 256 levels differently, so the
+# step looks the levels up, and resident clips train bit for bit as read ones.
+_UNIT_RANGE_LEVELS = clips_lib.to_unit_range(np.arange(256, dtype=np.uint8))
+
+
+def unit_range(clips: jnp.ndarray) -> jnp.ndarray:
+  """clips_lib.to_unit_range inside a compiled program: uint8 -> float32 [-1, 1], exactly."""
+  return jnp.asarray(_UNIT_RANGE_LEVELS)[clips.astype(jnp.int32)]
+
+
+def make_resident(clips: np.ndarray, config: ml_collections.ConfigDict,
+                  mesh: jax.sharding.Mesh, chunk: int = 256) -> Resident:
+  """Resident of the training clips (N, T, H, W, 3) uint8 (data/pipeline.resident_clips),
+  replicated on `mesh`, with their sampling distribution when the step samples pixels
+  by importance (2 x 4 bytes a pixel: 2.7 times the clips' own memory)."""
+  if not (config.train.pixel_fraction < 1.0 and config.train.pixel_sampling == "importance"):
+    return parallel.replicate(Resident(jnp.asarray(clips)), mesh)
+  of = jax.jit(lambda c: pixel_sampling.distribution(unit_range(c),
+                                                     config.train.importance_mix))
+  parts = [jax.device_get(of(clips[i:i + chunk])) for i in range(0, len(clips), chunk)]
+  probs, cdf = (np.concatenate([part[k] for part in parts]) for k in (0, 1))
+  return parallel.replicate(Resident(jnp.asarray(clips), jnp.asarray(probs), jnp.asarray(cdf)),
+                            mesh)
+
+
 def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
                     tx: optax.GradientTransformation, mesh: jax.sharding.Mesh,
                     lpips_graphdef: nnx.GraphDef | None = None, stacked: bool = False,
                     tuning: kernels.Tuning | None = None):
-  """The jitted pure step (frozen, lpips, clip_features, state, batch, num_active)
-  -> (state, metrics).
+  """The jitted pure step (frozen, lpips, clip_features, resident, state, batch,
+  num_active) -> (state, metrics).
 
   stacked: the function runs several steps in one call instead (a lax.scan of
   the same step): every batch leaf has a leading steps axis (n, B, ...), and
@@ -113,10 +167,12 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   frozen: the model's non-trainable state (frozen CLIP tower; empty without
   conditioning); lpips: LPIPS-VGG16 weights, or None without the LPIPS term;
   clip_features: every training video's CLIP frame features (N, T, D) f32
-  (clip_features.py), or None to run the CLIP tower on the batch's frames.
-  All three are arguments, not constants baked into the program. state: a
+  (clip_features.py), or None to run the CLIP tower on the batch's frames;
+  resident: the training clips held in memory (`Resident`), or None. All four
+  are arguments, not constants baked into the program. state: a
   checkpoints.TrainState (donated). batch: {"video": (B, T, H, W, 3) in
-  [-1, 1], "index": (B,) int32}, sharded on `data`. num_active: how many
+  [-1, 1], "index": (B,) int32}, or {"index"} alone with `resident` (the step
+  gathers the videos), sharded on `data`. num_active: how many
   latent rows the current progressive stage uses (the Gaussian prior's rows).
   metrics: scalars {"loss", "pixel_loss", "psnr" (dB, on the compared
   pixels), and "lpips" when used}, and "nonfinite": stopping.nonfinite of the
@@ -135,7 +191,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   elementwise = losses.ELEMENTWISE[config.train.loss]
   latent_noise = config.train.latent_noise
 
-  def loss_fn(params, frozen, lpips, clip_features, batch, key, num_active):
+  def loss_fn(params, frozen, lpips, clip_features, batch, key, num_active, distribution):
     module = nnx.merge(graphdef, params, frozen)
     pixel_key, dropout_key = jax.random.split(key)
     latent_kwargs = {}
@@ -159,7 +215,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     else:
       pred, target, loss_weights = predict_and_target(
           spec, module.inr_weights(z), batch["video"], fraction, pixel_key, compute_dtype,
-          config.train.pixel_sampling, config.train.importance_mix)
+          config.train.pixel_sampling, config.train.importance_mix, distribution)
       pix = weighted_mean(elementwise(pred, target), loss_weights)
     loss, extra = pix, {}
     if lpips_graphdef is not None:
@@ -173,10 +229,15 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     psnr = metrics_lib.psnr_from_mse(mse, data_range=2.0)
     return loss, {"pixel_loss": pix, "psnr": psnr, "z": clean_z, **extra}
 
-  def step(frozen, lpips, clip_features, state: checkpoints.TrainState, batch, num_active):
+  def step(frozen, lpips, clip_features, resident, state: checkpoints.TrainState, batch,
+           num_active):
     key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+    distribution = None
+    if "video" not in batch:  # the clips are resident: gather this batch's
+      video, distribution = resident.batch(batch["index"])
+      batch = {**batch, "video": video}
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, frozen, lpips, clip_features, batch, key, num_active)
+        state.params, frozen, lpips, clip_features, batch, key, num_active, distribution)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     seen = state.seen_latents.at[batch["index"]].set(jax.lax.stop_gradient(aux.pop("z")))
@@ -184,16 +245,17 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
                           seen_latents=seen)
     return state, {"loss": loss, **aux, "nonfinite": stopping.nonfinite(loss, grads)}
 
-  def steps(frozen, lpips, clip_features, state, batches, num_active):
+  def steps(frozen, lpips, clip_features, resident, state, batches, num_active):
     return jax.lax.scan(
-        lambda carry, batch: step(frozen, lpips, clip_features, carry, batch, num_active),
+        lambda carry, batch: step(frozen, lpips, clip_features, resident, carry, batch,
+                                  num_active),
         state, batches)
 
   replicated = parallel.replicated(mesh)
   return jax.jit(steps if stacked else step,
-                 in_shardings=(replicated, replicated, replicated, replicated,
+                 in_shardings=(replicated, replicated, replicated, replicated, replicated,
                                parallel.batch_sharded(mesh, stacked), replicated),
-                 out_shardings=(replicated, replicated), donate_argnums=3)
+                 out_shardings=(replicated, replicated), donate_argnums=4)
 
 # ------------------------------------------------------------------ the setup
 
@@ -218,6 +280,7 @@ class TrainSetup:
   frozen: nnx.State            # the model's non-trainable state, replicated
   lpips: nnx.State | None      # LPIPS-VGG16 weights, replicated (None = no LPIPS term)
   clip_features: jax.Array | None  # (N, T, D) CLIP frame features, replicated (None = per step)
+  resident: Resident | None    # the training clips held in memory (None = batches carry videos)
   state: checkpoints.TrainState  # of a fresh run, replicated (the step donates it)
   train_step: object           # make_train_step's jitted step
   train_steps: object          # the same, several steps per call (stacked=True)
@@ -225,14 +288,14 @@ class TrainSetup:
   def step(self, state: checkpoints.TrainState, batch: dict, num_active: jax.Array
            ) -> tuple[checkpoints.TrainState, dict]:
     """One optimiser step with this setup's frozen inputs: (state, metrics)."""
-    return self.train_step(self.frozen, self.lpips, self.clip_features, state, batch,
-                           num_active)
+    return self.train_step(self.frozen, self.lpips, self.clip_features, self.resident, state,
+                           batch, num_active)
 
   def steps(self, state: checkpoints.TrainState, batches: dict, num_active: jax.Array
             ) -> tuple[checkpoints.TrainState, dict]:
     """len(batches["index"]) optimiser steps in one call: (state, metrics per step)."""
-    return self.train_steps(self.frozen, self.lpips, self.clip_features, state, batches,
-                            num_active)
+    return self.train_steps(self.frozen, self.lpips, self.clip_features, self.resident,
+                            state, batches, num_active)
 
 
 def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding.Mesh,
@@ -244,6 +307,8 @@ def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding
   With conditioning="clip" and the training `source` given, every video's CLIP
   frame features are computed once (or read from their cache) and the step
   looks them up; without a source the step runs the CLIP tower on each batch.
+  With a source whose clips fit data.resident_mib, they are held in memory
+  (`Resident`) and the loop's batches carry only their positions.
   lpips_module: the LPIPS network to use instead of loading the pretrained one
   (the bench's random weights: same speed, no weight file).
   """
@@ -258,10 +323,12 @@ def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding
     features = parallel.replicate(
         jnp.asarray(clip_features.load_or_compute(config.data, module.conditioner, source)),
         mesh)
+  clips = None if source is None else pipeline.resident_clips(source, config.data.resident_mib)
+  resident = None if clips is None else make_resident(clips, config, mesh)
   steps = [make_train_step(config, graphdef, tx, mesh, lpips[0] if lpips else None, stacked)
            for stacked in (False, True)]  # jitted lazily: only what is called compiles
   return TrainSetup(graphdef, frozen, parallel.replicate(lpips[1], mesh) if lpips else None,
-                    features, state, *steps)
+                    features, resident, state, *steps)
 
 def resume_target(config: ml_collections.ConfigDict, workdir: pathlib.Path, meta: dict,
                   num_videos: int, mesh: jax.sharding.Mesh, data_checked: bool = False
@@ -592,10 +659,14 @@ def _train(config: ml_collections.ConfigDict, workdir: pathlib.Path, mesh: jax.s
       first = int(state.step)
       if first >= stage.end_step:
         continue
-      # The stage's batches: a pure function of (seed, stage, step within the stage).
-      batches = pipeline.Batches(datasets.first_n(source, stage.num_videos),
-                                 config.train.batch_size, config.seed + stage.index,
-                                 first - stage.first_step, workers=config.data.read_workers)
+      # The stage's batches: a pure function of (seed, stage, step within the stage);
+      # only their positions when the clips are resident (the same rows, in order).
+      stage_source = datasets.first_n(source, stage.num_videos)
+      seed, skip = config.seed + stage.index, first - stage.first_step
+      batches = (pipeline.IndexBatches(len(stage_source), config.train.batch_size, seed, skip)
+                 if trainer.resident is not None else
+                 pipeline.Batches(stage_source, config.train.batch_size, seed, skip,
+                                  workers=config.data.read_workers))
       num_active = jnp.int32(stage.num_videos)
       meta = {"num_videos": num_videos, "stage": stage.index, "stage_videos": stage.num_videos}
       clock = LoopClock.of(stage, config)

@@ -57,3 +57,25 @@ def test_each_process_reads_only_its_rows(source, monkeypatch):
     np.testing.assert_array_equal(
         np.concatenate([parts[0][s]["index"], parts[1][s]["index"]]), whole[s]["index"])
     assert parts[0][s]["video"].shape[0] == 2
+
+
+@pytest.mark.parametrize("start", [0, 5])
+def test_index_batches_are_the_positions_of_the_batches_read(source, start):
+  """IndexBatches (resident clips) yields the rows Batches reads, in order, epoch after
+  epoch, and the resident array's rows are those clips."""
+  read = take(source, start, 9)
+  positions = pipeline.IndexBatches(len(source), 4, seed=3, start_step=start)
+  clips = pipeline.resident_clips(source, max_mib=1)
+  for batch in read:
+    index = next(positions)["index"]
+    assert index.dtype == np.int32
+    np.testing.assert_array_equal(index, batch["index"])
+    np.testing.assert_array_equal(pipeline.clips_lib.to_unit_range(clips[index]),
+                                  batch["video"])
+
+
+def test_clips_are_resident_only_within_the_budget(source):
+  clip_mib = source[0]["video"].nbytes / 2**20  # 8 clips of 8x16x16x3 bytes
+  assert pipeline.resident_clips(source, max_mib=8 * clip_mib).shape == (8, 8, 16, 16, 3)
+  assert pipeline.resident_clips(source, max_mib=7.9 * clip_mib) is None
+  assert pipeline.resident_clips(source, max_mib=0) is None
