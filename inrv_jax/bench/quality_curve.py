@@ -1,7 +1,8 @@
 """Quality against training time: a table and a plot from trained and evaluated workdirs.
 
   python -m inrv_jax.bench.quality_curve --workdirs=W15,W30,W60,W120 \
-      --out=docs/images/digits_quality_curve.png [--seconds_per_step=S]
+      --out=docs/images/digits_quality_curve.png [--seconds_per_step=S] \
+      [--points=docs/digits_quality_curve.json --measured="CPU, date"]
 
 Each workdir is one run of a recipe at a different length (e.g. `configs/digits.py:15min`,
 the default, `:60min`, `:120min`), trained by `python -m inrv_jax.main` and evaluated by
@@ -12,7 +13,10 @@ them. It prints a Markdown table (RESULTS.md, "Quality against training time") a
 the two panels of the plot: PSNR (training clips, unseen inversions) and FVD against
 steps. `--seconds_per_step` (from `python -m inrv_jax.bench.speed --measure=train`, on
 the machine the runs stand for) adds the minutes of training the steps take on that
-machine as a second axis.
+machine as a second axis. `--points=FILE` keeps the curve between sessions, whose
+workdirs do not outlive them: the points it holds (JSON: `read_run`'s fields, less the
+workdir, plus "measured": machine and date) are drawn too, and each workdir read
+replaces the point of the same number of steps (the file is written back).
 """
 
 import json
@@ -32,8 +36,11 @@ FVD_CURVES = (("slerp_random", "slerp_random samples"), ("prior", "prior samples
 
 
 def define_flags():
-  flags.DEFINE_list("workdirs", None, "Trained and evaluated workdirs, one per run length.",
-                    required=True)
+  flags.DEFINE_list("workdirs", [], "Trained and evaluated workdirs, one per run length.")
+  flags.DEFINE_string("points", None, "JSON file of the curve's measured points: drawn, and "
+                      "updated with the workdirs' points (same steps: replaced).")
+  flags.DEFINE_string("measured", "", "Machine and date of the workdirs' runs, stored with "
+                      "their points in --points (e.g. 'AMD EPYC Zen 4, 2026-12-07').")
   flags.DEFINE_string("out", None, "PNG to write (its folder must exist); none: table only.")
   flags.DEFINE_float("seconds_per_step", None, "Training seconds per step on the machine "
                      "the runs stand for: adds a minutes axis.")
@@ -70,6 +77,33 @@ def read_run(workdir) -> dict:
           "train_psnr": float(final["final_psnr"]),
           "train_psnr_min": float(final.get("final_psnr_min", math.nan)),
           "full_psnr": None if full is None else float(full["psnr_observed"]), "fvd": fvd}
+
+
+def read_points(path) -> list[dict]:
+  """The points stored in a --points file ([] when it does not exist yet); each FVD is a
+  (mean, std) tuple as `read_run` gives it. Raises errors.UserError naming the file when
+  it is not a JSON list of points with "steps" and "train_psnr"."""
+  path = pathlib.Path(path)
+  if not path.exists():
+    return []
+  try:
+    points = json.loads(path.read_text())
+    for point in points:
+      int(point["steps"]), float(point["train_psnr"])  # pylint: disable=expression-not-assigned
+      point["fvd"] = {name: tuple(value) for name, value in point.get("fvd", {}).items()}
+  except (OSError, ValueError, TypeError, KeyError) as err:
+    raise errors.UserError(f"{path}: not a list of curve points ({err!r})") from err
+  return points
+
+
+def merge_points(stored: list[dict], runs: list[dict], measured: str) -> list[dict]:
+  """`stored` with each run added, replacing a stored point of the same steps; sorted by
+  steps. Each run's point records `measured` (machine, date), not its workdir."""
+  by_steps = {int(p["steps"]): p for p in stored}
+  for run in runs:
+    point = {k: v for k, v in run.items() if k != "workdir"}
+    by_steps[run["steps"]] = {**point, "measured": measured}
+  return [by_steps[s] for s in sorted(by_steps)]
 
 
 def table(runs: list[dict]) -> str:
@@ -110,7 +144,7 @@ def plot(runs: list[dict], path, seconds_per_step: float | None = None,
   fvd_ax.set_ylabel("FVD against the test split (lower is better)")
   for ax in (psnr_ax, fvd_ax):
     ax.set_xscale("log", base=2)
-    ax.set_xticks(steps, [f"{s:,}" for s in steps])
+    ax.set_xticks(steps, [f"{s / 1000:g}k" if s >= 1000 else str(s) for s in steps])
     ax.minorticks_off()
     ax.set_xlabel("training steps")
     ax.grid(alpha=0.3)
@@ -131,7 +165,12 @@ def plot(runs: list[dict], path, seconds_per_step: float | None = None,
 def main(argv):
   del argv
   with errors.exit_on_user_error():
+    if not FLAGS.workdirs and not FLAGS.points:
+      raise errors.UserError("give --workdirs, --points or both")
     runs = [read_run(w) for w in FLAGS.workdirs]
+    if FLAGS.points:
+      runs = merge_points(read_points(FLAGS.points), runs, FLAGS.measured)
+      pathlib.Path(FLAGS.points).write_text(json.dumps(runs, indent=1) + "\n")
     print(table(runs))
     if FLAGS.out:
       print(f"-> {plot(runs, FLAGS.out, FLAGS.seconds_per_step)}")

@@ -74,9 +74,9 @@ def predict_and_target(spec: inr_lib.INRSpec, weights: inr_lib.Weights, videos: 
   both), drawn by pixel_sampling.draw(sampling, ..., mix): weights None for
   uniform draws, else (B, P') float32 such that the weighted mean of a per-pixel
   loss estimates its mean over the whole clip without bias (`sampling_distribution`:
-  the videos' pixel_sampling.distribution computed ahead, or None to compute it here). The INR runs in
-  `compute_dtype` (bfloat16 on accelerators); the hypernetwork, its master
-  weights and the loss stay f32.
+  the videos' pixel_sampling.distribution computed ahead, or None to compute it
+  here). The INR runs in `compute_dtype` (bfloat16 on accelerators); the
+  hypernetwork, its master weights and the loss stay f32.
   """
   weights = tuple(w.astype(compute_dtype) for w in weights)
   b, t, h, w, c = videos.shape
@@ -127,8 +127,8 @@ class Resident:
 
 
 # clips.to_unit_range of every uint8 level, as the readers compute it (NumPy): XLA turns
-# the division into a product and rounds 205 of the 256 levels differently, so the
-# step looks the levels up, and resident clips train bit for bit as read ones.
+# the division into a product and rounds 205 of the 256 levels differently, so the step
+# looks the levels up and sees the videos the readers would give, bit for bit.
 _UNIT_RANGE_LEVELS = clips_lib.to_unit_range(np.arange(256, dtype=np.uint8))
 
 

@@ -236,6 +236,21 @@ def test_quality_curve_reads_a_trained_and_evaluated_workdir(report, digits_work
   assert f"{run['full_psnr']:.2f} dB" in text and f"{slerp['mean']:.1f} ± {slerp['std']:.1f}" in text
   png = quality_curve.plot([run, {**run, "steps": 8, "fvd": {}}], tmp_path / "curve.png", 0.1)
   assert Image.open(png).size == (1000, 400)
+  # a points file keeps the curve: a stored point of other steps stays, one of the same
+  # steps is replaced by the run, and the file reads back as it was written
+  stored = [{"steps": 2, "train_psnr": 20.0, "fvd": {"prior": [9.0, 1.0]}, "measured": "a"},
+            {"steps": 4, "train_psnr": 1.0, "fvd": {}, "measured": "old"}]
+  points_file = tmp_path / "points.json"
+  points_file.write_text(json.dumps(stored))
+  merged = quality_curve.merge_points(quality_curve.read_points(points_file), [run], "b")
+  assert [(p["steps"], p["measured"]) for p in merged] == [(2, "a"), (4, "b")]
+  assert merged[1]["train_psnr"] == run["train_psnr"] and "workdir" not in merged[1]
+  assert merged[0]["fvd"]["prior"] == (9.0, 1.0)
+  points_file.write_text(json.dumps(merged))
+  assert quality_curve.read_points(points_file) == merged
+  points_file.write_text('[{"steps": 2}]')
+  with pytest.raises(errors.UserError, match="points.json: not a list of curve points"):
+    quality_curve.read_points(points_file)
   with pytest.raises(errors.UserError, match="eval/report.json: unreadable"):
     (tmp_path / "trained").mkdir()
     (tmp_path / "trained" / "metrics.jsonl").write_text(json.dumps(final) + "\n")
