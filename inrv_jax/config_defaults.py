@@ -124,7 +124,7 @@ def base_config() -> Config:
   d.test_videos = 0             # moving_mnist: generated videos of a `test` split drawn from held-out digits (0 = no test split)
   d.prepare_workers = 0         # processes decoding raw files while preparing (0 = one per CPU core)
   d.read_workers = 0            # processes reading/converting batches from the prepared data (0 = threads only)
-  d.resident_mib = 1024         # training clips taking at most this many MiB (uint8) are held in memory and each step gathers its batch itself, with no readers (0 = always read; the same batches either way)
+  d.resident_mib = 1024         # training clips taking at most this many MiB are held in memory (3 bytes a pixel, 11 with importance-sampled pixels' distributions) and each step gathers its batch itself, with no readers (0 = always read; the same batches either way)
 
   c.train = t = Config()
   t.num_steps = 1000            # optimisation steps (with train.stages: 0 = the whole plan, N = stop after N)

@@ -63,7 +63,6 @@ def test_stopped_and_resumed_equals_uninterrupted(tiny_config, tmp_path):
   assert losses(tmp_path / "straight")[-1] == losses(tmp_path / "resumed")[-1]
 
 
-
 def test_resident_clips_train_as_read_ones(tiny_config, tmp_path):
   """Clips held in memory (data.resident_mib, each step gathering its batch and the
   importance sampler's precomputed distribution) train as the run that reads every batch
@@ -80,6 +79,7 @@ def test_resident_clips_train_as_read_ones(tiny_config, tmp_path):
     runs.append(train.train_and_evaluate(c, tmp_path / str(mib)))
   assert runs[0].step == runs[1].step == 12
   assert losses(tmp_path / "1") == pytest.approx(losses(tmp_path / "0"), rel=3e-3)
+
 
 MULTI_DEVICE_RUN = textwrap.dedent("""
     import json, sys

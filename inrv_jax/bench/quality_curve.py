@@ -2,7 +2,7 @@
 
   python -m inrv_jax.bench.quality_curve --workdirs=W15,W30,W60,W120 \
       --out=docs/images/digits_quality_curve.png [--seconds_per_step=S] \
-      [--points=docs/digits_quality_curve.json --measured="CPU, date"]
+      [--points=docs/images/digits_quality_curve.json --measured="CPU, date"]
 
 Each workdir is one run of a recipe at a different length (e.g. `configs/digits.py:15min`,
 the default, `:60min`, `:120min`), trained by `python -m inrv_jax.main` and evaluated by
@@ -82,14 +82,17 @@ def read_run(workdir) -> dict:
 def read_points(path) -> list[dict]:
   """The points stored in a --points file ([] when it does not exist yet); each FVD is a
   (mean, std) tuple as `read_run` gives it. Raises errors.UserError naming the file when
-  it is not a JSON list of points with "steps" and "train_psnr"."""
+  it is not a JSON list of points with "steps", "train_psnr", "train_psnr_min" and
+  "full_psnr" (a number or null)."""
   path = pathlib.Path(path)
   if not path.exists():
     return []
   try:
     points = json.loads(path.read_text())
     for point in points:
-      int(point["steps"]), float(point["train_psnr"])  # pylint: disable=expression-not-assigned
+      numbers = [point["steps"], point["train_psnr"], point["train_psnr_min"]]
+      numbers += [] if point["full_psnr"] is None else [point["full_psnr"]]
+      [float(number) for number in numbers]  # pylint: disable=expression-not-assigned
       point["fvd"] = {name: tuple(value) for name, value in point.get("fvd", {}).items()}
   except (OSError, ValueError, TypeError, KeyError) as err:
     raise errors.UserError(f"{path}: not a list of curve points ({err!r})") from err
@@ -167,6 +170,9 @@ def main(argv):
   with errors.exit_on_user_error():
     if not FLAGS.workdirs and not FLAGS.points:
       raise errors.UserError("give --workdirs, --points or both")
+    if FLAGS.workdirs and FLAGS.points and not FLAGS.measured:
+      raise errors.UserError("--measured: say the machine and date of the workdirs' runs, "
+                             "stored with their points in --points")
     runs = [read_run(w) for w in FLAGS.workdirs]
     if FLAGS.points:
       runs = merge_points(read_points(FLAGS.points), runs, FLAGS.measured)

@@ -192,8 +192,10 @@ def measure_matmul(reporter: Reporter, size: int, warmup: int, repeats: int) -> 
 
 
 def synthetic_batch(config, num_videos: int):
-  """A batch of random videos, or only their positions when the trainer holds them
-  (data.resident_mib > 0: training holds any set that fits, `synthetic_resident`)."""
+  """A batch of random videos, or only their positions when the trainer holds the clips
+  (`synthetic_resident`, data.resident_mib > 0: the step of a training set that fits the
+  budget; --config.data.resident_mib=0 times the step of a larger one, whose batches
+  carry their videos)."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   d, b = config.data, config.train.batch_size
   index = np.arange(b, dtype=np.int32) % num_videos
@@ -205,7 +207,8 @@ def synthetic_batch(config, num_videos: int):
 
 
 def synthetic_resident(trainer, config, num_videos: int, mesh):
-  """`trainer` holding num_videos random clips in memory when data.resident_mib > 0."""
+  """`trainer` holding num_videos random clips in memory when data.resident_mib > 0
+  (whatever the size of the config's real training set)."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   d = config.data

@@ -19,9 +19,10 @@ read and convert the uint8 records to [-1, 1] float32 in parallel.
 A training split small enough to hold in memory (`resident_clips`, under
 data.resident_mib) skips the readers: `IndexBatches` yields only the dataset
 positions of the same rows, in the same order, and the compiled step gathers
-the clips from the copy it holds (training/train.py). Reading 64 clips a step
-through grain's threads costs more than the digits model's whole step on 2
-CPU cores, where the readers compete with XLA for the same cores.
+the clips from the copy it holds (training/train.py). Reading the digits model's
+64 clips a step through grain's threads took about a quarter of the 2 CPU
+cores its step needs (BENCHMARKS.md, "The digits model"). Each process then
+holds the whole training split, not only its rows.
 """
 
 from absl import flags
@@ -53,14 +54,16 @@ def index_stream(num_clips: int, seed: int) -> grain.MapDataset:
   return grain.MapDataset.range(num_clips).seed(seed).shuffle().repeat(None)
 
 
-def resident_clips(source, max_mib: float) -> np.ndarray | None:
+def resident_clips(source, max_mib: float, bytes_per_pixel: int = 3) -> np.ndarray | None:
   """Every clip of `source` as one array (N, T, H, W, 3) uint8, row i = record i, when
-  they take at most max_mib MiB; None when they take more or max_mib <= 0."""
+  N clips of bytes_per_pixel bytes a pixel (3: the clips alone; more with what the
+  trainer keeps beside them) take at most max_mib MiB; None when they take more or
+  max_mib <= 0."""
   n = len(source)
   if max_mib <= 0 or n == 0:
     return None
   first = np.asarray(source[0]["video"])
-  if n * first.nbytes > max_mib * 2**20:
+  if n * first[..., 0].size * bytes_per_pixel > max_mib * 2**20:
     return None
   clips = np.empty((n, *first.shape), np.uint8)
   for i in range(n):

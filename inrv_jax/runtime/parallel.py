@@ -40,6 +40,13 @@ def replicate(tree, mesh):
   return jax.device_put(tree, replicated(mesh))
 
 
+def replicate_local(array: np.ndarray, mesh) -> jax.Array:
+  """A host array that every process holds the same copy of (e.g. training clips it read
+  itself), on all devices. Unlike `replicate`, no process checks the others' copies:
+  jax.device_put would gather every process's whole array onto each device to compare."""
+  return jax.make_array_from_callback(array.shape, replicated(mesh), lambda index: array[index])
+
+
 def global_batch(local: dict[str, np.ndarray], mesh, stacked: bool = False
                  ) -> dict[str, jax.Array]:
   """This process's slice of a batch -> global arrays sharded on `data` (on the second

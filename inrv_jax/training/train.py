@@ -137,19 +137,30 @@ def unit_range(clips: jnp.ndarray) -> jnp.ndarray:
   return jnp.asarray(_UNIT_RANGE_LEVELS)[clips.astype(jnp.int32)]
 
 
+def samples_by_importance(config: ml_collections.ConfigDict) -> bool:
+  """The step draws its pixels by importance (and Resident holds their distribution)."""
+  return config.train.pixel_fraction < 1.0 and config.train.pixel_sampling == "importance"
+
+
+def resident_bytes_per_pixel(config: ml_collections.ConfigDict) -> int:
+  """Memory a resident clip takes per pixel: 3 (uint8 RGB), plus 2 x 4 (probs, cdf) when
+  pixels are drawn by importance; what data.resident_mib budgets."""
+  return 3 + (8 if samples_by_importance(config) else 0)
+
+
 def make_resident(clips: np.ndarray, config: ml_collections.ConfigDict,
                   mesh: jax.sharding.Mesh, chunk: int = 256) -> Resident:
   """Resident of the training clips (N, T, H, W, 3) uint8 (data/pipeline.resident_clips),
-  replicated on `mesh`, with their sampling distribution when the step samples pixels
-  by importance (2 x 4 bytes a pixel: 2.7 times the clips' own memory)."""
-  if not (config.train.pixel_fraction < 1.0 and config.train.pixel_sampling == "importance"):
-    return parallel.replicate(Resident(jnp.asarray(clips)), mesh)
+  on every device of `mesh`, with their sampling distribution when the step draws pixels
+  by importance. Every process passes the same clips (each reads the whole split) and
+  computes the distribution of its own copy."""
+  if not samples_by_importance(config):
+    return Resident(parallel.replicate_local(clips, mesh))
   of = jax.jit(lambda c: pixel_sampling.distribution(unit_range(c),
                                                      config.train.importance_mix))
   parts = [jax.device_get(of(clips[i:i + chunk])) for i in range(0, len(clips), chunk)]
   probs, cdf = (np.concatenate([part[k] for part in parts]) for k in (0, 1))
-  return parallel.replicate(Resident(jnp.asarray(clips), jnp.asarray(probs), jnp.asarray(cdf)),
-                            mesh)
+  return Resident(*(parallel.replicate_local(x, mesh) for x in (clips, probs, cdf)))
 
 
 def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
@@ -323,7 +334,8 @@ def setup(config: ml_collections.ConfigDict, num_videos: int, mesh: jax.sharding
     features = parallel.replicate(
         jnp.asarray(clip_features.load_or_compute(config.data, module.conditioner, source)),
         mesh)
-  clips = None if source is None else pipeline.resident_clips(source, config.data.resident_mib)
+  clips = None if source is None else pipeline.resident_clips(
+      source, config.data.resident_mib, resident_bytes_per_pixel(config))
   resident = None if clips is None else make_resident(clips, config, mesh)
   steps = [make_train_step(config, graphdef, tx, mesh, lpips[0] if lpips else None, stacked)
            for stacked in (False, True)]  # jitted lazily: only what is called compiles

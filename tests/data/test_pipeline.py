@@ -79,3 +79,7 @@ def test_clips_are_resident_only_within_the_budget(source):
   assert pipeline.resident_clips(source, max_mib=8 * clip_mib).shape == (8, 8, 16, 16, 3)
   assert pipeline.resident_clips(source, max_mib=7.9 * clip_mib) is None
   assert pipeline.resident_clips(source, max_mib=0) is None
+  # with 8 more bytes a pixel beside the clips (the importance sampler's distribution)
+  assert pipeline.resident_clips(source, max_mib=8 * clip_mib * 11 / 3,
+                                 bytes_per_pixel=11) is not None
+  assert pipeline.resident_clips(source, max_mib=8 * clip_mib, bytes_per_pixel=11) is None

@@ -238,8 +238,10 @@ def test_quality_curve_reads_a_trained_and_evaluated_workdir(report, digits_work
   assert Image.open(png).size == (1000, 400)
   # a points file keeps the curve: a stored point of other steps stays, one of the same
   # steps is replaced by the run, and the file reads back as it was written
-  stored = [{"steps": 2, "train_psnr": 20.0, "fvd": {"prior": [9.0, 1.0]}, "measured": "a"},
-            {"steps": 4, "train_psnr": 1.0, "fvd": {}, "measured": "old"}]
+  stored = [{"steps": 2, "train_psnr": 20.0, "train_psnr_min": 18.0, "full_psnr": None,
+             "fvd": {"prior": [9.0, 1.0]}, "measured": "a"},
+            {"steps": 4, "train_psnr": 1.0, "train_psnr_min": 1.0, "full_psnr": 1.0, "fvd": {},
+             "measured": "old"}]
   points_file = tmp_path / "points.json"
   points_file.write_text(json.dumps(stored))
   merged = quality_curve.merge_points(quality_curve.read_points(points_file), [run], "b")
