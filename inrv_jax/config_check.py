@@ -60,6 +60,9 @@ def check(config: ml_collections.ConfigDict, num_devices: int) -> None:
     raise _refuse("train.latent_lr_scale", t.latent_lr_scale, "must be > 0")
   if not t.latent_noise >= 0:
     raise _refuse("train.latent_noise", t.latent_noise, "must be >= 0")
+  if not config.data.resident_mib >= 0:
+    raise _refuse("data.resident_mib", config.data.resident_mib,
+                  "must be >= 0 (0: always read the clips through grain)")
   if not 0.0 <= t.final_lr_fraction <= 1.0:
     raise _refuse("train.final_lr_fraction", t.final_lr_fraction, "must be in [0, 1]")
   if not isinstance(t.warmup_steps, int) or t.warmup_steps < 0:

@@ -25,6 +25,7 @@ MISTAKES = [
      r"1 devices"),
     ("train.pixel_fraction", 0.5, r"--config.train.pixel_fraction=0.5: LPIPS"),
     ("train.latent_noise", -0.1, r"--config.train.latent_noise=-0.1: must be >= 0"),
+    ("data.resident_mib", -1, r"--config.data.resident_mib=-1: must be >= 0"),
 ]
 
 
