@@ -94,7 +94,10 @@ def read_points(path) -> list[dict]:
       numbers += [] if point["full_psnr"] is None else [point["full_psnr"]]
       [float(number) for number in numbers]  # pylint: disable=expression-not-assigned
       point["fvd"] = {name: tuple(value) for name, value in point.get("fvd", {}).items()}
-  except (OSError, ValueError, TypeError, KeyError) as err:
+  except KeyError as err:
+    raise errors.UserError(f"{path}: not a list of curve points (a point has no "
+                           f"field {err.args[0]!r})") from err
+  except (OSError, ValueError, TypeError) as err:
     raise errors.UserError(f"{path}: not a list of curve points ({err!r})") from err
   return points
 
@@ -137,7 +140,7 @@ def plot(runs: list[dict], path, seconds_per_step: float | None = None,
   psnr_ax.plot(steps, [r["train_psnr"] for r in runs], "o-", label="training clips, reconstructed")
   inverted = [(r["steps"], r["full_psnr"]) for r in runs if r["full_psnr"] is not None]
   if inverted:
-    psnr_ax.plot(*zip(*inverted), "s-", label="unseen test videos, `full` inversion")
+    psnr_ax.plot(*zip(*inverted), "s-", label="unseen test videos, full inversion")
   psnr_ax.set_ylabel("PSNR (dB)")
   for name, label in FVD_CURVES:
     points = [(r["steps"], *r["fvd"][name]) for r in runs if name in r["fvd"]]
@@ -175,8 +178,12 @@ def main(argv):
                              "stored with their points in --points")
     runs = [read_run(w) for w in FLAGS.workdirs]
     if FLAGS.points:
+      if not FLAGS.workdirs and not pathlib.Path(FLAGS.points).is_file():
+        raise errors.UserError(f"{FLAGS.points}: no such points file (and no --workdirs to "
+                               "start one with): nothing to draw")
       runs = merge_points(read_points(FLAGS.points), runs, FLAGS.measured)
-      pathlib.Path(FLAGS.points).write_text(json.dumps(runs, indent=1) + "\n")
+      if FLAGS.workdirs:  # the file changes only with new points
+        pathlib.Path(FLAGS.points).write_text(json.dumps(runs, indent=1) + "\n")
     print(table(runs))
     if FLAGS.out:
       print(f"-> {plot(runs, FLAGS.out, FLAGS.seconds_per_step)}")

@@ -50,7 +50,7 @@ def index_stream(num_clips: int, seed: int) -> grain.MapDataset:
   """The dataset positions clip_stream(source, seed) visits, in its order, for a source
   of num_clips records: grain shuffles positions by (seed, epoch, length) alone, and a
   record's "index" is its position (data/builders/base.py), so these are the "index"
-  values of the clips it yields (tests/test_pipeline.py checks)."""
+  values of the clips it yields (tests/data/test_pipeline.py checks)."""
   return grain.MapDataset.range(num_clips).seed(seed).shuffle().repeat(None)
 
 

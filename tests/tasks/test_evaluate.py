@@ -7,6 +7,8 @@ videos a side and 2 runs, 2 videos per I3D call.
 import json
 import math
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -251,8 +253,15 @@ def test_quality_curve_reads_a_trained_and_evaluated_workdir(report, digits_work
   points_file.write_text(json.dumps(merged))
   assert quality_curve.read_points(points_file) == merged
   points_file.write_text('[{"steps": 2}]')
-  with pytest.raises(errors.UserError, match="points.json: not a list of curve points"):
+  with pytest.raises(errors.UserError, match="points.json: not a list of curve points .a point "
+                     "has no field 'train_psnr'"):
     quality_curve.read_points(points_file)
+  # the command: a mistyped points file and no workdirs is an error, and creates nothing
+  missing = tmp_path / "typo.json"
+  done = subprocess.run([sys.executable, "-m", "inrv_jax.bench.quality_curve",
+                         f"--points={missing}"], capture_output=True, text=True, check=False)
+  assert done.returncode == 2 and "typo.json: no such points file" in done.stderr
+  assert not missing.exists()
   with pytest.raises(errors.UserError, match="eval/report.json: unreadable"):
     (tmp_path / "trained").mkdir()
     (tmp_path / "trained" / "metrics.jsonl").write_text(json.dumps(final) + "\n")
