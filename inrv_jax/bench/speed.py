@@ -191,15 +191,13 @@ def measure_matmul(reporter: Reporter, size: int, warmup: int, repeats: int) -> 
                          ceiling_gflops_per_second=reporter.matmul_gflops)
 
 
-def synthetic_batch(config, num_videos: int):
+def synthetic_batch(config, num_videos: int, positions_only: bool = False):
   """A batch of random videos, or only their positions when the trainer holds the clips
-  (`synthetic_resident`, data.resident_mib > 0: the step of a training set that fits the
-  budget; --config.data.resident_mib=0 times the step of a larger one, whose batches
-  carry their videos)."""
+  (positions_only: `synthetic_resident` gave it some)."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   d, b = config.data, config.train.batch_size
   index = np.arange(b, dtype=np.int32) % num_videos
-  if d.resident_mib > 0:
+  if positions_only:
     return {"index": index}
   rng = np.random.default_rng(0)
   videos = rng.uniform(-1, 1, (b, d.num_frames, d.height, d.width, 3)).astype(np.float32)
@@ -208,7 +206,9 @@ def synthetic_batch(config, num_videos: int):
 
 def synthetic_resident(trainer, config, num_videos: int, mesh):
   """`trainer` holding num_videos random clips in memory when data.resident_mib > 0
-  (whatever the size of the config's real training set)."""
+  (whatever the size of the config's real training set): the step of a training set
+  that fits the budget; --config.data.resident_mib=0 times the step of a larger one,
+  whose batches carry their videos."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   d = config.data
@@ -248,7 +248,8 @@ def measure_train(reporter: Reporter, config, warmup: int, repeats: int) -> dict
                               (num_videos, d.num_frames, config.model.clip.output_dim))
     trainer = dataclasses.replace(trainer, clip_features=parallel.replicate(table, mesh))
   trainer = synthetic_resident(trainer, config, num_videos, mesh)
-  batch = parallel.global_batch(synthetic_batch(config, num_videos), mesh)
+  batch = parallel.global_batch(
+      synthetic_batch(config, num_videos, trainer.resident is not None), mesh)
   num_active = jnp.int32(num_videos)
   holder = [trainer.state]  # replicated by train.setup
 
@@ -282,7 +283,8 @@ def profile_train_program(trainer, holder: list, config, num_videos: int, mesh, 
   from inrv_jax.runtime import parallel  # pylint: disable=import-outside-toplevel
   from inrv_jax.training import train  # pylint: disable=import-outside-toplevel
   steps = config.train.steps_per_call
-  batches = parallel.global_batch(train.stack([synthetic_batch(config, num_videos)] * steps),
+  one = synthetic_batch(config, num_videos, trainer.resident is not None)
+  batches = parallel.global_batch(train.stack([one] * steps),
                                   mesh, stacked=True)
 
   def run_call():

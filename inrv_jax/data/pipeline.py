@@ -40,18 +40,20 @@ def _to_example(record: dict) -> dict[str, np.ndarray]:
           "index": np.asarray(record["index"], np.int32)}
 
 
-def clip_stream(source, seed: int) -> grain.MapDataset:
-  """Every clip once per epoch, reshuffled each epoch, forever."""
-  return (grain.MapDataset.source(source).seed(seed).shuffle()
-          .repeat(None).map(_to_example))
-
-
 def index_stream(num_clips: int, seed: int) -> grain.MapDataset:
-  """The dataset positions clip_stream(source, seed) visits, in its order, for a source
-  of num_clips records: grain shuffles positions by (seed, epoch, length) alone, and a
-  record's "index" is its position (data/builders/base.py), so these are the "index"
-  values of the clips it yields (tests/data/test_pipeline.py checks)."""
+  """The dataset positions of a source of num_clips records in the order training reads
+  them: every position once per epoch, reshuffled each epoch, forever. A record's
+  "index" is its position (data/builders/base.py)."""
   return grain.MapDataset.range(num_clips).seed(seed).shuffle().repeat(None)
+
+
+def step_positions(stream: grain.MapDataset, global_batch: int, rows: slice,
+                   step: int) -> np.ndarray:
+  """The positions (B_local,) int32 of `rows` (this process's) of global batch `step`:
+  stream entries [step * global_batch, (step + 1) * global_batch)."""
+  first = step * global_batch
+  return np.fromiter((stream[i] for i in range(first + rows.start, first + rows.stop)),
+                     np.int32, rows.stop - rows.start)
 
 
 def resident_clips(source, max_mib: float, bytes_per_pixel: int = 3) -> np.ndarray | None:
@@ -87,10 +89,9 @@ class IndexBatches:
     return self
 
   def __next__(self) -> dict[str, np.ndarray]:
-    first = self._step * self._global_batch
     self._step += 1
-    rows = range(first + self._rows.start, first + self._rows.stop)
-    return {"index": np.fromiter((self._stream[i] for i in rows), np.int32, len(rows))}
+    return {"index": step_positions(self._stream, self._global_batch, self._rows,
+                                    self._step - 1)}
 
   def close(self):
     pass
@@ -106,9 +107,9 @@ class StepBatch:
 
   def __call__(self, step: int) -> dict[str, np.ndarray]:
     if self._stream is None:
-      self._stream = clip_stream(self._source, self._seed)
-    first = step * self._global_batch
-    examples = [self._stream[i] for i in range(first + self._rows.start, first + self._rows.stop)]
+      self._stream = index_stream(len(self._source), self._seed)
+    examples = [_to_example(self._source[int(i)])
+                for i in step_positions(self._stream, self._global_batch, self._rows, step)]
     return {k: np.stack([e[k] for e in examples]) for k in examples[0]}  # (B_local, ...)
 
   def __getstate__(self):
