@@ -35,11 +35,12 @@ def small_disk(tmp_path):
 def fill(disk: pathlib.Path, leave: int) -> pathlib.Path:
   """Fill `disk` to within `leave` bytes of full; returns the filler file."""
   filler = disk / "filler"
-  with open(filler, "wb") as file:
+  # Unbuffered: a buffered file keeps the bytes the full disk refused and raises ENOSPC
+  # again when it is closed, after a partial last write.
+  with open(filler, "wb", buffering=0) as file:
     try:
       while True:
         file.write(b"\0" * 65536)
-        file.flush()
     except OSError as err:
       assert err.errno == errno.ENOSPC
   os.truncate(filler, max(0, filler.stat().st_size - leave))
