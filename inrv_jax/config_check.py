@@ -97,6 +97,9 @@ def check_prior(config: ml_collections.ConfigDict) -> None:
     raise _refuse("prior.learning_rate", p.learning_rate, "must be above 0")
   if not 0.0 <= p.ema_decay < 1.0:
     raise _refuse("prior.ema_decay", p.ema_decay, "must be in [0, 1)")
+  if (isinstance(p.sample_start, bool) or not isinstance(p.sample_start, (int, float))
+      or not 0.0 <= p.sample_start < 1.0):
+    raise _refuse("prior.sample_start", p.sample_start, "must be a path time in [0, 1)")
   if not p.inversion_weight >= 0:
     raise _refuse("prior.inversion_weight", p.inversion_weight, "must be at least 0")
   times = p.inversion_times

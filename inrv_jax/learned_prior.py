@@ -99,8 +99,11 @@ def _step_fitted_for(mngr: ocp.CheckpointManager, wanted: str) -> int | None:
 def _prior_from(graphdef, state: dict, meta: dict, prior_config=None) -> prior_lib.LatentPrior:
   solver = prior_config.solver if prior_config is not None else meta["solver"]
   steps = prior_config.sample_steps if prior_config is not None else meta["sample_steps"]
+  start = (prior_config.sample_start if prior_config is not None
+           else meta.get("sample_start", 0.0))  # priors fitted before sample_start: from noise
   return prior_lib.LatentPrior(graphdef, state["ema"], np.asarray(meta["mean"], np.float32),
-                               np.asarray(meta["std"], np.float32), solver, int(steps))
+                               np.asarray(meta["std"], np.float32), solver, int(steps),
+                               float(start))
 
 
 def _fresh(meta: dict, seed: int) -> tuple:
@@ -143,6 +146,7 @@ def fit(latents: np.ndarray, prior_config: ml_collections.ConfigDict, directory,
   meta = {"dim": latents.shape[1], "num_latents": len(latents), "seed": seed,
           "mean": mean.tolist(), "std": std.tolist(),
           "solver": prior_config.solver, "sample_steps": prior_config.sample_steps,
+          "sample_start": prior_config.sample_start,
           "fingerprint": fingerprint(latents, prior_config, seed),
           **{k: prior_config[k] for k in ARCHITECTURE + FITTING}}
   total = prior_config.steps
@@ -190,7 +194,7 @@ def load(workdir: str | pathlib.Path,
          prior_config: ml_collections.ConfigDict | None = None) -> prior_lib.LatentPrior | None:
   """The fitted prior of `workdir` (its newest finished fit), or None when it has none.
 
-  prior_config: the run's config.prior, whose solver and sample_steps the
+  prior_config: the run's config.prior, whose solver, sample_steps and sample_start the
   prior samples with (default: those it was fitted with). An unfinished fit
   counts as none; a damaged one is warned about and counts as none.
   """

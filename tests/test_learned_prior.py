@@ -60,7 +60,8 @@ def test_training_ends_with_a_prior_that_loads_and_samples_by_default(trained):
   videos, z = inrv_jax.sample(jax.random.key(0), 3, model=loaded, return_latents=True)
   again = inrv_jax.sample(jax.random.key(0), 3, model=loaded, method="prior")
   np.testing.assert_array_equal(videos, again)  # prior is the default; same key, same videos
-  np.testing.assert_array_equal(z, loaded.prior.sample(jax.random.key(0), 3))
+  np.testing.assert_array_equal(z, loaded.prior.sample(jax.random.key(0), 3,
+                                                       anchors=loaded.latents))
   gaussian = inrv_jax.sample(jax.random.key(0), 3, model=loaded, method="gaussian")
   assert not np.allclose(videos, gaussian)
 
@@ -164,7 +165,8 @@ BAD_FIELDS = [("solver", "rk4", "must be one of"), ("width", 0, "at least 1"),
               ("time_dim", 7, "even integer"), ("ema_decay", 1.0, "[0, 1)"),
               ("inversion_times", (0.5, 1.0), "each in (0, 1)"),
               ("learning_rate", -1.0, "above 0"), ("inversion_weight", -0.1, "at least 0"),
-              ("time_sampling", "cosine", "must be one of")]
+              ("time_sampling", "cosine", "must be one of"),
+              ("sample_start", 1.0, "path time in [0, 1)")]
 
 
 @pytest.mark.parametrize("field,value,message", BAD_FIELDS)

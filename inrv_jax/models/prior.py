@@ -5,9 +5,11 @@ latents' mean and std) are joined to Gaussian noise x0 ~ N(0, I) by straight
 paths x_t = (1 - t) x0 + t x1, t in [0, 1]; the denoiser v(x_t, t) learns the
 velocity x1 - x0 by least squares (`flow_matching_loss`). A sample is noise
 carried from t = 0 to t = 1 by an ODE solver on v (`sample_normalised`: Euler,
-midpoint or Heun). The same loss at a few fixed t's of a candidate latent is a
-denoising regulariser (`energy`): small where the prior puts its mass, so an
-inversion can add it to its pixel loss.
+midpoint or Heun); or, started at a later time s, a training latent noised to
+x_s = (1 - s) noise + s z and carried from s to 1 (SDEdit, Meng et al., ICLR 2022):
+a new latent the flow draws near that training latent. The same loss at a few
+fixed t's of a candidate latent is a denoising regulariser (`energy`): small
+where the prior puts its mass, so an inversion can add it to its pixel loss.
 
 Everything here is pure: modules, losses and solvers, no files and no loops
 over data (the fitting loop and its checkpoints are in inrv_jax/learned_prior.py).
@@ -118,22 +120,25 @@ def energy(model: Denoiser, x: jax.Array, noise: jax.Array, times: jax.Array) ->
 
 
 def sample_normalised(model: Denoiser, noise: jax.Array, steps: int,
-                      solver: str = "heun") -> jax.Array:
-  """Noise x0 (B, D) at t = 0 -> normalised samples (B, D) at t = 1, by `steps` steps of
-  `solver` ("euler": one velocity per step; "midpoint", "heun": two, second order).
+                      solver: str = "heun", start: float = 0.0) -> jax.Array:
+  """Points x_s (B, D) at path time s = `start` -> normalised samples (B, D) at t = 1, by
+  `steps` steps of `solver` ("euler": one velocity per step; "midpoint", "heun": two,
+  second order). With start 0, `noise` is x0 ~ N(0, I).
 
-  Deterministic: the same noise gives the same samples. Raises ValueError for
-  an unknown solver or steps < 1.
+  Deterministic: the same input gives the same samples. Raises ValueError for
+  an unknown solver, steps < 1 or start outside [0, 1).
   """
   if solver not in SOLVERS:
     raise ValueError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
   if steps < 1:
     raise ValueError(f"sampling needs at least 1 step, got {steps}")
-  dt = 1.0 / steps
+  if not 0.0 <= start < 1.0:
+    raise ValueError(f"sampling starts at a path time in [0, 1), got {start}")
+  dt = (1.0 - start) / steps
   ones = jnp.ones((noise.shape[0],), jnp.float32)
 
   def step(x, i):
-    t = i * dt
+    t = start + i * dt
     v = model(x, t * ones)
     if solver == "euler":
       return x + dt * v, None
@@ -212,23 +217,48 @@ class LatentPrior:
   mean: np.ndarray        # (D,) float32, per-dimension mean of the fitting latents
   std: np.ndarray         # (D,) float32, their per-dimension std (floored, > 0)
   solver: str = "heun"    # default ODE solver of `sample` (SOLVERS)
-  sample_steps: int = 32  # default solver steps of `sample`
+  sample_steps: int = 32  # default solver steps of `sample` (over the whole path, t 0 to 1)
+  sample_start: float = 0.0  # default path time where `sample` starts (0: from noise)
 
   @property
   def dim(self) -> int:
     return int(self.mean.shape[0])
 
   def sample(self, key: jax.Array, n: int, steps: int | None = None,
-             solver: str | None = None) -> np.ndarray:
+             solver: str | None = None, anchors: np.ndarray | None = None,
+             start: float | None = None) -> np.ndarray:
     """n latents (n, D) float32; the same key gives the same latents.
 
-    Raises ValueError for n < 1, steps < 1 or an unknown solver.
+    start: the path time s where sampling starts (default `sample_start`). 0:
+    Gaussian noise carried by the flow from t = 0 (the prior's own samples).
+    s in (0, 1): each sample starts from a training latent drawn uniformly from
+    `anchors` (N, D) (not normalised), noised to x_s = (1 - s) noise + s z and
+    carried by the flow from s to 1 (SDEdit): a new latent near that training
+    latent, nearer for larger s. Solver steps: `steps` (default `sample_steps`)
+    over the whole path, so ceil(steps * (1 - s)) are taken.
+
+    Raises ValueError for n < 1, steps < 1, an unknown solver, a start outside
+    [0, 1), or a start above 0 without anchors.
     """
     if n < 1:
       raise ValueError(f"number of samples must be >= 1, got {n}")
-    noise = jax.random.normal(key, (n, self.dim))
-    x = _sample_jit(self.graphdef, self.params, noise, steps or self.sample_steps,
-                    solver or self.solver)
+    start = self.sample_start if start is None else float(start)
+    if not 0.0 <= start < 1.0:
+      raise ValueError(f"sampling starts at a path time in [0, 1), got {start}")
+    steps = steps or self.sample_steps
+    if start == 0.0:
+      x = jax.random.normal(key, (n, self.dim))
+    else:
+      if anchors is None or len(anchors) == 0:
+        raise ValueError(f"sampling from path time {start} needs the training latents "
+                         "(anchors)")
+      pick_key, noise_key = jax.random.split(key)
+      picked = self.normalise(np.asarray(anchors, np.float32)[
+          np.asarray(jax.random.randint(pick_key, (n,), 0, len(anchors)))])
+      x = (1.0 - start) * jax.random.normal(noise_key, (n, self.dim)) + start * picked
+      steps = max(1, math.ceil(steps * (1.0 - start) - 1e-9))  # the step size of a whole path
+    x = _sample_jit(self.graphdef, self.params, jnp.asarray(x, jnp.float32), steps,
+                    solver or self.solver, start)
     return (self.mean + self.std * np.asarray(x)).astype(np.float32)
 
   def normalise(self, z: jax.Array) -> jax.Array:
@@ -240,9 +270,9 @@ class LatentPrior:
     return energy(nnx.merge(self.graphdef, self.params), self.normalise(z), noise, times)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3, 4))
-def _sample_jit(graphdef, params, noise, steps, solver):
-  return sample_normalised(nnx.merge(graphdef, params), noise, steps, solver)
+@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5))
+def _sample_jit(graphdef, params, x, steps, solver, start):
+  return sample_normalised(nnx.merge(graphdef, params), x, steps, solver, start)
 
 
 def normalisation(latents: np.ndarray, floor: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:

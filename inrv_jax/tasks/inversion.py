@@ -275,9 +275,10 @@ def starting_latents(latents: np.ndarray, num_videos: int, starts: int,
 def prior_starts(prior: prior_lib.LatentPrior, num_videos: int, starts: int,
                  key: jax.Array) -> np.ndarray:
   """Where the K = `starts` inversions of each video begin when a learned prior guides them:
-  (starts * num_videos, D) float32 drawn from `prior`, start-major like `starting_latents`;
-  the same key gives the same starts."""
-  return prior.sample(key, starts * num_videos)
+  (starts * num_videos, D) float32 drawn from `prior` from noise (start 0: not near a
+  random training latent, which says nothing of the video inverted), start-major like
+  `starting_latents`; the same key gives the same starts."""
+  return prior.sample(key, starts * num_videos, start=0.0)
 
 
 def mean_of_starts(renders: np.ndarray, targets: np.ndarray, masks: np.ndarray, starts: int):

@@ -5,9 +5,11 @@
   slerp_random   the paper's FVD sampling: two distinct random training
                  latents, slerp between them on 50 evenly spaced points, one
                  point taken at random
-  prior          the learned prior (models/prior.py): noise carried to a latent
-                 by the flow the prior learned from the training latents; the
-                 default wherever the model has one (learned_prior.py fits it)
+  prior          the learned prior (models/prior.py): a random training latent
+                 noised to path time config.prior.sample_start and carried to a
+                 new latent by the flow the prior learned from the training
+                 latents (from pure noise where sample_start is 0); the default
+                 wherever the model has one (learned_prior.py fits it)
 """
 
 import jax
@@ -45,7 +47,7 @@ def sample_latents(key: jax.Array, n: int, latents: np.ndarray,
       raise errors.UserError("method 'prior': this model has no learned prior; fit one with "
                              "python -m inrv_jax.main --workdir=DIR --mode=fit_prior, or "
                              "choose gaussian or slerp_random")
-    return prior.sample(key, n)
+    return prior.sample(key, n, anchors=latents)
   if method == "gaussian":
     mean, std = latents.mean(axis=0), latents.std(axis=0)
     noise = np.asarray(jax.random.normal(key, (n, latents.shape[1])))

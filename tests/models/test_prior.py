@@ -71,3 +71,19 @@ def test_bad_sampling_arguments_are_refused(fitted):
     fitted.sample(jax.random.key(0), 2, solver="rk4")
   with pytest.raises(ValueError, match=">= 1"):
     fitted.sample(jax.random.key(0), 0)
+  with pytest.raises(ValueError, match="anchors"):
+    fitted.sample(jax.random.key(0), 2, start=0.5)
+  with pytest.raises(ValueError, match=r"\[0, 1\)"):
+    fitted.sample(jax.random.key(0), 2, anchors=MODES, start=1.0)
+
+
+def test_samples_started_from_noised_training_latents_stay_near_them(fitted):
+  anchors = (MODES[0] + SPREAD * np.random.default_rng(2).normal(size=(6, 2))).astype(np.float32)
+  near = fitted.sample(jax.random.key(5), 512, anchors=anchors, start=0.9)
+  assert near.shape == (512, 2) and near.dtype == np.float32
+  np.testing.assert_array_equal(near, fitted.sample(jax.random.key(5), 512, anchors=anchors,
+                                                    start=0.9))
+  assert near_modes(near)[1][0] > 0.9  # all near the anchors' mode, on it
+  assert near_modes(fitted.sample(jax.random.key(5), 512, anchors=anchors, start=0.0))[1][0] < 0.4
+  to_anchors = np.linalg.norm(near[:, None] - anchors[None], axis=-1).min(axis=1)
+  assert to_anchors.min() > 1e-4 and np.median(to_anchors) > 0.05  # new points, not the anchors

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -174,6 +175,22 @@ def test_a_bad_mask_resolution_or_fvd_input_is_refused_before_the_last_eval_is_t
   with pytest.raises(errors.UserError, match="not a directory of videos"):
     evaluate.evaluate(digits_workdir, fvd_runs=1, fvd_real=str(digits_workdir / "absent"))
   assert kept.read_text() == "an earlier eval's file"
+
+
+def test_prior_sampling_experiment_tells_copies_from_new_samples(digits_workdir):
+  from inrv_jax.bench import prior_sampling  # pylint: disable=import-outside-toplevel
+  model = rendering.model_from(workdir=digits_workdir)
+  lines = list(prior_sampling.measure(model, ["reconstructions", "kernel@0", "prior@0.9",
+                                              "prior@0"], videos=2, seed=0))
+  assert [l["kind"] for l in lines] == ["reconstructions", "kernel@0", "prior@0.9", "prior@0"]
+  for line in lines:
+    assert math.isfinite(line["fvd"]) and line["fvd"] >= 0 and line["videos"] == 2
+  for copy in lines[:2]:  # training latents themselves: copies, at distance 0
+    assert copy["to_nearest_latent"] == 0 and copy["copies"] == 1.0
+  near, far = lines[2], lines[3]
+  assert 0 < near["to_nearest_latent"] < far["to_nearest_latent"]
+  with pytest.raises(errors.UserError, match="unknown kind"):
+    prior_sampling.draw(model, "prior@x", 2, jax.random.key(0))
 
 
 def test_inversion_starts_experiment_on_a_real_workdir(digits_workdir, tiny_model):

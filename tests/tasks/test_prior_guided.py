@@ -57,8 +57,9 @@ def test_cli_sample_defaults_to_the_prior(guided_workdir):
   record = cli.sample_command(guided_workdir, num=3, seed=1)
   assert record["method"] == "prior"
   z = np.load(guided_workdir / "sample" / "latents.npy")
-  np.testing.assert_array_equal(z, inrv_jax.load(guided_workdir).prior.sample(
-      jax.random.key(1), 3))
+  model = inrv_jax.load(guided_workdir)
+  np.testing.assert_array_equal(z, model.prior.sample(jax.random.key(1), 3,
+                                                      anchors=model.latents))
 
 
 def test_novelty_of_training_latents_is_a_copy_and_of_samples_is_measured(guided_workdir):
