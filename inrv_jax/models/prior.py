@@ -250,8 +250,8 @@ class LatentPrior:
       x = jax.random.normal(key, (n, self.dim))
     else:
       if anchors is None or len(anchors) == 0:
-        raise ValueError(f"sampling from path time {start} needs the training latents "
-                         "(anchors)")
+        raise ValueError(f"sampling from path time {start} needs the training latents: "
+                         "pass anchors=model.latents, or start=0 to sample from noise")
       pick_key, noise_key = jax.random.split(key)
       picked = self.normalise(np.asarray(anchors, np.float32)[
           np.asarray(jax.random.randint(pick_key, (n,), 0, len(anchors)))])
