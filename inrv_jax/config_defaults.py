@@ -172,7 +172,7 @@ def base_config() -> Config:
   p.checkpoint_every = 1000     # fitting steps between checkpoints in workdir/prior/ (a stopped fit resumes)
   p.solver = "heun"             # ODE solver of sampling: "euler", "midpoint" or "heun"
   p.sample_steps = 32           # solver steps from noise to a latent (over the whole path, t 0 to 1)
-  p.sample_start = 0.75         # path time where sampling starts: 0 = from noise; s in (0, 1) = from a random training latent noised to time s (SDEdit; RESULTS.md "The learned prior")
+  p.sample_start = 0.775        # path time where sampling starts: 0 = from noise; s in (0, 1) = from a random training latent noised to time s (SDEdit; RESULTS.md "The learned prior")
   p.inversion_weight = 0.01     # weight of the prior's denoising energy in the inversion loss (0 = none)
   p.inversion_times = (0.8, 0.9, 0.95)  # path times t at which the energy is taken (each in (0, 1); near 1: local denoising)
   p.inversion_draws = 2         # noise draws per time and inversion step for the energy (fresh every step)

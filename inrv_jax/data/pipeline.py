@@ -89,9 +89,8 @@ class IndexBatches:
     return self
 
   def __next__(self) -> dict[str, np.ndarray]:
-    self._step += 1
-    return {"index": step_positions(self._stream, self._global_batch, self._rows,
-                                    self._step - 1)}
+    step, self._step = self._step, self._step + 1
+    return {"index": step_positions(self._stream, self._global_batch, self._rows, step)}
 
   def close(self):
     pass
