@@ -2,8 +2,14 @@
 
 import contextlib
 import os
+import re
 import sys
-from typing import Iterator, NoReturn
+from typing import Callable, Iterator, NoReturn
+
+from absl import flags
+from ml_collections import config_flags
+
+from inrv_jax import config_defaults
 
 
 class UserError(Exception):
@@ -49,3 +55,43 @@ def exit_on_user_error() -> Iterator[None]:
     yield
   except UserError as err:
     exit_with_error(str(err))
+
+
+def _config_field_error(err: BaseException) -> config_defaults.ConfigFieldError | None:
+  """The ConfigFieldError behind `err` (ml_collections re-raises it as AttributeError)."""
+  for cause in (err, *err.args, err.__cause__, err.__context__):
+    if isinstance(cause, config_defaults.ConfigFieldError):
+      return cause
+  return None
+
+
+def parse_flags(argv: list[str], explain: Callable[[str, list[str]], str] | None = None,
+                ) -> list[str]:
+  """absl's flag parsing for an entry point (`app.run(main, flags_parser=parse_flags)`),
+  with a bad flag value, an unknown flag, a config file that does not load or a
+  --config.a.b that is no field as one `error:` line and exit 2 (absl's own: a `FATAL`
+  line and exit 1; ml_collections': a traceback). `explain(message, argv)` may reword
+  a flag error's message. Returns what absl returns: the arguments left over."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as err:
+    lines = [line for line in str(err).splitlines() if line.strip()] or [str(err)]
+    message = re.sub(r"^[A-Za-z]*Error: ", "", lines[-1])
+    exit_with_error(explain(message, argv) if explain else message)
+  except (AttributeError, KeyError) as err:
+    field = _config_field_error(err)
+    if field is None:
+      raise
+    exit_with_error(str(field))
+
+
+def check_config_file(flag: str = "config") -> None:
+  """Raise UserError when --config (the `flag`) names a file that is not there or is a
+  directory: ml_collections reads the file at its first use, and fails with a
+  traceback. Nothing when the flag is absent."""
+  if not flags.FLAGS[flag].present:
+    return
+  name = config_flags.get_config_filename(flags.FLAGS[flag]).split(":", 1)[0]  # less :variant
+  if not os.path.isfile(name):
+    raise UserError(f"--{flag}={name}: no such config file"
+                    + (" (it is a directory)" if os.path.isdir(name) else ""))

@@ -10,7 +10,6 @@ write to DIR/<mode>/; see README "Tasks".
 """
 
 import logging as std_logging
-import os
 import pathlib
 import re
 import sys
@@ -22,7 +21,6 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from inrv_jax import config_defaults
 from inrv_jax.runtime import cpu_runtime
 from inrv_jax import errors
 
@@ -128,11 +126,7 @@ def task_options(mode: str) -> dict:
 def check_paths(workdir: str) -> None:
   """Raise errors.UserError, before anything is created, for a --config file that
   isn't there or a --workdir that is (or lies under) a file."""
-  if FLAGS["config"].present:
-    name = config_flags.get_config_filename(FLAGS["config"]).split(":", 1)[0]  # less :variant
-    if not os.path.isfile(name):
-      raise errors.UserError(f"--config={name}: no such config file"
-                             + (" (it is a directory)" if os.path.isdir(name) else ""))
+  errors.check_config_file()
   path = pathlib.Path(workdir).expanduser()
   for above in (path, *path.parents):
     if above.exists():
@@ -158,34 +152,20 @@ def run_mode(mode: str, config, workdir: str, **options):
   return cli.MODES[mode](workdir, **options)
 
 
-def _field_error(err: BaseException) -> config_defaults.ConfigFieldError | None:
-  """The ConfigFieldError behind `err` (ml_collections re-raises it as AttributeError)."""
-  for cause in (err, *err.args, err.__cause__, err.__context__):
-    if isinstance(cause, config_defaults.ConfigFieldError):
-      return cause
-  return None
+def explain_flag_error(message: str, argv: list[str]) -> str:
+  """A flag error's message, with what a --config.a.b override given without --config
+  needs (absl knows no --config.* flags then, and says only "unknown flag")."""
+  override = re.search(r"Unknown command line flag '(config\.[\w.]+)'", message)
+  if override and not any(a == "--config" or a.startswith("--config=") for a in argv):
+    return (f"--{override.group(1)}: a config override needs --config=configs/NAME.py; "
+            "the other modes read the config from the workdir (W/config.json)")
+  return message
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl's flag parsing, with a bad flag or config (e.g. an unknown :variant, whose
-  error ml_collections wraps with its traceback, or a --config.a.b that is no field)
-  as one `error:` line and exit 2."""
-  try:
-    return FLAGS(argv)
-  except flags.Error as err:
-    lines = [line for line in str(err).splitlines() if line.strip()] or [str(err)]
-    message = re.sub(r'^[A-Za-z]*Error: ', '', lines[-1])
-    override = re.search(r"Unknown command line flag '(config\.[\w.]+)'", message)
-    if override and not any(a == "--config" or a.startswith("--config=") for a in argv):
-      # without --config absl knows no --config.* flags, and says only "unknown flag"
-      message = (f"--{override.group(1)}: a config override needs --config=configs/NAME.py; "
-                 "the other modes read the config from the workdir (W/config.json)")
-    errors.exit_with_error(message)
-  except (AttributeError, KeyError) as err:
-    field = _field_error(err)
-    if field is None:
-      raise
-    errors.exit_with_error(str(field))
+  """errors.parse_flags (a bad flag or config as one `error:` line, exit 2, e.g. an
+  unknown :variant or a --config.a.b that is no field), with explain_flag_error."""
+  return errors.parse_flags(argv, explain_flag_error)
 
 
 def plain_warning(message, category, filename, lineno, line=None) -> str:

@@ -53,6 +53,25 @@ def _one_line_error(result, *parts):
   assert all(part in lines[0] for part in parts), lines[0]
 
 
+@pytest.mark.parametrize("module,args,parts", [
+    ("inrv_jax.data.prepare", ["--config=configs/quickstrat.py"],
+     ["configs/quickstrat.py", "no such config file"]),
+    ("inrv_jax.data.prepare", ["--config=configs/quickstart.py", "--config.data.nope=1"],
+     ["--config.data.nope", "no such config field"]),
+    ("inrv_jax.bench.prior_sampling", ["--workdir=W", "--novelty_videos=0"],
+     ["--novelty_videos=0", "not a positive integer"]),
+    ("inrv_jax.bench.quality_curve", ["--seconds_per_step=fast"], ["--seconds_per_step=fast"]),
+    ("inrv_jax.tools.fetch_weights", ["--weigths=vgg16"], ["Unknown command line flag 'weigths'"]),
+])
+def test_every_entry_point_refuses_a_bad_flag_in_one_line(tmp_path, data_dir, module, args,
+                                                         parts):
+  env = {**os.environ, "PYTHONPATH": str(REPO), "TFDS_DATA_DIR": str(data_dir)}
+  result = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+  _one_line_error(result, *parts)
+  assert "FATAL" not in result.stderr
+
+
 def test_a_mistyped_config_is_one_line_and_creates_nothing(tmp_path, data_dir):
   workdir = tmp_path / "wd"
   result = run_main("--config=configs/quickstrat.py", f"--workdir={workdir}", data_dir=data_dir)

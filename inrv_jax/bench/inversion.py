@@ -16,6 +16,7 @@ import jax
 from absl import app
 from absl import flags
 
+from inrv_jax import errors
 from inrv_jax.runtime import cpu_runtime
 from inrv_jax.tasks import inversion
 from inrv_jax.tasks import masks as masks_lib
@@ -85,4 +86,4 @@ def main(argv):
 if __name__ == "__main__":
   cpu_runtime.use_cpu_settings()  # before JAX starts; may restart with huge pages
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from ml_collections import config_flags
 
+from inrv_jax import errors
 from inrv_jax.runtime import cpu_runtime
 from inrv_jax.runtime import parallel
 from inrv_jax.training import train
@@ -87,4 +88,4 @@ def main(argv):
 if __name__ == "__main__":
   cpu_runtime.use_cpu_settings()  # before JAX starts; may restart with huge pages
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

@@ -5,8 +5,9 @@
 
 `--videos` latents of each kind of `--kinds` are rendered and compared with as many
 videos of the dataset's test split (spread over it) by FVD (I3D features, 16 frames,
-the eval's protocol, one run), and the first 64 with the render of their nearest
-training latent (PSNR, evaluate.nearest_training_psnr; above 30 dB a copy). Kinds:
+the eval's protocol, one run), and the first `--novelty_videos` (64) with the render of
+their nearest training latent (PSNR, evaluate.nearest_training_psnr; above 30 dB a copy;
+more than `--videos` draws that many, the FVD taking the first `--videos`). Kinds:
 
   reconstructions  training latents spread over the table (the decoder's own quality)
   slerp_random, gaussian  the sampling methods of tasks/sampling.py
@@ -49,6 +50,9 @@ def define_flags():
                               "prior@0.7", "prior@0.8"], "Kinds of latents to compare.")
   flags.DEFINE_integer("videos", 256, "Videos a side for the FVD.")
   flags.DEFINE_integer("seed", 1, "Seed of every kind's draw.")
+  flags.DEFINE_integer("novelty_videos", NOVELTY_VIDEOS,
+                       "Samples of each kind searched for their nearest training video "
+                       "(the copy rate's sample).", lower_bound=1)
 
 
 def draw(model, kind: str, n: int, key: jax.Array) -> np.ndarray:
@@ -77,8 +81,11 @@ def draw(model, kind: str, n: int, key: jax.Array) -> np.ndarray:
                          "prior@S or kernel@B")
 
 
-def measure(model, kinds, videos: int, seed: int):
-  """Yields one dict per kind (the module docstring)."""
+def measure(model, kinds, videos: int, seed: int, novelty_videos: int | None = None):
+  """Yields one dict per kind (the module docstring): FVD over `videos` latents of the
+  kind, the copy rate over the first `novelty_videos` (None: min(videos, 64)); drawn
+  together, max(videos, novelty_videos) latents from `seed`."""
+  novelty_videos = min(videos, NOVELTY_VIDEOS) if novelty_videos is None else novelty_videos
   extractor = fvd_lib.FeatureExtractor()
   _, _, held_out = evaluate.held_out_videos(model, None)
   real = extractor(evaluate.spread(held_out, videos))
@@ -87,20 +94,21 @@ def measure(model, kinds, videos: int, seed: int):
   standard = (latents - latents.mean(axis=0)) / scale
   for kind in kinds:
     start = time.perf_counter()
-    z = draw(model, kind, videos, jax.random.key(seed))
+    drawn = draw(model, kind, max(videos, novelty_videos), jax.random.key(seed))
+    z = drawn[:videos]
     features = np.concatenate([
         extractor(rendering.render(model, z[i:i + 32], progress=False))
         for i in range(0, len(z), 32)])
     zs = (z - latents.mean(axis=0)) / scale
     to_nearest = np.sqrt(((zs[:, None] - standard[None]) ** 2).sum(-1)).min(axis=1)
-    psnr = evaluate.nearest_training_psnr(model, z[:NOVELTY_VIDEOS])
+    psnr = evaluate.nearest_training_psnr(model, drawn[:novelty_videos])
     yield {"kind": kind, "fvd": round(float(fvd_lib.distance_between_features(real, features)), 1),
            "to_nearest_latent": round(float(to_nearest.mean()), 2),
            "norm": round(float(np.linalg.norm(zs, axis=1).mean()), 2),
            "nearest_psnr_mean": round(float(psnr.mean()), 2),
            "nearest_psnr_max": round(float(psnr.max()), 2),
            "copies": float((psnr > evaluate.COPY_PSNR).mean()),
-           "videos": videos, "seconds": round(time.perf_counter() - start, 1)}
+           "videos": videos, "novelty_videos": len(psnr), "seconds": round(time.perf_counter() - start, 1)}
 
 
 def main(argv):
@@ -110,11 +118,11 @@ def main(argv):
     model = rendering.model_from(workdir=FLAGS.workdir)
     for kind in FLAGS.kinds:  # a bad kind fails before the I3D work
       draw(model, kind, 2, jax.random.key(0))
-    for line in measure(model, FLAGS.kinds, FLAGS.videos, FLAGS.seed):
+    for line in measure(model, FLAGS.kinds, FLAGS.videos, FLAGS.seed, FLAGS.novelty_videos):
       print(json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":
   cpu_runtime.use_cpu_settings()  # before JAX starts; may restart with huge pages
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

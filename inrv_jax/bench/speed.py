@@ -478,4 +478,4 @@ def main(argv):
 if __name__ == "__main__":
   cpu_runtime.use_cpu_settings()  # before JAX starts; may restart with huge pages
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

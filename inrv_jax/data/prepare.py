@@ -18,6 +18,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "config file (configs/
 def main(argv):
   del argv
   with errors.exit_on_user_error():
+    errors.check_config_file()
     source, builder = datasets.prepare(_CONFIG.value.data)
   skipped = datasets.base.skipped_files(builder)
   cut = datasets.base.cut_short_files(builder)
@@ -29,4 +30,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

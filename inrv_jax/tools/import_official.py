@@ -339,4 +339,4 @@ if __name__ == "__main__":
   flags.DEFINE_string("checkpoint", None, "The authors' PyTorch checkpoint (.pth).")
   flags.DEFINE_string("workdir", None, "New workdir to write (must not exist, or be empty).")
   flags.mark_flags_as_required(["checkpoint", "workdir"])
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

@@ -189,6 +189,8 @@ def test_prior_sampling_experiment_tells_copies_from_new_samples(digits_workdir)
     assert copy["to_nearest_latent"] == 0 and copy["copies"] == 1.0
   near, far = lines[2], lines[3]
   assert 0 < near["to_nearest_latent"] < far["to_nearest_latent"]
+  more, = prior_sampling.measure(model, ["kernel@0"], videos=2, seed=0, novelty_videos=5)
+  assert more["videos"] == 2 and more["novelty_videos"] == 5 and more["copies"] == 1.0
   with pytest.raises(errors.UserError, match="unknown kind"):
     prior_sampling.draw(model, "prior@x", 2, jax.random.key(0))
 
