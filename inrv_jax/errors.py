@@ -77,6 +77,10 @@ def parse_flags(argv: list[str], explain: Callable[[str, list[str]], str] | None
   except flags.Error as err:
     lines = [line for line in str(err).splitlines() if line.strip()] or [str(err)]
     message = re.sub(r"^[A-Za-z]*Error: ", "", lines[-1])
+    missing = re.fullmatch(r"flag --(\w+)=None: Flag --\1 must have a value other than None\.",
+                           message)
+    if missing:  # absl's words for a required flag left out
+      message = f"--{missing.group(1)} is required (--helpshort lists the flags)"
     exit_with_error(explain(message, argv) if explain else message)
   except (AttributeError, KeyError) as err:
     field = _config_field_error(err)

@@ -100,7 +100,7 @@ def _prior_from(graphdef, state: dict, meta: dict, prior_config=None) -> prior_l
   solver = prior_config.solver if prior_config is not None else meta["solver"]
   steps = prior_config.sample_steps if prior_config is not None else meta["sample_steps"]
   start = (prior_config.sample_start if prior_config is not None
-           else meta.get("sample_start", 0.0))  # priors fitted before sample_start: from noise
+           else meta.get("sample_start", 0.0))  # no config: the fit's record (older fits: noise)
   return prior_lib.LatentPrior(graphdef, state["ema"], np.asarray(meta["mean"], np.float32),
                                np.asarray(meta["std"], np.float32), solver, int(steps),
                                float(start))

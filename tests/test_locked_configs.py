@@ -28,6 +28,12 @@ def test_every_get_config_is_locked(name, variant):
     config.train.num_step = 10
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.py")), ids=lambda p: p.name)
+def test_every_config_refuses_a_variant_it_does_not_have(path):
+  with pytest.raises(ValueError, match=rf"^configs/{path.name}: unknown variant 'nope'; "):
+    runpy.run_path(str(path))["get_config"]("nope")
+
+
 @pytest.mark.parametrize("old,new", sorted(config_defaults.RENAMED_FIELDS.items()))
 def test_an_old_name_set_from_python_names_the_new_one(old, new):
   config = config_defaults.base_config()

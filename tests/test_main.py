@@ -62,6 +62,8 @@ def _one_line_error(result, *parts):
      ["--novelty_videos=0", "not a positive integer"]),
     ("inrv_jax.bench.quality_curve", ["--seconds_per_step=fast"], ["--seconds_per_step=fast"]),
     ("inrv_jax.tools.fetch_weights", ["--weigths=vgg16"], ["Unknown command line flag 'weigths'"]),
+    ("inrv_jax.data.prepare", [], ["--config is required"]),
+    ("inrv_jax.main", ["--mode=sample"], ["--workdir is required"]),
 ])
 def test_every_entry_point_refuses_a_bad_flag_in_one_line(tmp_path, data_dir, module, args,
                                                          parts):

@@ -598,7 +598,9 @@ def invert_clips(model, out: pathlib.Path, names: list[str], clips: np.ndarray, 
              f"{mean['baseline_psnr_unobserved']:.2f} dB)"
              if np.isfinite(mean["psnr_unobserved"]) else "")
     print(f"{spec}: observed {mean['psnr_observed']:.2f} dB{unobs}")
-  print(f"{n * len(specs)} inversions" + (f" of {starts} starts each" if starts > 1 else "")
+  count = n * len(specs)
+  print(f"{count} inversion{'' if count == 1 else 's'}"
+        + (f" of {starts} starts each" if starts > 1 else "")
         + f" in {seconds:.1f} s -> {out}")
   record["panels"] = ("per video: input | observed (gray = unobserved) | mean-frame baseline | "
                       "inversion, side by side in the mp4/gif, one under the other in the png")
