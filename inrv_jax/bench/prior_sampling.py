@@ -108,7 +108,8 @@ def measure(model, kinds, videos: int, seed: int, novelty_videos: int | None = N
            "nearest_psnr_mean": round(float(psnr.mean()), 2),
            "nearest_psnr_max": round(float(psnr.max()), 2),
            "copies": float((psnr > evaluate.COPY_PSNR).mean()),
-           "videos": videos, "novelty_videos": len(psnr), "seconds": round(time.perf_counter() - start, 1)}
+           "videos": videos, "novelty_videos": len(psnr),
+           "seconds": round(time.perf_counter() - start, 1)}
 
 
 def main(argv):
