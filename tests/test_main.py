@@ -14,10 +14,14 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "workdirs_ab34cfc"
 
 
-def run_main(*args, data_dir):
+def run_module(module, *args, data_dir):
   env = {**os.environ, "PYTHONPATH": str(REPO), "TFDS_DATA_DIR": str(data_dir)}
-  return subprocess.run([sys.executable, "-m", "inrv_jax.main", *args], cwd=REPO, env=env,
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=300)
+
+
+def run_main(*args, data_dir):
+  return run_module("inrv_jax.main", *args, data_dir=data_dir)
 
 
 def test_directory_without_videos_is_named(tmp_path, data_dir):
@@ -67,9 +71,7 @@ def _one_line_error(result, *parts):
 ])
 def test_every_entry_point_refuses_a_bad_flag_in_one_line(tmp_path, data_dir, module, args,
                                                          parts):
-  env = {**os.environ, "PYTHONPATH": str(REPO), "TFDS_DATA_DIR": str(data_dir)}
-  result = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+  result = run_module(module, *args, data_dir=data_dir)
   _one_line_error(result, *parts)
   assert "FATAL" not in result.stderr
 

@@ -90,8 +90,8 @@ def measure(model, kinds, videos: int, seed: int, novelty_videos: int | None = N
   _, _, held_out = evaluate.held_out_videos(model, None)
   real = extractor(evaluate.spread(held_out, videos))
   latents = np.asarray(model.latents, np.float32)
-  scale = latents.std(axis=0)
-  standard = (latents - latents.mean(axis=0)) / scale
+  centre, scale = latents.mean(axis=0), latents.std(axis=0)
+  standard = (latents - centre) / scale
   for kind in kinds:
     start = time.perf_counter()
     drawn = draw(model, kind, max(videos, novelty_videos), jax.random.key(seed))
@@ -99,7 +99,7 @@ def measure(model, kinds, videos: int, seed: int, novelty_videos: int | None = N
     features = np.concatenate([
         extractor(rendering.render(model, z[i:i + 32], progress=False))
         for i in range(0, len(z), 32)])
-    zs = (z - latents.mean(axis=0)) / scale
+    zs = (z - centre) / scale
     to_nearest = np.sqrt(((zs[:, None] - standard[None]) ** 2).sum(-1)).min(axis=1)
     psnr = evaluate.nearest_training_psnr(model, drawn[:novelty_videos])
     yield {"kind": kind, "fvd": round(float(fvd_lib.distance_between_features(real, features)), 1),
