@@ -4,35 +4,11 @@ hidden pixels, sampling defaults to the prior, and the eval reports it."""
 
 import jax
 import numpy as np
-import pytest
 
 import inrv_jax
-from inrv_jax.training import train
 from inrv_jax.data import datasets
 from inrv_jax.evaluation import evaluate
 from inrv_jax.tasks import inversion
-from tiny_configs import tiny_task_config
-
-
-@pytest.fixture(scope="module")
-def guided_workdir(data_dir, tmp_path_factory):
-  """The task model's architecture trained on 33 clips of the three bundled videos (4
-  frames 8 x 12, one clip every 16 frames), with a 64-wide prior fitted at the end."""
-  config = tiny_task_config()
-  config.data.dir = str(data_dir)
-  config.data.stride = 16
-  config.train.num_steps = 300
-  config.train.batch_size = 2
-  config.train.learning_rate = 1e-3
-  config.train.checkpoint_every = 1000
-  config.train.progress_bar = False
-  config.eval.every = 0
-  config.eval.num_recon = config.eval.num_samples = config.eval.interp_steps = 2
-  config.prior.width, config.prior.depth = 64, 2
-  config.prior.steps, config.prior.batch_size, config.prior.ema_decay = 600, 32, 0.99
-  workdir = tmp_path_factory.mktemp("guided")
-  train.train_and_evaluate(config, workdir)
-  return workdir
 
 
 def test_prior_guided_inversion_beats_unguided_on_hidden_pixels(guided_workdir):
